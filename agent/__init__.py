@@ -1,0 +1,1 @@
+"""OfficeGuard agent: sources, parsers, sensors, rules; everything that touches the network."""

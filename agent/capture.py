@@ -1,0 +1,185 @@
+"""Capture files: a small, fast pcap / pcapng reader that yields raw frames.
+
+Pure Python with `struct`, no scapy dissection: the same `Frame` stream as the live source.
+Damaged files end the stream with a `CaptureError` that says where; frames read before it are kept.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+LINKTYPE_ETHERNET = 1
+LINKTYPE_IEEE802_11 = 105
+LINKTYPE_RADIOTAP = 127
+LINKTYPE_PPI = 192
+SUPPORTED_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP, LINKTYPE_PPI)
+
+_PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+MAX_RECORD = 256 * 1024
+
+
+class CaptureError(Exception):
+    """A capture file that cannot be read (further)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    ts: float
+    linktype: int
+    data: bytes
+
+
+@dataclass
+class ReadStats:
+    frames: int = 0
+    truncated: str | None = None  # why reading stopped early, if it did
+
+
+def read_frames(path: str | Path, stats: ReadStats | None = None) -> Iterator[Frame]:
+    """Yield every frame of a pcap or pcapng file.
+
+    A record cut short at the end of the file (common in real captures) stops the stream and is
+    reported through `stats.truncated`; a file that is not a capture raises CaptureError.
+    """
+    stats = stats if stats is not None else ReadStats()
+    p = Path(path)
+    try:
+        f = p.open("rb")
+    except OSError as exc:
+        raise CaptureError(f"{p}: {exc.strerror}") from exc
+    with f:
+        head = f.read(4)
+        if head in _PCAP_MAGICS:
+            yield from _read_pcap(f, head, p, stats)
+        elif head == _PCAPNG_SHB:
+            yield from _read_pcapng(f, p, stats)
+        else:
+            raise CaptureError(f"{p}: not a pcap or pcapng capture (magic {head.hex() or 'empty'})")
+
+
+def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats) -> Iterator[Frame]:
+    endian, unit = _PCAP_MAGICS[magic]
+    rest = f.read(20)
+    if len(rest) < 20:
+        raise CaptureError(f"{p}: pcap header is truncated")
+    _vmaj, _vmin, _zone, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", rest)
+    linktype &= 0xFFFF
+    rec = struct.Struct(endian + "IIII")
+    read = f.read
+    while True:
+        hdr = read(16)
+        if not hdr:
+            return
+        if len(hdr) < 16:
+            stats.truncated = f"record header cut short after frame {stats.frames}"
+            return
+        sec, frac, incl, _orig = rec.unpack(hdr)
+        if incl > MAX_RECORD:
+            stats.truncated = f"implausible record length {incl} after frame {stats.frames}"
+            return
+        data = read(incl)
+        if len(data) < incl:
+            stats.truncated = f"record cut short after frame {stats.frames}"
+            return
+        stats.frames += 1
+        yield Frame(sec + frac * unit, linktype, data)
+
+
+def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats) -> Iterator[Frame]:
+    # Section header: we have read the block type; next is the total length, then the BOM.
+    raw = f.read(8)
+    if len(raw) < 8:
+        raise CaptureError(f"{p}: pcapng section header is truncated")
+    bom = raw[4:8]
+    if bom == b"\x4d\x3c\x2b\x1a":
+        e = "<"
+    elif bom == b"\x1a\x2b\x3c\x4d":
+        e = ">"
+    else:
+        raise CaptureError(f"{p}: pcapng byte-order magic is wrong")
+    (shb_len,) = struct.unpack(e + "I", raw[:4])
+    if shb_len < 28 or shb_len > MAX_RECORD:
+        raise CaptureError(f"{p}: pcapng section header length {shb_len} is invalid")
+    f.read(shb_len - 12)
+    interfaces: list[tuple[int, float]] = []
+    u32 = struct.Struct(e + "I")
+    while True:
+        hdr = f.read(8)
+        if not hdr:
+            return
+        if len(hdr) < 8:
+            stats.truncated = f"block header cut short after frame {stats.frames}"
+            return
+        btype, blen = struct.unpack(e + "II", hdr)
+        if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
+            stats.truncated = f"invalid block length {blen} after frame {stats.frames}"
+            return
+        body = f.read(blen - 8)
+        if len(body) < blen - 8:
+            stats.truncated = f"block cut short after frame {stats.frames}"
+            return
+        body = body[:-4]
+        if btype == 0x0A0D0D0A:  # a new section: byte order may change
+            if body[:4] == b"\x4d\x3c\x2b\x1a":
+                e = "<"
+            elif body[:4] == b"\x1a\x2b\x3c\x4d":
+                e = ">"
+            u32 = struct.Struct(e + "I")
+            interfaces = []
+        elif btype == 1:  # interface description
+            if len(body) < 8:
+                continue
+            linktype = struct.unpack(e + "H", body[:2])[0]
+            interfaces.append((linktype, _if_tsresol(body[8:], e)))
+        elif btype == 6:  # enhanced packet
+            if len(body) < 20:
+                continue
+            iface, ts_hi, ts_lo, cap_len = struct.unpack(e + "IIII", body[:16])
+            if iface >= len(interfaces):
+                continue
+            linktype, unit = interfaces[iface]
+            data = body[20 : 20 + cap_len]
+            stats.frames += 1
+            yield Frame(((ts_hi << 32) | ts_lo) * unit, linktype, data)
+        elif btype == 3:  # simple packet: interface 0, no timestamp
+            if not interfaces or len(body) < 4:
+                continue
+            (orig_len,) = u32.unpack(body[:4])
+            stats.frames += 1
+            yield Frame(0.0, interfaces[0][0], body[4 : 4 + orig_len])
+
+
+def _if_tsresol(opts: bytes, e: str) -> float:
+    i = 0
+    while i + 4 <= len(opts):
+        code, length = struct.unpack(e + "HH", opts[i : i + 4])
+        if code == 0:
+            break
+        if code == 9 and length >= 1:
+            v = opts[i + 4]
+            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+        i += 4 + ((length + 3) & ~3)
+    return 1e-6
+
+
+def write_pcap(path: str | Path, linktype: int, frames: list[tuple[float, bytes]]) -> None:
+    """Write a classic little-endian pcap (tests and benchmarks generate captures with this)."""
+    with Path(path).open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
+        for ts, data in frames:
+            sec = int(ts)
+            usec = int(round((ts - sec) * 1e6))
+            if usec >= 1_000_000:
+                sec, usec = sec + 1, usec - 1_000_000
+            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)))
+            f.write(data)

@@ -1,0 +1,99 @@
+"""`officeguard ingest`: feed capture files through the live pipeline, then report what was seen."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_frames
+from agent.pipeline import Pipeline, RunReport
+from appliance.config import Config
+from appliance.findings import finding_to_json
+from appliance.store import Store
+from appliance.timeutil import iso
+
+log = logging.getLogger(__name__)
+
+BATCH_FRAMES = 50_000
+
+
+def ingest_files(
+    config: Config, store: Store, files: list[str | Path], keep_events: bool = True
+) -> dict[str, Any]:
+    report = RunReport(keep_events=keep_events)
+    pipe = Pipeline(config, store, report=report)
+    pipe.restore()
+    files_out = []
+    started = time.perf_counter()
+    for path in files:
+        stats = ReadStats()
+        linktypes: set[int] = set()
+        error = None
+        try:
+            for i, frame in enumerate(read_frames(path, stats)):
+                linktypes.add(frame.linktype)
+                pipe.feed(frame)
+                if i % BATCH_FRAMES == BATCH_FRAMES - 1:
+                    pipe.flush()
+        except CaptureError as exc:
+            error = str(exc)
+            log.error("%s", exc)
+        unsupported = sorted(lt for lt in linktypes if lt not in SUPPORTED_LINKTYPES)
+        files_out.append({
+            "file": str(path),
+            "frames": stats.frames,
+            "linktypes": sorted(linktypes),
+            "unsupported_linktypes": unsupported,
+            "truncated": stats.truncated,
+            "error": error,
+        })
+        if stats.truncated:
+            log.warning("%s: %s; frames before it were used", path, stats.truncated)
+    pipe.flush()
+    elapsed = time.perf_counter() - started
+    return build_report(store, report, files_out, elapsed, pipe.last_error)
+
+
+def build_report(
+    store: Store, report: RunReport, files: list[dict[str, Any]], elapsed: float,
+    store_error: str | None,
+) -> dict[str, Any]:
+    stations = []
+    for ip, mac in sorted(report.station_keys):
+        rows = store.query("SELECT * FROM stations WHERE ip = ? AND mac = ?", (ip, mac))
+        agg = report_station(rows[0]) if rows else None
+        if agg:
+            stations.append(agg)
+    findings = []
+    for rule, subject in sorted(report.finding_keys):
+        rows = store.query("SELECT * FROM findings WHERE rule = ? AND subject = ?", (rule, subject))
+        if rows:
+            findings.append(finding_to_json(rows[0]))
+    return {
+        "files": files,
+        "frames": report.frames,
+        "arp_frames": report.arp_frames,
+        "seconds": round(elapsed, 3),
+        "stations": stations,
+        "events": [
+            {"kind": e.kind, "time": iso(e.ts), "ip": e.ip, "mac": e.mac,
+             "old_mac": e.old_mac or None, "detail": e.detail}
+            for e in report.events
+        ],
+        "findings": findings,
+        "store_error": store_error,
+    }
+
+
+def report_station(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ip": row["ip"],
+        "mac": row["mac"],
+        "vendor": row["vendor"],
+        "randomized": bool(row["randomized"]),
+        "first_seen": iso(row["first_seen"]),
+        "last_seen": iso(row["last_seen"]),
+        "frames": row["frames"],
+    }

@@ -1,0 +1,81 @@
+"""LAN rules (measure 3-⑧: visibility of what connects, protection against spoofing)."""
+
+from __future__ import annotations
+
+from agent import events as ev
+from agent.events import LanEventSeen
+from agent.rules import Rule, RuleView
+from appliance.findings import FindingDraft
+
+MEASURE = "3-8"
+
+
+def arp_poisoning(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
+    if e.kind != ev.ARP_POISONING:
+        return []
+    gw = e.ip in view.gateways
+    return [FindingDraft(
+        rule="lan.arp_poisoning", measure=MEASURE,
+        severity="critical" if gw else "high", subject=e.ip,
+        title_ja="ARPスプーフィング（なりすまし）の疑い",
+        title_en="ARP poisoning suspected",
+        message_ja=f"{e.ip} を複数の機器が名乗っています（{', '.join(e.detail.get('macs', []))}）。"
+        "通信の盗聴・改ざんのおそれがあります。",
+        message_en=f"{e.ip} is claimed by more than one device "
+        f"({', '.join(e.detail.get('macs', []))}): traffic may be intercepted.",
+        ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac, **e.detail},
+    )]
+
+
+def gateway_hijack(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
+    if e.kind != ev.GATEWAY_MAC_CHANGED:
+        return []
+    return [FindingDraft(
+        rule="lan.gateway_mac_changed", measure=MEASURE, severity="high", subject=e.ip,
+        title_ja="ゲートウェイのMACアドレスが変わりました",
+        title_en="Gateway MAC address changed",
+        message_ja=f"ゲートウェイ {e.ip} のMACアドレスが {e.old_mac} から {e.mac} に変わりました。"
+        "機器交換でなければ乗っ取りの疑いがあります。",
+        message_en=f"Gateway {e.ip} changed from {e.old_mac} to {e.mac}. "
+        "Unless the router was replaced, this may be a hijack.",
+        ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac},
+    )]
+
+
+def unknown_station(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
+    """A station on the business network that is not on the list of known devices.
+
+    Randomised (locally administered) MACs are grouped into one finding per network, so phones
+    that change their address do not re-alert as new devices every day.
+    """
+    if e.kind != ev.NEW_STATION or not view.alert_unknown_stations:
+        return []
+    net = view.in_business(e.ip)
+    if net is None or e.mac in view.mac_allowlist:
+        return []
+    randomized = bool(e.detail.get("randomized"))
+    subject = f"randomized@{net}" if randomized else e.mac
+    strict = view.allowlist_mode
+    return [FindingDraft(
+        rule="lan.unknown_station", measure=MEASURE,
+        severity="medium" if strict else "low", subject=subject,
+        title_ja="業務ネットワークに未登録の端末" + ("（ランダムMAC）" if randomized else ""),
+        title_en="Unregistered device on the business network"
+        + (" (randomised MAC)" if randomized else ""),
+        message_ja=f"業務ネットワーク {net} に未登録の端末 {e.mac}（{e.ip}）が接続しました。",
+        message_en=f"Unregistered device {e.mac} ({e.ip}) joined business network {net}.",
+        ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "network": str(net),
+                           "vendor": e.detail.get("vendor"), "randomized": randomized,
+                           "allowlist_mode": strict},
+    )]
+
+
+RULES = (
+    Rule("lan.arp_poisoning", MEASURE, LanEventSeen, arp_poisoning,
+         "The same IP claimed by another MAC within lan.poisoning_window_s, or a MAC asking "
+         "for an address it claims."),
+    Rule("lan.gateway_mac_changed", MEASURE, LanEventSeen, gateway_hijack,
+         "The MAC answering for a gateway address changed."),
+    Rule("lan.unknown_station", MEASURE, LanEventSeen, unknown_station,
+         "A station outside lan.mac_allowlist appeared on a business network."),
+)

@@ -1,0 +1,127 @@
+"""Frame sources: a live L2 socket with a kernel BPF filter, and capture files (agent.capture).
+
+Both yield `Frame`s, so the pipeline cannot tell them apart. Only the receive path of scapy is
+imported (not `scapy.all`): it keeps the agent small enough for a Pi Zero 2 W.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_RADIOTAP, Frame
+
+log = logging.getLogger(__name__)
+
+ETH_P_ALL = 0x0003
+ARPHRD_ETHER = 1
+ARPHRD_IEEE80211_RADIOTAP = 803
+
+
+class SourceError(Exception):
+    pass
+
+
+def interface_exists(name: str) -> bool:
+    return bool(name) and Path("/sys/class/net", name).exists()
+
+
+def interface_arphrd(name: str) -> int | None:
+    try:
+        return int(Path("/sys/class/net", name, "type").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def can_capture() -> tuple[bool, str]:
+    """Whether this process may open raw packet sockets (root or CAP_NET_RAW)."""
+    try:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    except PermissionError:
+        return False, (
+            "missing CAP_NET_RAW: run as root, or grant the capability "
+            "(systemd: AmbientCapabilities=CAP_NET_RAW; shell: setcap cap_net_raw+eip)"
+        )
+    except OSError as exc:
+        return False, f"cannot open a packet socket: {exc.strerror}"
+    s.close()
+    return True, ""
+
+
+class LiveSource:
+    """Frames from a network interface, filtered in the kernel (classic BPF)."""
+
+    def __init__(self, iface: str, bpf: str, promisc: bool = True) -> None:
+        self.iface = iface
+        self.bpf = bpf
+        self.promisc = promisc
+        arphrd = interface_arphrd(iface)
+        if arphrd is None:
+            raise SourceError(f"interface {iface!r} does not exist")
+        self.linktype = LINKTYPE_RADIOTAP if arphrd == ARPHRD_IEEE80211_RADIOTAP else (
+            LINKTYPE_ETHERNET)
+        from scapy.arch.linux import L2ListenSocket  # receive path only
+
+        try:
+            self._sock = L2ListenSocket(iface=iface, filter=bpf, promisc=promisc)
+        except PermissionError as exc:
+            raise SourceError(f"{iface}: {can_capture()[1]}") from exc
+        except OSError as exc:
+            raise SourceError(f"{iface}: cannot capture: {exc}") from exc
+        except ImportError as exc:
+            raise SourceError(
+                f"cannot compile the BPF filter {bpf!r}: {exc} (install Debian's libpcap0.8)"
+            ) from exc
+
+    def frames(self, stop: threading.Event, poll_s: float = 0.1) -> Iterator[Frame | None]:
+        """Yield frames as they arrive, and None every poll_s while idle (a chance to flush)."""
+        fd = self._sock.ins.fileno()
+        while not stop.is_set():
+            ready, _, _ = select.select([fd], [], [], poll_s)
+            if not ready:
+                yield None
+                continue
+            try:
+                _cls, data, ts = self._sock.recv_raw(65535)
+            except OSError as exc:
+                log.error("%s: receive failed: %s", self.iface, exc)
+                yield None
+                continue
+            if data is None:
+                continue
+            yield Frame(float(ts) if ts is not None else 0.0, self.linktype, bytes(data))
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+
+def default_route_interface() -> tuple[str, str] | None:
+    """(interface, gateway IP) of the IPv4 default route, or None."""
+    try:
+        import netifaces
+    except ImportError:
+        return None
+    gws = netifaces.gateways().get("default", {})
+    entry = gws.get(netifaces.AF_INET)
+    if not entry:
+        return None
+    gw, iface = entry[0], entry[1]
+    return str(iface), str(gw)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

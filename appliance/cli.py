@@ -1,0 +1,276 @@
+"""The `officeguard` command: parse, call one core function, print. `--json` prints one document.
+
+This is the one place where the rooms are wired together, so it imports `agent` and `web`
+lazily inside the commands; the rest of `appliance` imports neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from appliance import __version__
+from appliance.config import Config, ConfigError, load
+from appliance.store import StoreError
+
+log = logging.getLogger("officeguard")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    pass
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def cmd_validate_config(args: argparse.Namespace, config: Config) -> int:
+    if args.json:
+        _print_json({"valid": True, "file": args.file, "config": config.model_dump()})
+    else:
+        print(f"{args.file}: valid")
+    return EXIT_OK
+
+
+def cmd_guideline(args: argparse.Namespace, config: Config) -> int:
+    from appliance.guideline import load_catalog
+
+    cat = load_catalog()
+    if args.json:
+        _print_json({
+            "framework": cat.framework_id,
+            "title_ja": cat.title_ja,
+            "title_en": cat.title_en,
+            "categories": [
+                {"id": c.id, "title_ja": c.title_ja, "title_en": c.title_en,
+                 "inspection": c.inspection} for c in cat.categories
+            ],
+            "measures": [m.to_json() for m in cat.measures],
+        })
+        return EXIT_OK
+    print(cat.title_ja)
+    for c in cat.categories:
+        print(f"\n{c.id}. {c.title_ja} / {c.title_en} [{c.inspection}]")
+        for m in (m for m in cat.measures if m.category == c.id):
+            print(f"  {m.id} {m.number} {m.title_ja} — {m.title_en} ({m.level}, {m.monitor})")
+    return EXIT_OK
+
+
+def _open_store(config: Config, db: str | None = None) -> Any:
+    from appliance.store import Store
+
+    return Store(Path(db) if db else config.db_path)
+
+
+def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    from agent.ingest import ingest_files
+
+    missing = [f for f in args.files if not Path(f).is_file()]
+    if missing:
+        raise CliError(f"no such capture file: {', '.join(missing)}")
+    with _open_store(config, args.db) as store:
+        doc = ingest_files(config, store, args.files)
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"{doc['frames']} frames, {doc['arp_frames']} ARP, "
+              f"{len(doc['stations'])} stations, {len(doc['events'])} events, "
+              f"{len(doc['findings'])} findings ({doc['seconds']} s)")
+        for f in doc["findings"]:
+            print(f"  [{f['severity']}] {f['measure']} {f['title_en']}: {f['subject']}")
+    failed = [f for f in doc["files"] if f["error"]]
+    if doc["store_error"] or failed:
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_findings(args: argparse.Namespace, config: Config) -> int:
+    from appliance.findings import finding_to_json
+    from appliance.store import open_readonly
+
+    conn = open_readonly(args.db or config.db_path)
+    try:
+        sql = "SELECT * FROM findings"
+        params: tuple[Any, ...] = ()
+        if args.status:
+            sql += " WHERE status = ?"
+            params = (args.status,)
+        sql += " ORDER BY last_seen DESC"
+        rows = [finding_to_json(dict(r)) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+    if args.json:
+        _print_json({"findings": rows})
+    else:
+        if not rows:
+            print("no findings")
+        for f in rows:
+            print(f"#{f['id']} [{f['severity']}] {f['status']} {f['measure']} "
+                  f"{f['title_ja']} / {f['title_en']}: {f['subject']} (x{f['count']})")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from appliance.status import StatusError, status_summary
+
+    try:
+        doc = status_summary(config, args.db)
+    except StatusError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        _print_json(doc)
+        return EXIT_OK
+    print(f"facility: {config.facility.id} {config.facility.name}")
+    print(f"database: {doc['database']}")
+    agent = doc["agent"]
+    if agent:
+        print(f"agent: {'running' if agent.get('running') else 'stopped'}, "
+              f"last heartbeat {agent.get('heartbeat_at')}")
+        for s in agent.get("sensors", []):
+            print(f"  {s['name']:6} {'active' if s['active'] else 'inactive'}: {s['detail']}")
+    else:
+        print("agent: never started")
+    print("counts: " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items()))
+    print("open findings: " + ", ".join(f"{k} {v}" for k, v in doc["open_findings"].items()))
+    return EXIT_OK
+
+
+def _install_stop(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _start_web(config: Config, host: str | None, port: int | None) -> tuple[Any, threading.Thread]:
+    import uvicorn
+
+    from web.app import create_app
+
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(config), host=host or config.web.host, port=port or config.web.port,
+        log_level="warning", access_log=False))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    t = threading.Thread(target=server.run, name="web", daemon=True)
+    t.start()
+    return server, t
+
+
+def cmd_agent(args: argparse.Namespace, config: Config, with_web: bool = False) -> int:
+    from agent.runner import Agent
+
+    with _open_store(config) as store:
+        agent = Agent(config, store)
+        _install_stop(agent.stop)
+        server = None
+        if with_web:
+            server, _t = _start_web(config, None, None)
+            log.info("web status on http://%s:%d/api/status", config.web.host, config.web.port)
+        try:
+            agent.run()
+        finally:
+            if server is not None:
+                server.should_exit = True
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    return cmd_agent(args, config, with_web=True)
+
+
+def cmd_web(args: argparse.Namespace, config: Config) -> int:
+    import uvicorn
+
+    from web.app import create_app
+
+    uvicorn.run(create_app(config), host=args.host or config.web.host,
+                port=args.port or config.web.port, log_level="info")
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="TOML configuration (default: $OFFICEGUARD_CONFIG, else built-in)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    js = argparse.ArgumentParser(add_help=False)
+    js.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    dbp = argparse.ArgumentParser(add_help=False)
+    dbp.add_argument("--db", metavar="PATH", help="database file (default: in storage.data_dir)")
+
+    p = argparse.ArgumentParser(prog="officeguard", parents=[common],
+                                description="Security monitor for shared offices.")
+    p.add_argument("--version", action="version", version=f"officeguard {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[..., int], help_: str, *parents: argparse.ArgumentParser
+            ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, parents=[common, *parents], help=help_, description=help_)
+        sp.set_defaults(func=fn)
+        return sp
+
+    add("run", cmd_run, "run the appliance: agent and web service")
+    add("agent", cmd_agent, "run the agent only (sensors, rules, store)")
+    w = add("web", cmd_web, "run the web service only")
+    w.add_argument("--host")
+    w.add_argument("--port", type=int)
+    i = add("ingest", cmd_ingest, "feed capture files through the sensors and rules", js, dbp)
+    i.add_argument("files", nargs="+", metavar="FILE")
+    f = add("findings", cmd_findings, "list findings", js, dbp)
+    f.add_argument("--status", choices=["open", "acknowledged", "resolved", "reopened"])
+    add("status", cmd_status, "agent, sensors and store summary", js, dbp)
+    add("guideline", cmd_guideline, "list the guideline's measures", js)
+    v = add("validate-config", cmd_validate_config, "check a configuration file", js)
+    v.add_argument("file", metavar="FILE")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        if args.command == "validate-config":
+            config = load(args.file)
+        else:
+            config = load(args.config)
+    except ConfigError as exc:
+        print(f"officeguard: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rc: int = args.func(args, config)
+        return rc
+    except (CliError, StoreError, ConfigError) as exc:
+        print(f"officeguard: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Findings and their lifecycle: open → acknowledged → resolved, reopened when they come back.
+
+Rules produce `FindingDraft`s; `apply_drafts` turns them into rows inside the writer's transaction,
+with one history row per state change and one outbox row per alert-worthy change (new, escalated,
+reopened, resolved), so an alert can never be lost between the database and the broker.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.timeutil import iso
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+STATUSES = ("open", "acknowledged", "resolved", "reopened")
+ACTIVE = ("open", "acknowledged", "reopened")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingDraft:
+    rule: str
+    measure: str
+    severity: str
+    subject: str
+    title_ja: str
+    title_en: str
+    ts: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    message_ja: str = ""
+    message_en: str = ""
+    clear: bool = False  # the condition has ended: resolve the finding if it is active
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITY_RANK:
+            raise ValueError(f"unknown severity {self.severity!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingChange:
+    finding_id: int
+    rule: str
+    subject: str
+    change: str  # new | updated | escalated | reopened | resolved
+
+
+def _alert(conn: sqlite3.Connection, change: str, row: dict[str, Any], d: FindingDraft) -> None:
+    alert_id = str(uuid.uuid4())
+    payload = {
+        "alert_id": alert_id,
+        "change": change,
+        "time": iso(d.ts),
+        "finding_id": row["id"],
+        "rule": d.rule,
+        "measure": d.measure,
+        "severity": row["severity"],
+        "subject": d.subject,
+        "title_ja": d.title_ja,
+        "title_en": d.title_en,
+        "message_ja": d.message_ja or d.title_ja,
+        "message_en": d.message_en or d.title_en,
+    }
+    conn.execute(
+        "INSERT INTO outbox (alert_id, created_at, topic, payload) VALUES (?, ?, ?, ?)",
+        (alert_id, d.ts, f"alerts/{row['severity']}", json.dumps(payload, ensure_ascii=False)),
+    )
+
+
+def _history(
+    conn: sqlite3.Connection, fid: int, ts: float, change: str, status: str, severity: str,
+    actor: str = "agent", note: str = "",
+) -> None:
+    conn.execute(
+        "INSERT INTO finding_history (finding_id, ts, change, status, severity, actor, note) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (fid, ts, change, status, severity, actor, note),
+    )
+
+
+def apply_drafts(conn: sqlite3.Connection, drafts: list[FindingDraft]) -> list[FindingChange]:
+    """Apply drafts inside the caller's transaction (the store's writer)."""
+    changes: list[FindingChange] = []
+    for d in drafts:
+        cur = conn.execute(
+            "SELECT id, status, severity, count FROM findings WHERE rule = ? AND subject = ?",
+            (d.rule, d.subject),
+        ).fetchone()
+        ev = json.dumps(d.evidence, ensure_ascii=False, default=str)
+        if cur is None:
+            if d.clear:
+                continue
+            fid = conn.execute(
+                "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, "
+                "title_en, first_seen, last_seen, count, evidence, updated_at) "
+                "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                (d.rule, d.measure, d.severity, d.subject, d.title_ja, d.title_en,
+                 d.ts, d.ts, ev, d.ts),
+            ).fetchone()[0]
+            _history(conn, fid, d.ts, "new", "open", d.severity)
+            _alert(conn, "new", {"id": fid, "severity": d.severity}, d)
+            changes.append(FindingChange(fid, d.rule, d.subject, "new"))
+            continue
+        fid, status, severity = cur["id"], cur["status"], cur["severity"]
+        if d.clear:
+            if status in ACTIVE:
+                conn.execute(
+                    "UPDATE findings SET status = 'resolved', updated_at = ? WHERE id = ?",
+                    (d.ts, fid),
+                )
+                _history(conn, fid, d.ts, "resolved", "resolved", severity)
+                _alert(conn, "resolved", {"id": fid, "severity": severity}, d)
+                changes.append(FindingChange(fid, d.rule, d.subject, "resolved"))
+            continue
+        new_sev = severity
+        change = "updated"
+        new_status = status
+        if status == "resolved":
+            new_status, change = "reopened", "reopened"
+            new_sev = d.severity
+        if SEVERITY_RANK[d.severity] > SEVERITY_RANK[severity]:
+            new_sev = d.severity
+            if change == "updated":
+                change = "escalated"
+        conn.execute(
+            "UPDATE findings SET status = ?, severity = ?, last_seen = MAX(last_seen, ?), "
+            "count = count + 1, evidence = ?, updated_at = ? WHERE id = ?",
+            (new_status, new_sev, d.ts, ev, d.ts, fid),
+        )
+        if change != "updated":
+            _history(conn, fid, d.ts, change, new_status, new_sev)
+            _alert(conn, change, {"id": fid, "severity": new_sev}, d)
+        changes.append(FindingChange(fid, d.rule, d.subject, change))
+    return changes
+
+
+def set_status(
+    conn: sqlite3.Connection, finding_id: int, status: str, ts: float, actor: str, note: str = ""
+) -> None:
+    """A person acknowledges or resolves a finding (dashboard, CLI)."""
+    if status not in ("acknowledged", "resolved"):
+        raise ValueError(f"cannot set status {status!r} by hand")
+    row = conn.execute("SELECT severity FROM findings WHERE id = ?", (finding_id,)).fetchone()
+    if row is None:
+        raise KeyError(finding_id)
+    conn.execute(
+        "UPDATE findings SET status = ?, updated_at = ? WHERE id = ?", (status, ts, finding_id)
+    )
+    _history(conn, finding_id, ts, status, status, row["severity"], actor, note)
+
+
+def finding_to_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "rule": row["rule"],
+        "measure": row["measure"],
+        "severity": row["severity"],
+        "subject": row["subject"],
+        "status": row["status"],
+        "title_ja": row["title_ja"],
+        "title_en": row["title_en"],
+        "first_seen": iso(row["first_seen"]),
+        "last_seen": iso(row["last_seen"]),
+        "count": row["count"],
+        "evidence": json.loads(row["evidence"]),
+    }

@@ -1,0 +1,116 @@
+"""The guideline as data: categories and measures, loaded once from a JSON file in appliance/data.
+
+A framework is a data file; another framework (the 2022 successor, the 総務省 Wi-Fi checklist) is
+added by dropping a file of the same shape beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+DEFAULT_FRAMEWORK = "jta-siotp-2021"
+LEVELS = ("basic", "advanced", "unknown")
+INSPECTIONS = ("audit", "vulnerability")
+MONITOR_CLASSES = ("auto", "assisted", "attest")
+
+
+class CatalogError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: int
+    title_ja: str
+    title_en: str
+    inspection: str
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    id: str
+    category: int
+    number: str
+    title_ja: str
+    title_en: str
+    summary_ja: str
+    level: str
+    inspection: str
+    monitor: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "measure": self.id,
+            "category": self.category,
+            "number": self.number,
+            "title_ja": self.title_ja,
+            "title_en": self.title_en,
+            "summary_ja": self.summary_ja,
+            "level": self.level,
+            "inspection": self.inspection,
+            "monitor": self.monitor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    framework_id: str
+    title_ja: str
+    title_en: str
+    categories: tuple[Category, ...]
+    measures: tuple[Measure, ...]
+
+    def measure(self, measure_id: str) -> Measure:
+        for m in self.measures:
+            if m.id == measure_id:
+                return m
+        raise KeyError(measure_id)
+
+    def ids(self) -> frozenset[str]:
+        return frozenset(m.id for m in self.measures)
+
+
+def parse_catalog(data: dict[str, Any]) -> Catalog:
+    try:
+        fw = data["framework"]
+        cats = tuple(
+            Category(int(c["id"]), c["title_ja"], c["title_en"], c["inspection"])
+            for c in data["categories"]
+        )
+        by_cat = {c.id: c for c in cats}
+        measures = []
+        for m in data["measures"]:
+            cat_id = int(str(m["id"]).split("-")[0])
+            if cat_id not in by_cat:
+                raise CatalogError(f"measure {m['id']}: no category {cat_id}")
+            if m["level"] not in LEVELS or m["monitor"] not in MONITOR_CLASSES:
+                raise CatalogError(f"measure {m['id']}: bad level or monitor class")
+            measures.append(
+                Measure(
+                    id=m["id"],
+                    category=cat_id,
+                    number=m["number"],
+                    title_ja=m["title_ja"],
+                    title_en=m["title_en"],
+                    summary_ja=m.get("summary_ja", ""),
+                    level=m["level"],
+                    inspection=by_cat[cat_id].inspection,
+                    monitor=m["monitor"],
+                )
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"malformed catalog: {exc!r}") from exc
+    ids = [m.id for m in measures]
+    if len(ids) != len(set(ids)):
+        raise CatalogError("duplicate measure ids")
+    return Catalog(fw["id"], fw["title_ja"], fw["title_en"], cats, tuple(measures))
+
+
+@cache
+def load_catalog(framework: str = DEFAULT_FRAMEWORK) -> Catalog:
+    text = resources.files("appliance").joinpath("data", f"{framework}.json").read_text("utf-8")
+    return parse_catalog(json.loads(text))

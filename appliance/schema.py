@@ -1,0 +1,90 @@
+"""The database schema as named migrations, applied in order, each exactly once.
+
+Add a migration by appending to MIGRATIONS; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_core",
+        """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT;
+
+        -- One row per (IP, MAC) pair seen as an ARP sender: the arpwatch table.
+        CREATE TABLE stations (
+            ip          TEXT NOT NULL,
+            mac         TEXT NOT NULL,
+            vendor      TEXT,
+            randomized  INTEGER NOT NULL DEFAULT 0,
+            first_seen  REAL NOT NULL,
+            last_seen   REAL NOT NULL,
+            frames      INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (ip, mac)
+        ) STRICT;
+        CREATE INDEX stations_mac ON stations (mac);
+        CREATE INDEX stations_last_seen ON stations (last_seen);
+
+        -- Sensor events, merged while the same event repeats (count, last_ts).
+        CREATE TABLE events (
+            id       INTEGER PRIMARY KEY,
+            kind     TEXT NOT NULL,
+            sensor   TEXT NOT NULL,
+            ts       REAL NOT NULL,
+            last_ts  REAL NOT NULL,
+            count    INTEGER NOT NULL DEFAULT 1,
+            subject  TEXT NOT NULL,
+            detail   TEXT NOT NULL DEFAULT '{}'
+        ) STRICT;
+        CREATE INDEX events_ts ON events (ts);
+        CREATE INDEX events_kind_subject ON events (kind, subject, last_ts);
+
+        CREATE TABLE findings (
+            id          INTEGER PRIMARY KEY,
+            rule        TEXT NOT NULL,
+            measure     TEXT NOT NULL,
+            severity    TEXT NOT NULL
+                        CHECK (severity IN ('info','low','medium','high','critical')),
+            subject     TEXT NOT NULL,
+            status      TEXT NOT NULL
+                        CHECK (status IN ('open','acknowledged','resolved','reopened')),
+            title_ja    TEXT NOT NULL,
+            title_en    TEXT NOT NULL,
+            first_seen  REAL NOT NULL,
+            last_seen   REAL NOT NULL,
+            count       INTEGER NOT NULL DEFAULT 1,
+            evidence    TEXT NOT NULL DEFAULT '{}',
+            updated_at  REAL NOT NULL,
+            UNIQUE (rule, subject)
+        ) STRICT;
+        CREATE INDEX findings_status ON findings (status, severity);
+        CREATE INDEX findings_measure ON findings (measure);
+
+        CREATE TABLE finding_history (
+            id          INTEGER PRIMARY KEY,
+            finding_id  INTEGER NOT NULL REFERENCES findings (id),
+            ts          REAL NOT NULL,
+            change      TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            severity    TEXT NOT NULL,
+            actor       TEXT NOT NULL DEFAULT 'agent',
+            note        TEXT NOT NULL DEFAULT ''
+        ) STRICT;
+        CREATE INDEX finding_history_finding ON finding_history (finding_id, ts);
+
+        -- Alerts waiting for the MQTT publisher; written in the finding's transaction.
+        CREATE TABLE outbox (
+            id          INTEGER PRIMARY KEY,
+            alert_id    TEXT NOT NULL UNIQUE,
+            created_at  REAL NOT NULL,
+            topic       TEXT NOT NULL,
+            payload     TEXT NOT NULL,
+            sent_at     REAL
+        ) STRICT;
+        CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
+        """,
+    ),
+)

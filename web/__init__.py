@@ -1,0 +1,1 @@
+"""OfficeGuard web: the facility manager's dashboard and JSON API."""
