@@ -1,4 +1,7 @@
-"""Events: what a sensor concluded from frames. Frozen, slotted, past-tense; never tuples of dicts."""
+"""Events: what a sensor concluded from frames.
+
+Frozen, slotted, past-tense dataclasses; never tuples of dicts.
+"""
 
 from __future__ import annotations
 

@@ -15,13 +15,14 @@ from agent.oui import is_randomized
 from agent.parsers.arp import OP_REQUEST, ArpSeen
 
 HISTORY = 8  # MACs remembered per IP for flip-flop / reused detection
+PROBE_GRACE_S = 15.0  # a claim this soon after the same MAC's RFC 5227 probe is a handover
 
 
 @dataclass(frozen=True, slots=True)
 class LanSettings:
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     gateways: frozenset[str] = frozenset()
-    poisoning_window_s: float = 300.0
+    poisoning_window_s: float = 3600.0
     new_activity_after_s: float = 7 * 86400.0
     max_stations: int = 65536
 
@@ -58,6 +59,7 @@ class LanState:
         self.stations: dict[tuple[str, str], StationAgg] = {}
         self.ips: dict[str, _IpState] = {}
         self._noted: set[tuple[str, str, str]] = set()  # one-off events already emitted
+        self._probes: dict[tuple[str, str], float] = {}  # (ip, mac) -> time of last probe
 
     # -- restoring what the store already knows ---------------------------------------------
     def restore(self, rows: Iterable[dict[str, object]]) -> None:
@@ -95,16 +97,19 @@ class LanState:
         agg.last_seen = max(agg.last_seen, ts)
         agg.dirty = True
 
+        if arp.probe and arp.target_ip != "0.0.0.0":
+            if len(self._probes) > self.settings.max_stations:
+                self._probes.clear()
+            self._probes[(arp.target_ip, mac)] = ts
+        if ip != "0.0.0.0":
+            self._claim(arp, out, is_new_pair)
+            if is_new_pair and self.settings.networks and not self._inside(ip):
+                out.append(ev.LanEventSeen(ev.BOGON, ts, ip, mac))
         if arp.link_src and arp.link_src != mac:
             self._once(out, ev.ETHERNET_MISMATCH, ts, ip, mac, arp.link_src,
                        {"link_src": arp.link_src})
         if _is_broadcastish(mac) or ip == "255.255.255.255":
             self._once(out, ev.BROADCAST_ADDRESS, ts, ip, mac, "", {})
-
-        if ip != "0.0.0.0":
-            if is_new_pair and self.settings.networks and not self._inside(ip):
-                out.append(ev.LanEventSeen(ev.BOGON, ts, ip, mac))
-            self._claim(arp, out, is_new_pair)
         if arp.op == OP_REQUEST and not arp.probe and not arp.gratuitous:
             self._check_asks_for_own_claim(arp, out)
         if len(self.stations) > self.settings.max_stations:
@@ -132,8 +137,15 @@ class LanState:
         else:
             kind = ev.CHANGED_ETHERNET_ADDRESS
         old_ts = st.last_claim.get(old)
-        out.append(ev.LanEventSeen(kind, ts, ip, mac, old, {"old_last_claim": old_ts}))
-        if old_ts is not None and 0 <= ts - old_ts <= self.settings.poisoning_window_s:
+        probed = self._probes.get((ip, mac))
+        handover = probed is not None and 0 <= ts - probed <= PROBE_GRACE_S
+        out.append(ev.LanEventSeen(kind, ts, ip, mac, old, {
+            "old_last_claim": old_ts, "after_probe": handover}))
+        # A device that takes over an address legitimately (DHCP) probes for it first
+        # (RFC 5227); a spoofer just claims it. Only the latter, while the old owner is
+        # still recent, is poisoning.
+        if (old_ts is not None and not handover
+                and 0 <= ts - old_ts <= self.settings.poisoning_window_s):
             out.append(ev.LanEventSeen(ev.ARP_POISONING, ts, ip, mac, old, {
                 "reason": "address claimed by another MAC within the window",
                 "seconds_since_previous_claim": round(ts - old_ts, 3),

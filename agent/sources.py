@@ -10,7 +10,9 @@ import logging
 import os
 import select
 import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,54 +55,89 @@ def can_capture() -> tuple[bool, str]:
     return True, ""
 
 
+SO_ATTACH_FILTER = 26
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+
+
+def attach_bpf(sock: socket.socket, expr: str, linktype: int) -> None:
+    """Compile a tcpdump-style filter with libpcap (through scapy) and attach it to SOCK.
+
+    The kernel copies the program, so it is freed right after.
+    """
+    import ctypes
+
+    from scapy.arch.common import compile_filter, free_filter
+    from scapy.libs.structures import sock_fprog
+
+    bp = compile_filter(expr, linktype=linktype)
+    try:
+        fprog = sock_fprog(bp.bf_len, bp.bf_insns)
+        raw = ctypes.string_at(ctypes.addressof(fprog), ctypes.sizeof(fprog))
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, raw)
+    finally:
+        free_filter(bp)
+
+
 class LiveSource:
-    """Frames from a network interface, filtered in the kernel (classic BPF)."""
+    """Frames from a network interface, filtered in the kernel (classic BPF).
+
+    A plain AF_PACKET socket; libpcap (through scapy) only compiles the filter expression.
+    """
 
     def __init__(self, iface: str, bpf: str, promisc: bool = True) -> None:
         self.iface = iface
         self.bpf = bpf
-        self.promisc = promisc
         arphrd = interface_arphrd(iface)
         if arphrd is None:
             raise SourceError(f"interface {iface!r} does not exist")
         self.linktype = LINKTYPE_RADIOTAP if arphrd == ARPHRD_IEEE80211_RADIOTAP else (
             LINKTYPE_ETHERNET)
-        from scapy.arch.linux import L2ListenSocket  # receive path only
-
         try:
-            self._sock = L2ListenSocket(iface=iface, filter=bpf, promisc=promisc)
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         except PermissionError as exc:
             raise SourceError(f"{iface}: {can_capture()[1]}") from exc
-        except OSError as exc:
-            raise SourceError(f"{iface}: cannot capture: {exc}") from exc
-        except ImportError as exc:
+        try:
+            attach_bpf(sock, bpf, self.linktype)
+        except (ImportError, OSError) as exc:
+            sock.close()
             raise SourceError(
                 f"cannot compile the BPF filter {bpf!r}: {exc} (install Debian's libpcap0.8)"
             ) from exc
+        except Exception as exc:  # scapy raises its own exception types for bad expressions
+            sock.close()
+            raise SourceError(f"invalid BPF filter {bpf!r}: {exc}") from exc
+        try:
+            sock.bind((iface, ETH_P_ALL))
+            if promisc:
+                mreq = struct.pack("IHH8s", socket.if_nametoindex(iface), PACKET_MR_PROMISC,
+                                   0, b"")
+                sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        except OSError as exc:
+            sock.close()
+            raise SourceError(f"{iface}: cannot capture: {exc.strerror or exc}") from exc
+        self._sock = sock
 
     def frames(self, stop: threading.Event, poll_s: float = 0.1) -> Iterator[Frame | None]:
         """Yield frames as they arrive, and None every poll_s while idle (a chance to flush)."""
-        fd = self._sock.ins.fileno()
+        sock = self._sock
         while not stop.is_set():
-            ready, _, _ = select.select([fd], [], [], poll_s)
+            ready, _, _ = select.select([sock], [], [], poll_s)
             if not ready:
                 yield None
                 continue
             try:
-                _cls, data, ts = self._sock.recv_raw(65535)
+                data = sock.recv(65535)
             except OSError as exc:
                 log.error("%s: receive failed: %s", self.iface, exc)
                 yield None
                 continue
-            if data is None:
-                continue
-            yield Frame(float(ts) if ts is not None else 0.0, self.linktype, bytes(data))
+            yield Frame(time.time(), self.linktype, data)
 
     def close(self) -> None:
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        self._sock.close()
 
 
 def default_route_interface() -> tuple[str, str] | None:

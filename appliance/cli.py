@@ -171,7 +171,6 @@ def _start_web(config: Config, host: str | None, port: int | None) -> tuple[Any,
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), host=host or config.web.host, port=port or config.web.port,
         log_level="warning", access_log=False))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     t = threading.Thread(target=server.run, name="web", daemon=True)
     t.start()
     return server, t
@@ -253,10 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "verbose", False))
     try:
-        if args.command == "validate-config":
-            config = load(args.file)
-        else:
-            config = load(args.config)
+        config = load(args.file) if args.command == "validate-config" else load(args.config)
     except ConfigError as exc:
         print(f"officeguard: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE

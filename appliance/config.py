@@ -88,7 +88,7 @@ class Interfaces(_Section):
 
 
 class Lan(_Section):
-    poisoning_window_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
+    poisoning_window_s: Annotated[float, Field(gt=0, le=86400)] = 3600.0
     new_activity_after_s: Annotated[float, Field(gt=0)] = 7 * 86400.0
     mac_allowlist: list[str] = []
     allowlist_mode: bool = False

@@ -77,6 +77,7 @@ class Catalog:
 def parse_catalog(data: dict[str, Any]) -> Catalog:
     try:
         fw = data["framework"]
+        framework = (fw["id"], fw["title_ja"], fw["title_en"])
         cats = tuple(
             Category(int(c["id"]), c["title_ja"], c["title_en"], c["inspection"])
             for c in data["categories"]
@@ -107,7 +108,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     ids = [m.id for m in measures]
     if len(ids) != len(set(ids)):
         raise CatalogError("duplicate measure ids")
-    return Catalog(fw["id"], fw["title_ja"], fw["title_en"], cats, tuple(measures))
+    return Catalog(*framework, cats, tuple(measures))
 
 
 @cache

@@ -160,7 +160,9 @@ class Store:
             self._local.conn = conn
         return conn
 
-    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+    def query(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> list[dict[str, Any]]:
         try:
             return [dict(r) for r in self.reader().execute(sql, params)]
         except sqlite3.Error as exc:
@@ -198,7 +200,9 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
 def open_readonly(path: str | Path) -> sqlite3.Connection:
     p = Path(path)
     if not p.exists():
-        raise StoreError(f"{p}: no database yet: run `officeguard run` or `officeguard ingest` first")
+        raise StoreError(
+            f"{p}: no database yet: run `officeguard run` or `officeguard ingest` first"
+        )
     try:
         return _connect(p, readonly=True)
     except sqlite3.Error as exc:

@@ -40,25 +40,27 @@ def _ip(b: bytes) -> str:
     return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}"
 
 
+_CACHE: dict[bytes, tuple[int, str, str, str, str]] = {}
+_CACHE_MAX = 8192  # ARP repeats itself: decoded addresses of recent packets are kept
+
+
 def parse_arp_payload(ts: float, payload: bytes, link_src: bytes = b"") -> ArpSeen | None:
-    if len(payload) < 28:
-        return None
-    if payload[0:2] != b"\x00\x01" or payload[2:4] != b"\x08\x00":
-        return None
-    if payload[4] != 6 or payload[5] != 4:
-        return None
-    op = (payload[6] << 8) | payload[7]
-    if op not in (OP_REQUEST, OP_REPLY):
-        return None
-    return ArpSeen(
-        ts=ts,
-        op=op,
-        sender_mac=_mac(payload[8:14]),
-        sender_ip=_ip(payload[14:18]),
-        target_mac=_mac(payload[18:24]),
-        target_ip=_ip(payload[24:28]),
-        link_src=_mac(link_src) if len(link_src) == 6 else "",
-    )
+    key = bytes(payload[:28])
+    hit = _CACHE.get(key)
+    if hit is None:
+        if len(key) < 28:
+            return None
+        if key[0:2] != b"\x00\x01" or key[2:4] != b"\x08\x00" or key[4] != 6 or key[5] != 4:
+            return None
+        op = (key[6] << 8) | key[7]
+        if op not in (OP_REQUEST, OP_REPLY):
+            return None
+        hit = (op, _mac(key[8:14]), _ip(key[14:18]), _mac(key[18:24]), _ip(key[24:28]))
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = hit
+    op, smac, sip, tmac, tip = hit
+    return ArpSeen(ts, op, smac, sip, tmac, tip, _mac(link_src) if len(link_src) == 6 else "")
 
 
 def parse_arp_frame(ts: float, linktype: int, data: bytes) -> ArpSeen | None:

@@ -13,17 +13,16 @@ MEASURE = "3-8"
 def arp_poisoning(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
     if e.kind != ev.ARP_POISONING:
         return []
-    gw = e.ip in view.gateways
     return [FindingDraft(
-        rule="lan.arp_poisoning", measure=MEASURE,
-        severity="critical" if gw else "high", subject=e.ip,
+        rule="lan.arp_poisoning", measure=MEASURE, severity="high", subject=e.ip,
         title_ja="ARPスプーフィング（なりすまし）の疑い",
         title_en="ARP poisoning suspected",
         message_ja=f"{e.ip} を複数の機器が名乗っています（{', '.join(e.detail.get('macs', []))}）。"
         "通信の盗聴・改ざんのおそれがあります。",
         message_en=f"{e.ip} is claimed by more than one device "
         f"({', '.join(e.detail.get('macs', []))}): traffic may be intercepted.",
-        ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac, **e.detail},
+        ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac,
+                           "gateway": e.ip in view.gateways, **e.detail},
     )]
 
 

@@ -1,0 +1,61 @@
+# OfficeGuard — the one place that says how to set up, run, test, lint and benchmark.
+#   make run    create .venv, install, start the appliance on its embedded defaults
+#   make test   create .venv, install what the tests need (Debian packages too, as root), run them
+#   make lint   ruff + mypy          make bench   print throughput figures
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Debian packages: what the appliance uses at run time, and what the tests add.
+DEB_RUN := libpcap0.8 ieee-data
+DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data
+
+.PHONY: run test lint bench deb-run deb-test venv clean
+
+define ensure_debs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing (run as root to install them; tests that need them are skipped)"; \
+	  fi; \
+	fi
+endef
+
+deb-run:
+	$(call ensure_debs,$(DEB_RUN))
+
+deb-test:
+	$(call ensure_debs,$(DEB_TEST))
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+run: deb-run $(STAMP)
+	$(BIN)/officeguard run
+
+test: deb-test $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check appliance agent web tests bench
+	$(BIN)/mypy
+
+bench: deb-test $(STAMP)
+	$(BIN)/python bench/bench_arp.py
+
+clean:
+	rm -rf $(VENV) officeguard-data .pytest_cache .mypy_cache .ruff_cache

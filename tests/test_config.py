@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appliance import config as cfg
+from tests.conftest import OFFICEGUARD, ROOT
+
+EXAMPLE = ROOT / "docs" / "officeguard.example.toml"
+
+
+def test_defaults_need_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(cfg.ENV_VAR, raising=False)
+    c = cfg.load(None)
+    assert c.probe.scope == []  # passive by default
+    assert c.mqtt.host == ""
+    assert c.topic_prefix == "officeguard/facility"
+    assert c.db_path == Path("officeguard-data/officeguard.db")
+
+
+def test_example_file_validates() -> None:
+    c = cfg.load(EXAMPLE)
+    assert c.facility.id == "shibuya-2f"
+    assert c.facility.ssids[0].bssids == ["02:00:5e:10:00:01", "02:00:5e:10:00:02"]
+    assert c.networks.business == ["192.0.2.0/24"]
+    assert c.topic_prefix == "officeguard/shibuya-2f"
+
+
+@pytest.mark.parametrize(
+    ("toml", "path", "words"),
+    [
+        ("[facility]\nnmae = 'x'\n", "facility.nmae", "unknown key"),
+        ("[bogus]\n", "bogus", "unknown key"),
+        ("[mqtt]\nport = 70000\n", "mqtt.port", "less than or equal"),
+        ("[networks]\nguest = ['10.0.0.0/33']\n", "networks.guest", "CIDR"),
+        ("[[facility.ssids]]\nname = 'a'\nbssids = ['zz']\n", "facility.ssids.0.bssids",
+         "MAC"),
+        ("[storage]\nretention_days = 0\n", "storage.retention_days", "greater than"),
+        ("[facility]\nid = 'Has Spaces'\n", "facility.id", "pattern"),
+        ("[probe]\nwebsites = ['ftp://x']\n", "probe.websites", "URL"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, toml: str, path: str, words: str) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text(toml)
+    with pytest.raises(cfg.ConfigError) as ei:
+        cfg.load(f)
+    assert path in str(ei.value)
+    assert words in str(ei.value)
+
+
+def test_broken_toml_and_binary(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text("[facility\nid=")
+    with pytest.raises(cfg.ConfigError, match="invalid TOML"):
+        cfg.load(f)
+    f.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(cfg.ConfigError, match="not UTF-8"):
+        cfg.load(f)
+    with pytest.raises(cfg.ConfigError, match="cannot read"):
+        cfg.load(tmp_path / "missing.toml")
+
+
+def test_password_comes_from_file(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret-from-file\n")
+    c = cfg.from_mapping({"mqtt": {"host": "localhost", "password_file": str(secret)}})
+    assert c.mqtt_password() == "s3cret-from-file"
+    assert cfg.from_mapping({}).mqtt_password() is None
+    bad = cfg.from_mapping({"mqtt": {"password_file": str(tmp_path / "nope")}})
+    with pytest.raises(cfg.ConfigError, match="mqtt.password_file"):
+        bad.mqtt_password()
+
+
+def test_no_password_key_in_toml() -> None:
+    with pytest.raises(cfg.ConfigError, match="mqtt.password"):
+        cfg.from_mapping({"mqtt": {"password": "hunter2"}})
+
+
+def test_env_var_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text("[facility]\nid = 'from-env'\n")
+    monkeypatch.setenv(cfg.ENV_VAR, str(f))
+    assert cfg.load().facility.id == "from-env"
+
+
+def test_validate_config_command(tmp_path: Path) -> None:
+    ok = subprocess.run([OFFICEGUARD, "validate-config", str(EXAMPLE)], capture_output=True,
+                        text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "valid" in ok.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[lan]\npoisoning_window = 3\n")
+    res = subprocess.run([OFFICEGUARD, "validate-config", str(bad)], capture_output=True,
+                         text=True)
+    assert res.returncode == 2
+    assert "lan.poisoning_window" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_every_command_takes_config(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[x]\n")
+    for cmd in (["status"], ["findings"], ["guideline"], ["ingest", "x.pcap"]):
+        res = subprocess.run([OFFICEGUARD, *cmd, "--config", str(bad)], capture_output=True,
+                             text=True)
+        assert res.returncode == 2, cmd
+        assert "x: unknown key" in res.stderr

@@ -1,0 +1,57 @@
+"""Documentation that is tested: every key, command, rule and event kind is documented."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from agent.events import LAN_EVENT_KINDS
+from agent.rules import default_rules
+from appliance.cli import build_parser
+from appliance.config import Config
+from tests.conftest import ROOT
+
+DOCS = ROOT / "docs"
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    out = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        inner = getattr(ann, "__args__", (ann,))
+        sub = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out += _keys(ann, f"{prefix}{name}.")
+        elif sub is not None:
+            out += _keys(sub, f"{prefix}{name}.")
+        else:
+            out.append(prefix + name)
+    return out
+
+
+def test_every_config_key_is_documented() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    for key in _keys(Config):
+        section, _, leaf = key.rpartition(".")
+        assert f"`{leaf}`" in text, key
+        assert f"[{section}]" in text or f"[[{section}]]" in text, key
+
+
+def test_every_command_is_documented() -> None:
+    text = (DOCS / "cli.md").read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in sub.choices:  # type: ignore[union-attr]
+        assert f"officeguard {name}" in text, name
+
+
+def test_every_rule_and_event_is_documented() -> None:
+    text = (DOCS / "lan-sensor.md").read_text()
+    for rule in default_rules():
+        assert f"`{rule.id}`" in text, rule.id
+    for kind in LAN_EVENT_KINDS:
+        assert f"`{kind}`" in text, kind
+
+
+def test_readme_has_the_two_commands() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert "make run" in text and "make test" in text
