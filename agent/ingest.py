@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_frames
+from agent.events import LanEventSeen
 from agent.pipeline import Pipeline, RunReport
+from agent.rules.wifi import is_own
+from agent.wifi import WifiEventSeen, ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
 from appliance.store import Store
@@ -53,12 +56,12 @@ def ingest_files(
             log.warning("%s: %s; frames before it were used", path, stats.truncated)
     pipe.flush()
     elapsed = time.perf_counter() - started
-    return build_report(store, report, files_out, elapsed, pipe.last_error)
+    return build_report(store, report, files_out, elapsed, pipe.last_error, pipe)
 
 
 def build_report(
     store: Store, report: RunReport, files: list[dict[str, Any]], elapsed: float,
-    store_error: str | None,
+    store_error: str | None, pipe: Pipeline,
 ) -> dict[str, Any]:
     stations = []
     for ip, mac in sorted(report.station_keys):
@@ -71,20 +74,36 @@ def build_report(
         rows = store.query("SELECT * FROM findings WHERE rule = ? AND subject = ?", (rule, subject))
         if rows:
             findings.append(finding_to_json(rows[0]))
+    facility = pipe.view
+    aps = []
+    for bssid in sorted(report.ap_keys):
+        ap = pipe.wifi.aps.get(bssid)
+        if ap is None or ap.flood:
+            continue
+        doc = ap_to_json(ap)
+        doc["facility"] = is_own(facility, pipe.wifi.snapshot(ap))
+        aps.append(doc)
     return {
         "files": files,
         "frames": report.frames,
         "arp_frames": report.arp_frames,
+        "wifi_frames": report.wifi_frames,
         "seconds": round(elapsed, 3),
         "stations": stations,
-        "events": [
-            {"kind": e.kind, "time": iso(e.ts), "ip": e.ip, "mac": e.mac,
-             "old_mac": e.old_mac or None, "detail": e.detail}
-            for e in report.events
-        ],
+        "access_points": aps,
+        "events": [event_json(e) for e in report.events],
         "findings": findings,
         "store_error": store_error,
     }
+
+
+def event_json(e: LanEventSeen | WifiEventSeen) -> dict[str, Any]:
+    if isinstance(e, WifiEventSeen):
+        return {"kind": e.kind, "sensor": "wifi", "time": iso(e.ts), "subject": e.subject,
+                "bssid": e.ap.bssid if e.ap else e.subject,
+                "ssid": e.ap.ssid if e.ap else None, "detail": e.detail}
+    return {"kind": e.kind, "sensor": "lan", "time": iso(e.ts), "subject": e.subject,
+            "ip": e.ip, "mac": e.mac, "old_mac": e.old_mac or None, "detail": e.detail}
 
 
 def report_station(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,11 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import events as ev
-from agent.capture import Frame
+from agent.capture import LINKTYPE_ETHERNET, Frame
 from agent.lan import LanSettings, LanState, StationAgg
 from agent.oui import OuiDb, default_db
-from agent.parsers.arp import parse_arp_frame
-from agent.rules import RuleSet, RuleView, default_rules
+from agent.parsers.arp import parse_arp_payload
+from agent.parsers.dot11 import BeaconSeen, WpsInfo, parse_mgmt
+from agent.parsers.link import ETH_ARP, dot11_data_payload, ethernet_payload
+from agent.parsers.radio import split_radio
+from agent.rules import FacilitySsid, RuleSet, RuleView, default_rules
+from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState
 from appliance.config import Config
 from appliance.findings import FindingChange, FindingDraft, apply_drafts
 from appliance.store import Store, StoreError
@@ -40,9 +44,11 @@ class RunReport:
 
     frames: int = 0
     arp_frames: int = 0
+    wifi_frames: int = 0
     undecodable: int = 0
     station_keys: set[tuple[str, str]] = field(default_factory=set)
-    events: list[ev.LanEventSeen] = field(default_factory=list)
+    ap_keys: set[str] = field(default_factory=set)
+    events: list[ev.LanEventSeen | WifiEventSeen] = field(default_factory=list)
     finding_keys: set[tuple[str, str]] = field(default_factory=set)
     keep_events: bool = True
 
@@ -59,8 +65,21 @@ def settings_from_config(config: Config, extra_gateways: Iterable[str] = ()) -> 
     )
 
 
+def wifi_settings_from_config(config: Config) -> WifiSettings:
+    c = config.wifi
+    return WifiSettings(min_frames=c.min_frames, deauth_flood_per_s=c.deauth_flood_per_s,
+                        beacon_flood_new_bssids=c.beacon_flood_new_bssids,
+                        beacon_flood_window_s=c.beacon_flood_window_s)
+
+
 def view_from_config(config: Config, extra_gateways: Iterable[str] = ()) -> RuleView:
     return RuleView(
+        ssids=tuple(FacilitySsid(s.name, frozenset(s.bssids), s.role)
+                    for s in config.facility.ssids),
+        boundary_sensor=config.wifi.boundary_sensor,
+        leakage_threshold_dbm=config.wifi.leakage_threshold_dbm,
+        lookalike_distance=config.wifi.lookalike_distance,
+        min_frames=config.wifi.min_frames,
         business=tuple(ipaddress.ip_network(c) for c in config.networks.business),
         guest=tuple(ipaddress.ip_network(c) for c in config.networks.guest),
         gateways=frozenset((*config.networks.gateways, *extra_gateways)),
@@ -86,9 +105,14 @@ class Pipeline:
         self.oui = oui or default_db()
         self.view = view_from_config(config, extra_gateways)
         self.lan = LanState(settings_from_config(config, extra_gateways), self.oui.lookup)
+        self.wifi = WifiState(wifi_settings_from_config(config), self.oui.lookup)
         self.report = report or RunReport()
+        self._facility_names = frozenset(s.name.encode() for s in config.facility.ssids)
+        self._facility_bssids = frozenset(b for s in config.facility.ssids for b in s.bssids)
         self._pending_stations: dict[tuple[str, str], StationAgg] = {}
-        self._pending_events: list[ev.LanEventSeen] = []
+        self._pending_aps: dict[str, dict[str, Any]] = {}
+        self._pending_rssi: dict[tuple[str, int], list[int]] = {}
+        self._pending_events: list[ev.LanEventSeen | WifiEventSeen] = []
         self._pending_drafts: list[FindingDraft] = []
         self.last_flush = time.monotonic()
         self.write_errors = 0
@@ -98,16 +122,53 @@ class Pipeline:
         rows = self.store.query("SELECT ip, mac, vendor, randomized, first_seen, last_seen, "
                                 "frames FROM stations")
         self.lan.restore(rows)
+        restore_aps(self.wifi, self.store.query("SELECT * FROM access_points"))
 
     # -- feeding ----------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
         self.report.frames += 1
         try:
-            arp = parse_arp_frame(frame.ts, frame.linktype, frame.data)
+            self._dispatch(frame)
         except Exception:  # a parser bug must never stop the sensor; count it and go on
             log.exception("parser failed on a frame of %d bytes", len(frame.data))
             self.report.undecodable += 1
+
+    def _dispatch(self, frame: Frame) -> None:
+        if frame.linktype == LINKTYPE_ETHERNET:
+            np = ethernet_payload(frame.data)
+            if np is not None and np.ethertype == ETH_ARP:
+                self._arp(frame.ts, np.payload, np.src)
             return
+        split = split_radio(frame.linktype, frame.data)
+        if split is None:
+            return
+        radio, f = split
+        if len(f) < 24:
+            return
+        ftype = (f[0] >> 2) & 3
+        if ftype == 0:
+            m = parse_mgmt(frame.ts, f, radio)
+            if m is None:
+                return
+            self.report.wifi_frames += 1
+            if isinstance(m, BeaconSeen):
+                self.report.ap_keys.add(m.bssid)
+                if radio.signal_dbm is not None and (
+                        m.bssid in self._facility_bssids
+                        or m.elements.ssid in self._facility_names):
+                    self._note_rssi(m.bssid, frame.ts, radio.signal_dbm)
+                for e in self.wifi.observe_beacon(m):
+                    self._on_event(e)
+            else:
+                for e in self.wifi.observe_deauth(m):
+                    self._on_event(e)
+        elif ftype == 2:
+            np = dot11_data_payload(f)
+            if np is not None and np.ethertype == ETH_ARP:
+                self._arp(frame.ts, np.payload, np.src)
+
+    def _arp(self, ts: float, payload: bytes, src: bytes) -> None:
+        arp = parse_arp_payload(ts, payload, src)
         if arp is None:
             return
         self.report.arp_frames += 1
@@ -115,14 +176,26 @@ class Pipeline:
         for e in self.lan.observe(arp):
             self._on_event(e)
 
-    def _on_event(self, e: ev.LanEventSeen) -> None:
+    def _note_rssi(self, bssid: str, ts: float, dbm: int) -> None:
+        key = (bssid, int(ts // 60))
+        agg = self._pending_rssi.get(key)
+        if agg is None:
+            if len(self._pending_rssi) < MAX_PENDING:
+                self._pending_rssi[key] = [dbm, dbm, dbm, 1]
+            return
+        agg[0] = min(agg[0], dbm)
+        agg[1] = max(agg[1], dbm)
+        agg[2] += dbm
+        agg[3] += 1
+
+    def _on_event(self, e: ev.LanEventSeen | WifiEventSeen) -> None:
         if self.report.keep_events:
             self.report.events.append(e)
         if len(self._pending_events) < MAX_PENDING:
             self._pending_events.append(e)
         for d in self.rules.evaluate(e, self.view):
             self._pending_drafts.append(d)
-            self.report.finding_keys.add((d.rule, d.subject))
+            self.report.finding_keys.add((d.rule, d.subject))  # a clear may resolve one
 
     @property
     def urgent(self) -> bool:
@@ -137,15 +210,22 @@ class Pipeline:
                 self._pending_stations[(agg.ip, agg.mac)] = StationAgg(
                     agg.ip, agg.mac, agg.vendor, agg.randomized, agg.first_seen,
                     agg.last_seen, agg.frames, dirty=False)
+        for ap in self.wifi.take_dirty():
+            if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
+                self._pending_aps[ap.bssid] = ap_row(ap)
         stations = list(self._pending_stations.values())
+        aps = list(self._pending_aps.values())
+        rssi = [(b, m, *v) for (b, m), v in self._pending_rssi.items()]
         events = list(self._pending_events)
         drafts = list(self._pending_drafts)
         self.last_flush = time.monotonic()
-        if not (stations or events or drafts):
+        if not (stations or aps or rssi or events or drafts):
             return []
 
         def write(conn: sqlite3.Connection) -> list[FindingChange]:
             _write_stations(conn, stations)
+            _write_aps(conn, aps)
+            _write_rssi(conn, rssi)
             _write_events(conn, events)
             return apply_drafts(conn, drafts)
 
@@ -160,6 +240,8 @@ class Pipeline:
             return []
         self.last_error = None
         self._pending_stations.clear()
+        self._pending_aps.clear()
+        self._pending_rssi.clear()
         del self._pending_events[: len(events)]
         del self._pending_drafts[: len(drafts)]
         return changes
@@ -177,19 +259,32 @@ def _write_stations(conn: sqlite3.Connection, stations: list[StationAgg]) -> Non
     )
 
 
-def _write_events(conn: sqlite3.Connection, events: list[ev.LanEventSeen]) -> None:
+def _event_row(e: ev.LanEventSeen | WifiEventSeen) -> tuple[str, str, float, str, str]:
+    if isinstance(e, WifiEventSeen):
+        detail: dict[str, Any] = dict(e.detail)
+        if e.ap is not None:
+            detail.update(bssid=e.ap.bssid, ssid=e.ap.ssid, security=e.ap.security)
+        return e.kind, "wifi", e.ts, e.subject, json.dumps(detail, ensure_ascii=False,
+                                                            default=str)
+    return e.kind, "lan", e.ts, e.subject, json.dumps(
+        {"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac, **e.detail}, ensure_ascii=False,
+        default=str)
+
+
+def _write_events(conn: sqlite3.Connection, events: list[ev.LanEventSeen | WifiEventSeen]
+                  ) -> None:
     merged: dict[tuple[str, str], list[Any]] = {}
     rows: list[list[Any]] = []
     for e in events:
-        key = (e.kind, e.subject)
+        kind, sensor, ts, subject, detail = _event_row(e)
+        key = (kind, subject)
         row = merged.get(key)
-        if row is not None and 0 <= e.ts - row[3] <= EVENT_MERGE_S:
-            row[3] = e.ts
+        if row is not None and 0 <= ts - row[3] <= EVENT_MERGE_S:
+            row[3] = ts
             row[4] += 1
+            row[6] = detail
             continue
-        row = [e.kind, "lan", e.ts, e.ts, 1, e.subject,
-               json.dumps({"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac, **e.detail},
-                          ensure_ascii=False, default=str)]
+        row = [kind, sensor, ts, ts, 1, subject, detail]
         merged[key] = row
         rows.append(row)
     for kind, sensor, ts, last_ts, count, subject, detail in rows:
@@ -209,12 +304,103 @@ def _write_events(conn: sqlite3.Connection, events: list[ev.LanEventSeen]) -> No
                 (kind, sensor, ts, last_ts, count, subject, detail))
 
 
+AP_COLUMNS = (
+    "bssid", "ssid", "ssid_hex", "hidden", "channel", "frequency_mhz", "band", "security", "akm",
+    "pairwise", "group_cipher", "pmf", "privacy", "wps", "vendor", "randomized", "country",
+    "tx_power_dbm", "phy", "rssi_min", "rssi_max", "rssi_sum", "rssi_n", "rssi_last", "beacons",
+    "probe_responses", "malformed_frames", "profiles", "channels_seen", "first_seen",
+    "last_seen",
+)
+
+
+def ap_row(ap: ApAgg) -> dict[str, Any]:
+    from agent.wifi import _wps_json, ssid_text
+
+    return {
+        "bssid": ap.bssid, "ssid": ssid_text(ap.ssid), "ssid_hex": ap.ssid.hex(),
+        "hidden": int(ap.hidden), "channel": ap.channel, "frequency_mhz": ap.frequency_mhz,
+        "band": ap.band, "security": ap.security, "akm": json.dumps(list(ap.akm)),
+        "pairwise": json.dumps(list(ap.pairwise)), "group_cipher": ap.group_cipher,
+        "pmf": ap.pmf, "privacy": int(ap.privacy),
+        "wps": json.dumps(_wps_json(ap.wps), ensure_ascii=False) if ap.wps else None,
+        "vendor": ap.vendor, "randomized": int(ap.randomized), "country": ap.country,
+        "tx_power_dbm": ap.tx_power_dbm,
+        "phy": json.dumps([p for p, on in (("ht", ap.ht), ("vht", ap.vht), ("he", ap.he))
+                           if on]),
+        "rssi_min": ap.rssi_min, "rssi_max": ap.rssi_max, "rssi_sum": ap.rssi_sum,
+        "rssi_n": ap.rssi_n, "rssi_last": ap.rssi_last, "beacons": ap.beacons,
+        "probe_responses": ap.probe_responses, "malformed_frames": ap.malformed,
+        "profiles": json.dumps(ap.profiles), "channels_seen": json.dumps(ap.channels),
+        "first_seen": ap.first_seen, "last_seen": ap.last_seen,
+    }
+
+
+def _write_aps(conn: sqlite3.Connection, aps: list[dict[str, Any]]) -> None:
+    if not aps:
+        return
+    cols = ", ".join(AP_COLUMNS)
+    marks = ", ".join("?" for _ in AP_COLUMNS)
+    update = ", ".join(f"{c} = excluded.{c}" for c in AP_COLUMNS[1:])
+    conn.executemany(
+        f"INSERT INTO access_points ({cols}) VALUES ({marks}) "  # noqa: S608 - fixed columns
+        f"ON CONFLICT (bssid) DO UPDATE SET {update}",
+        [tuple(a[c] for c in AP_COLUMNS) for a in aps])
+
+
+def _write_rssi(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    conn.executemany(
+        "INSERT INTO rssi_minutes (bssid, minute, min, max, sum, n) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (bssid, minute) DO UPDATE SET min = MIN(min, excluded.min), "
+        "max = MAX(max, excluded.max), sum = sum + excluded.sum, n = n + excluded.n", rows)
+
+
+def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:
+    """Rebuild the in-memory AP table from the store (restarts, repeated ingests)."""
+    for r in rows:
+        ap = ApAgg(r["bssid"], r["first_seen"], r["last_seen"], r["vendor"],
+                   bool(r["randomized"]))
+        ap.ssid = bytes.fromhex(r["ssid_hex"])
+        ap.hidden = bool(r["hidden"])
+        ap.beacon_hidden = ap.hidden and bool(ap.ssid)
+        ap.channel, ap.band, ap.frequency_mhz = r["channel"], r["band"], r["frequency_mhz"]
+        ap.privacy, ap.security, ap.pmf = bool(r["privacy"]), r["security"], r["pmf"]
+        ap.pairwise = tuple(json.loads(r["pairwise"]))
+        ap.akm = tuple(json.loads(r["akm"]))
+        ap.group_cipher = r["group_cipher"]
+        ap.country, ap.tx_power_dbm = r["country"], r["tx_power_dbm"]
+        if r["wps"]:
+            wj = json.loads(r["wps"])
+            ap.wps = WpsInfo(version=wj.get("version"),
+                             state={"unconfigured": 1, "configured": 2}.get(wj.get("state")),
+                             locked=wj.get("locked"), manufacturer=wj.get("manufacturer"),
+                             model_name=wj.get("model_name"),
+                             model_number=wj.get("model_number"),
+                             device_name=wj.get("device_name"))
+        ap.rssi_min, ap.rssi_max, ap.rssi_last = r["rssi_min"], r["rssi_max"], r["rssi_last"]
+        ap.rssi_sum, ap.rssi_n = r["rssi_sum"], r["rssi_n"]
+        ap.beacons, ap.probe_responses = r["beacons"], r["probe_responses"]
+        ap.malformed = r["malformed_frames"]
+        ap.profiles = list(json.loads(r["profiles"]))
+        ap.profile_counts = {p: 10**6 for p in ap.profiles}
+        ap.channels = list(json.loads(r["channels_seen"]))
+        ap.channel_counts = {c: 10**6 for c in ap.channels}
+        ap.confirmed = bool(ap.profiles) or ap.probe_responses > 0
+        ap.dirty = False
+        state.aps[ap.bssid] = ap
+        if ap.ssid:
+            state.by_ssid.setdefault(ap.ssid, set()).add(ap.bssid)
+
+
 def prune(conn: sqlite3.Connection, now: float, retention_days: int) -> dict[str, int]:
     """Retention for raw observations; findings and their history are evidence and stay."""
     cutoff = now - retention_days * 86400
     out = {}
     out["events"] = conn.execute("DELETE FROM events WHERE last_ts < ?", (cutoff,)).rowcount
     out["stations"] = conn.execute("DELETE FROM stations WHERE last_seen < ?", (cutoff,)).rowcount
+    out["rssi_minutes"] = conn.execute(
+        "DELETE FROM rssi_minutes WHERE minute < ?", (int(cutoff // 60),)).rowcount
+    out["access_points"] = conn.execute(
+        "DELETE FROM access_points WHERE last_seen < ?", (cutoff,)).rowcount
     out["outbox"] = conn.execute(
         "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (cutoff,)).rowcount
     return out

@@ -100,6 +100,23 @@ class Lan(_Section):
         return [_norm_mac(m) for m in v]
 
 
+_JP_5GHZ = [36, 40, 44, 48, 52, 56, 60, 64, 100, 104, 108, 112, 116, 120, 124, 128, 132, 136, 140]
+
+
+class Wifi(_Section):
+    channels_24: list[Annotated[int, Field(ge=1, le=14)]] = list(range(1, 14))
+    channels_5: list[Annotated[int, Field(ge=32, le=177)]] = _JP_5GHZ
+    dwell_s: Annotated[float, Field(ge=0.05, le=60)] = 0.5
+    fixed_channel: Annotated[int, Field(ge=0, le=177)] = 0
+    min_frames: Annotated[int, Field(ge=1, le=1000)] = 3
+    deauth_flood_per_s: Annotated[int, Field(ge=1)] = 10
+    beacon_flood_new_bssids: Annotated[int, Field(ge=5)] = 50
+    beacon_flood_window_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    boundary_sensor: bool = False
+    leakage_threshold_dbm: Annotated[float, Field(ge=-100, le=0)] = -75.0
+    lookalike_distance: Annotated[int, Field(ge=0, le=5)] = 2
+
+
 class Probe(_Section):
     scope: list[str] = []
     websites: list[str] = []
@@ -160,6 +177,7 @@ class Config(_Section):
     networks: Networks = Networks()
     interfaces: Interfaces = Interfaces()
     lan: Lan = Lan()
+    wifi: Wifi = Wifi()
     probe: Probe = Probe()
     mqtt: Mqtt = Mqtt()
     storage: Storage = Storage()

@@ -87,4 +87,79 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
         """,
     ),
+    (
+        "0002_wifi",
+        """
+        -- One row per BSSID that sent beacons or probe responses (fake flood APs excluded).
+        CREATE TABLE access_points (
+            bssid            TEXT PRIMARY KEY,
+            ssid             TEXT NOT NULL,
+            ssid_hex         TEXT NOT NULL,
+            hidden           INTEGER NOT NULL,
+            channel          INTEGER,
+            frequency_mhz    INTEGER,
+            band             TEXT,
+            security         TEXT NOT NULL,
+            akm              TEXT NOT NULL DEFAULT '[]',
+            pairwise         TEXT NOT NULL DEFAULT '[]',
+            group_cipher     INTEGER,
+            pmf              TEXT NOT NULL,
+            privacy          INTEGER NOT NULL,
+            wps              TEXT,
+            vendor           TEXT,
+            randomized       INTEGER NOT NULL DEFAULT 0,
+            country          TEXT,
+            tx_power_dbm     INTEGER,
+            phy              TEXT NOT NULL DEFAULT '[]',
+            rssi_min         INTEGER,
+            rssi_max         INTEGER,
+            rssi_sum         INTEGER NOT NULL DEFAULT 0,
+            rssi_n           INTEGER NOT NULL DEFAULT 0,
+            rssi_last        INTEGER,
+            beacons          INTEGER NOT NULL DEFAULT 0,
+            probe_responses  INTEGER NOT NULL DEFAULT 0,
+            malformed_frames INTEGER NOT NULL DEFAULT 0,
+            profiles         TEXT NOT NULL DEFAULT '[]',
+            channels_seen    TEXT NOT NULL DEFAULT '[]',
+            first_seen       REAL NOT NULL,
+            last_seen        REAL NOT NULL
+        ) STRICT;
+        CREATE INDEX access_points_ssid ON access_points (ssid);
+        CREATE INDEX access_points_last_seen ON access_points (last_seen);
+
+        -- Signal of the facility's own BSSIDs per minute, for charts and leakage evidence.
+        CREATE TABLE rssi_minutes (
+            bssid   TEXT NOT NULL,
+            minute  INTEGER NOT NULL,
+            min     INTEGER NOT NULL,
+            max     INTEGER NOT NULL,
+            sum     INTEGER NOT NULL,
+            n       INTEGER NOT NULL,
+            PRIMARY KEY (bssid, minute)
+        ) STRICT;
+
+        -- Leakage survey sessions (3-3): a labelled measurement at one place.
+        CREATE TABLE surveys (
+            id          INTEGER PRIMARY KEY,
+            label       TEXT NOT NULL,
+            location    TEXT NOT NULL DEFAULT 'outside',
+            started_at  REAL NOT NULL,
+            ends_at     REAL,
+            stopped_at  REAL,
+            source      TEXT NOT NULL DEFAULT 'live',
+            threshold_dbm REAL NOT NULL
+        ) STRICT;
+
+        CREATE TABLE survey_samples (
+            survey_id  INTEGER NOT NULL REFERENCES surveys (id),
+            bssid      TEXT NOT NULL,
+            ssid       TEXT NOT NULL,
+            min        INTEGER NOT NULL,
+            max        INTEGER NOT NULL,
+            sum        INTEGER NOT NULL,
+            n          INTEGER NOT NULL,
+            PRIMARY KEY (survey_id, bssid)
+        ) STRICT;
+        """,
+    ),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from agent.events import LAN_EVENT_KINDS
+from agent.wifi import WIFI_EVENT_KINDS
 from agent.rules import default_rules
 from appliance.cli import build_parser
 from appliance.config import Config
@@ -45,10 +46,10 @@ def test_every_command_is_documented() -> None:
 
 
 def test_every_rule_and_event_is_documented() -> None:
-    text = (DOCS / "lan-sensor.md").read_text()
+    text = "".join(p.read_text() for p in sorted(DOCS.glob("*.md")))
     for rule in default_rules():
         assert f"`{rule.id}`" in text, rule.id
-    for kind in LAN_EVENT_KINDS:
+    for kind in (*LAN_EVENT_KINDS, *WIFI_EVENT_KINDS):
         assert f"`{kind}`" in text, kind
 
 

@@ -17,6 +17,7 @@ CAPTURES = sorted(p.name for p in PCAPS.glob("*") if p.suffix != ".md") if PCAPS
 
 
 def ingest(tmp_path: Path, *files: Path, config: Path | None = None) -> dict[str, Any]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     cmd = [OFFICEGUARD, "ingest", *map(str, files), "--db", str(tmp_path / "og.db"), "--json"]
     if config:
         cmd += ["--config", str(config)]

@@ -15,12 +15,14 @@ from appliance.store import Store, StoreError
 
 def test_migrations_apply_once_and_wal(tmp_path: Path) -> None:
     p = tmp_path / "a.db"
-    assert store_mod.migrate(p) == ["0001_core"]
+    names = [n for n, _ in schema.MIGRATIONS]
+    assert store_mod.migrate(p) == names
     assert store_mod.migrate(p) == []
     conn = sqlite3.connect(p)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"stations", "events", "findings", "finding_history", "outbox", "meta"} <= names
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"stations", "events", "findings", "finding_history", "outbox", "meta",
+            "access_points", "rssi_minutes", "surveys", "survey_samples"} <= tables
 
 
 def test_tables_are_strict(fresh_store: Store) -> None:
@@ -53,7 +55,8 @@ def test_failed_migration_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mon
         store_mod.migrate(p)
     conn = sqlite3.connect(p)
     assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name='ok'").fetchone()
-    assert [r[0] for r in conn.execute("SELECT name FROM _migrations")] == ["0001_core"]
+    applied = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
+    assert applied == [n for n, _ in schema.MIGRATIONS]
 
 
 def _draft(**kw: object) -> FindingDraft:

@@ -15,6 +15,13 @@ from appliance.findings import FindingDraft
 
 
 @dataclass(frozen=True, slots=True)
+class FacilitySsid:
+    name: str
+    bssids: frozenset[str]
+    role: str = "other"
+
+
+@dataclass(frozen=True, slots=True)
 class RuleView:
     """What a rule may know besides the event: config facts, never a database handle."""
 
@@ -24,6 +31,11 @@ class RuleView:
     mac_allowlist: frozenset[str] = frozenset()
     allowlist_mode: bool = False
     alert_unknown_stations: bool = True
+    ssids: tuple[FacilitySsid, ...] = ()
+    boundary_sensor: bool = False
+    leakage_threshold_dbm: float = -75.0
+    lookalike_distance: int = 2
+    min_frames: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
     def in_business(self, ip: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -67,6 +79,6 @@ class RuleSet:
 
 
 def default_rules() -> tuple[Rule, ...]:
-    from agent.rules import lan
+    from agent.rules import lan, wifi
 
-    return lan.RULES
+    return (*lan.RULES, *wifi.RULES)

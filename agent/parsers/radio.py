@@ -1,0 +1,171 @@
+"""Radio headers of monitor-mode captures: radiotap (DLT 127) and PPI (DLT 192).
+
+Pure and defensive: a header that lies about its length or presence bits gives `None`, never an
+exception. Only the fields the Wi-Fi sensor uses are decoded (TSFT, flags, rate, channel,
+antenna signal); alignment follows the radiotap rules (each field aligned to its natural size,
+counted from the start of the header, after every extended presence bitmap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.capture import LINKTYPE_IEEE802_11, LINKTYPE_PPI, LINKTYPE_RADIOTAP
+
+FLAG_FCS = 0x10  # radiotap flags: the frame ends with a 4-byte FCS
+FLAG_BAD_FCS = 0x40
+
+
+@dataclass(frozen=True, slots=True)
+class RadioInfo:
+    tsft: int | None = None
+    flags: int | None = None
+    rate_500kbps: int | None = None
+    frequency_mhz: int | None = None
+    channel_flags: int | None = None
+    signal_dbm: int | None = None
+
+
+NO_RADIO = RadioInfo()
+
+
+def _s8(b: int) -> int:
+    return b - 256 if b > 127 else b
+
+
+def parse_radiotap(data: bytes) -> tuple[RadioInfo, bytes] | None:
+    """(radio info, 802.11 frame without FCS) or None when the header is unusable."""
+    n = len(data)
+    if n < 8 or data[0] != 0:
+        return None
+    hlen = data[2] | (data[3] << 8)
+    if hlen < 8 or hlen > n:
+        return None
+    present = data[4] | (data[5] << 8) | (data[6] << 16) | (data[7] << 24)
+    off = 8
+    p = present
+    while p & 0x80000000:  # extended presence bitmaps follow
+        if off + 4 > hlen:
+            return None
+        p = data[off] | (data[off + 1] << 8) | (data[off + 2] << 16) | (data[off + 3] << 24)
+        off += 4
+    tsft = flags = rate = freq = chflags = signal = None
+    if present & 0x1:
+        off = (off + 7) & ~7
+        if off + 8 > hlen:
+            return None
+        tsft = int.from_bytes(data[off:off + 8], "little")
+        off += 8
+    if present & 0x2:
+        if off + 1 > hlen:
+            return None
+        flags = data[off]
+        off += 1
+    if present & 0x4:
+        if off + 1 > hlen:
+            return None
+        rate = data[off]
+        off += 1
+    if present & 0x8:
+        off = (off + 1) & ~1
+        if off + 4 > hlen:
+            return None
+        freq = data[off] | (data[off + 1] << 8)
+        chflags = data[off + 2] | (data[off + 3] << 8)
+        off += 4
+    if present & 0x10:  # FHSS: hop set, hop pattern
+        off += 2
+    if present & 0x20:
+        if off + 1 > hlen:
+            return None
+        signal = _s8(data[off])
+    frame = data[hlen:]
+    if flags is not None and flags & FLAG_FCS and len(frame) >= 4:
+        frame = frame[:-4]
+    return RadioInfo(tsft, flags, rate, freq or None, chflags, signal), frame
+
+
+def parse_ppi(data: bytes) -> tuple[RadioInfo, bytes] | None:
+    n = len(data)
+    if n < 8 or data[0] != 0:
+        return None
+    aligned = data[1] & 0x1
+    hlen = data[2] | (data[3] << 8)
+    dlt = int.from_bytes(data[4:8], "little")
+    if hlen < 8 or hlen > n or dlt != LINKTYPE_IEEE802_11:
+        return None
+    off = 8
+    info = NO_RADIO
+    fcs = False
+    while off + 4 <= hlen:
+        ftype = data[off] | (data[off + 1] << 8)
+        flen = data[off + 2] | (data[off + 3] << 8)
+        body = off + 4
+        if body + flen > hlen:
+            break
+        if ftype == 2 and flen >= 20:  # 802.11-Common
+            fl = data[body + 8] | (data[body + 9] << 8)
+            fcs = bool(fl & 0x1)
+            freq = data[body + 12] | (data[body + 13] << 8)
+            sig = _s8(data[body + 18])
+            info = RadioInfo(
+                tsft=int.from_bytes(data[body:body + 8], "little"),
+                flags=FLAG_FCS if fcs else 0,
+                rate_500kbps=data[body + 10] | (data[body + 11] << 8),
+                frequency_mhz=freq or None,
+                channel_flags=data[body + 14] | (data[body + 15] << 8),
+                signal_dbm=sig if sig != -128 and (sig or freq) else None,
+            )
+        off = body + (((flen + 3) & ~3) if aligned else flen)
+    frame = data[hlen:]
+    if fcs and len(frame) >= 4:
+        frame = frame[:-4]
+    return info, frame
+
+
+def split_radio(linktype: int, data: bytes) -> tuple[RadioInfo, bytes] | None:
+    """The radio information and the bare 802.11 frame of a monitor-mode capture record."""
+    if linktype == LINKTYPE_RADIOTAP:
+        return parse_radiotap(data)
+    if linktype == LINKTYPE_PPI:
+        return parse_ppi(data)
+    if linktype == LINKTYPE_IEEE802_11:
+        return NO_RADIO, data
+    return None
+
+
+def channel_of(freq: int | None) -> int | None:
+    if freq is None:
+        return None
+    if freq == 2484:
+        return 14
+    if 2412 <= freq < 2484:
+        return (freq - 2407) // 5
+    if 5950 <= freq <= 7125:
+        return (freq - 5950) // 5
+    if 5000 <= freq < 5950:
+        return (freq - 5000) // 5
+    return None
+
+
+def freq_of(channel: int, band: str) -> int | None:
+    if band == "2.4GHz":
+        return 2484 if channel == 14 else 2407 + 5 * channel
+    if band == "5GHz":
+        return 5000 + 5 * channel
+    if band == "6GHz":
+        return 5950 + 5 * channel
+    return None
+
+
+def band_of(freq: int | None, channel: int | None) -> str | None:
+    if freq is not None:
+        if 2400 <= freq < 2500:
+            return "2.4GHz"
+        if 5925 <= freq <= 7125:
+            return "6GHz"
+        if 4900 <= freq < 5925:
+            return "5GHz"
+    if channel is not None:
+        return "2.4GHz" if 1 <= channel <= 14 else "5GHz" if 32 <= channel <= 177 else None
+    return None

@@ -1,0 +1,453 @@
+"""The Wi-Fi sensor's state: one aggregate per BSSID, floods, and the events rules decide on.
+
+Pure: beacons and deauthentications in, events out. An AP becomes an event only after sustained
+evidence (`min_frames` frames with the same security profile), never from a single stray frame;
+a flood is one event when it starts and a reminder every minute while it lasts, never one per
+frame. Memory is bounded: unconfirmed APs are evicted first, and a beacon flood's fake APs never
+become confirmed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.oui import is_randomized
+from agent.parsers.dot11 import (
+    AKMS,
+    CIPHERS,
+    SUBTYPE_BEACON,
+    BeaconSeen,
+    DeauthSeen,
+    band_and_freq,
+    is_hidden,
+    pmf_of,
+    security_label,
+)
+
+SECURITY_RANK = {"OPEN": 0, "WEP": 1, "OWE": 2, "WPA": 2, "WPA-Enterprise": 3, "WPA/WPA2": 3,
+                 "WPA/WPA2-Enterprise": 4, "WPA2": 4, "WPA2-Enterprise": 5, "WPA2/WPA3": 5,
+                 "WPA3": 6, "WPA3-Enterprise": 7}
+
+AP_CONFIRMED = "ap_confirmed"
+AP_CHANGED = "ap_changed"
+DEAUTH_FLOOD = "deauth_flood"
+BEACON_FLOOD = "beacon_flood"
+WIFI_EVENT_KINDS = (AP_CONFIRMED, AP_CHANGED, DEAUTH_FLOOD, BEACON_FLOOD)
+
+
+@dataclass(frozen=True, slots=True)
+class WifiSettings:
+    min_frames: int = 3
+    deauth_flood_per_s: int = 10
+    flood_quiet_s: float = 60.0
+    beacon_flood_new_bssids: int = 50
+    beacon_flood_window_s: float = 10.0
+    max_aps: int = 20000
+
+
+@dataclass(frozen=True, slots=True)
+class ApSnapshot:
+    """A read-only picture of one AP for the rules."""
+
+    bssid: str
+    ssid: str
+    ssid_hex: str
+    hidden: bool
+    channel: int | None
+    channels: tuple[int, ...]
+    band: str | None
+    security: str
+    profiles: tuple[str, ...]  # every beacon profile seen with sustained evidence, in order
+    conflict: bool  # an older profile came back: two transmitters on one BSSID
+    pairwise: tuple[int, ...]
+    akm: tuple[int, ...]
+    group_cipher: int | None
+    pmf: str
+    wps: dict[str, Any] | None
+    vendor: str | None
+    randomized: bool
+    rssi_mean: float | None
+    rssi_samples: int
+    tx_power_dbm: int | None
+    country_max_dbm: int | None
+    ssid_secured_elsewhere: bool  # another BSSID broadcasts this SSID with encryption
+
+
+@dataclass(frozen=True, slots=True)
+class WifiEventSeen:
+    kind: str
+    ts: float
+    subject: str
+    ap: ApSnapshot | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ApAgg:
+    bssid: str
+    first_seen: float
+    last_seen: float
+    vendor: str | None
+    randomized: bool
+    ssid: bytes = b""
+    hidden: bool = True
+    beacon_hidden: bool = False
+    channel: int | None = None
+    band: str | None = None
+    frequency_mhz: int | None = None
+    privacy: bool = False
+    security: str = "OPEN"
+    pmf: str = "none"
+    pairwise: tuple[int, ...] = ()
+    akm: tuple[int, ...] = ()
+    group_cipher: int | None = None
+    wps: Any = None
+    country: str | None = None
+    tx_power_dbm: int | None = None
+    country_max_dbm: int | None = None
+    ht: bool = False
+    vht: bool = False
+    he: bool = False
+    rssi_min: int | None = None
+    rssi_max: int | None = None
+    rssi_sum: int = 0
+    rssi_n: int = 0
+    rssi_last: int | None = None
+    beacons: int = 0
+    probe_responses: int = 0
+    malformed: int = 0
+    profile_counts: dict[str, int] = field(default_factory=dict)
+    profiles: list[str] = field(default_factory=list)  # confirmed profiles, in order
+    channel_counts: dict[int, int] = field(default_factory=dict)
+    channels: list[int] = field(default_factory=list)  # confirmed channels, in order
+    confirmed: bool = False
+    conflict: bool = False
+    wps_changed_at: float = 0.0
+    flood: bool = False
+    dirty: bool = True
+
+    @property
+    def rssi_mean(self) -> float | None:
+        return self.rssi_sum / self.rssi_n if self.rssi_n else None
+
+
+def _wps_key(w: Any) -> tuple[Any, ...] | None:
+    return None if w is None else (w.state, w.locked)
+
+
+def _wps_json(w: Any) -> dict[str, Any] | None:
+    if w is None:
+        return None
+    return {
+        "version": w.version,
+        "state": {1: "unconfigured", 2: "configured"}.get(w.state) if w.state else None,
+        "locked": w.locked,
+        "manufacturer": w.manufacturer,
+        "model_name": w.model_name,
+        "model_number": w.model_number,
+        "device_name": w.device_name,
+    }
+
+
+@dataclass(slots=True)
+class _Flood:
+    second: int = -1
+    in_second: int = 0
+    active: bool = False
+    started: float = 0.0
+    last_ts: float = 0.0
+    last_report: float = 0.0
+    total: int = 0
+    sources: set[str] = field(default_factory=set)
+    reasons: dict[int, int] = field(default_factory=dict)
+
+
+class WifiState:
+    def __init__(self, settings: WifiSettings,
+                 vendor_of: Callable[[str], str | None] = lambda _m: None) -> None:
+        self.s = settings
+        self.vendor_of = vendor_of
+        self.aps: dict[str, ApAgg] = {}
+        self.by_ssid: dict[bytes, set[str]] = {}
+        self._deauth: dict[str, _Flood] = {}
+        self._new: deque[tuple[float, bool]] = deque()
+        self._bflood = _Flood()
+        self.deauth_frames = 0
+
+    # -- beacons and probe responses --------------------------------------------------------
+    def observe_beacon(self, b: BeaconSeen) -> list[WifiEventSeen]:
+        out: list[WifiEventSeen] = []
+        ap = self.aps.get(b.bssid)
+        if ap is None:
+            if len(self.aps) >= self.s.max_aps:
+                self._evict()
+            ap = ApAgg(b.bssid, b.ts, b.ts, self.vendor_of(b.bssid), is_randomized(b.bssid))
+            self.aps[b.bssid] = ap
+            self._note_new(b.ts, ap, out)
+        e = b.elements
+        ap.dirty = True
+        ap.first_seen = min(ap.first_seen, b.ts)
+        ap.last_seen = max(ap.last_seen, b.ts)
+        if b.subtype == SUBTYPE_BEACON:
+            ap.beacons += 1
+        else:
+            ap.probe_responses += 1
+        if e.malformed:
+            ap.malformed += 1
+        sig = b.radio.signal_dbm
+        if sig is not None:
+            ap.rssi_n += 1
+            ap.rssi_sum += sig
+            ap.rssi_last = sig
+            ap.rssi_min = sig if ap.rssi_min is None else min(ap.rssi_min, sig)
+            ap.rssi_max = sig if ap.rssi_max is None else max(ap.rssi_max, sig)
+        changes: list[str] = []
+        # SSID: a hidden beacon never hides a name a probe response revealed
+        hidden_frame = is_hidden(e.ssid)
+        if b.subtype == SUBTYPE_BEACON:
+            ap.beacon_hidden = hidden_frame
+        if not hidden_frame and e.ssid is not None and e.ssid != ap.ssid:
+            if ap.ssid:
+                self.by_ssid.get(ap.ssid, set()).discard(ap.bssid)
+            if ap.confirmed:
+                changes.append("ssid")
+            ap.ssid = e.ssid
+            self.by_ssid.setdefault(e.ssid, set()).add(ap.bssid)
+        # Hidden is what the AP's first sustained transmitter does, so a spoofer's hidden
+        # beacons on the same BSSID cannot flip it.
+        primary_hidden = ap.profiles[0].endswith("|hidden") if ap.profiles else ap.beacon_hidden
+        ap.hidden = primary_hidden or not ap.ssid
+        ch = b.channel
+        if ch is not None:
+            cc = ap.channel_counts
+            cc[ch] = cc.get(ch, 0) + 1
+            if ch not in ap.channels and cc[ch] >= self.s.min_frames:
+                ap.channels.append(ch)
+                if len(ap.channels) > 1 and ap.confirmed:
+                    changes.append("channel")
+            if e.ds_channel is not None or e.ht_primary is not None or ap.channel is None:
+                ap.channel = ch
+            ap.band, ap.frequency_mhz = band_and_freq(b)
+        security = security_label(b.privacy, e.rsn, e.wpa)
+        suites = e.rsn or e.wpa
+        if b.subtype == SUBTYPE_BEACON:
+            # What one transmitter says in every beacon: its security, beacon interval and
+            # whether it hides its name. Two sustained profiles on one BSSID mean two
+            # transmitters (a spoofed BSSID) or a reconfiguration (a downgrade is CRYPTODROP).
+            profile = "|".join((
+                security,
+                ",".join(map(str, suites.pairwise)) if suites else "",
+                ",".join(map(str, suites.akm)) if suites else "",
+                f"pmf={pmf_of(e.rsn)}", f"bi={b.interval}",
+                "hidden" if hidden_frame else "named"))
+            pc = ap.profile_counts
+            if len(pc) < 16 or profile in pc:
+                pc[profile] = pc.get(profile, 0) + 1
+            if profile in ap.profiles:
+                # An older profile coming back after a newer one was confirmed: two
+                # transmitters share this BSSID (a reconfiguration does not go back and forth).
+                if profile != ap.profiles[-1] and not ap.conflict:
+                    ap.conflict = True
+                    if ap.confirmed:
+                        changes.append("conflict")
+            elif pc.get(profile, 0) >= self.s.min_frames:
+                ap.profiles.append(profile)
+                if len(ap.profiles) > 1 and ap.confirmed:
+                    changes.append("profile")
+        sustained = bool(ap.profiles) or (
+            ap.beacons == 0 and ap.probe_responses >= self.s.min_frames)
+        if b.subtype == SUBTYPE_BEACON or ap.beacons == 0:
+            ap.privacy = b.privacy
+            ap.security = security
+            ap.pmf = pmf_of(e.rsn)
+            ap.pairwise = suites.pairwise if suites else ()
+            ap.akm = suites.akm if suites else ()
+            ap.group_cipher = suites.group if suites else None
+            if (ap.confirmed and _wps_key(e.wps) != _wps_key(ap.wps)
+                    and b.ts - ap.wps_changed_at >= 60):
+                ap.wps_changed_at = b.ts
+                changes.append("wps")
+            ap.wps = e.wps
+            ap.country = e.country or ap.country
+            ap.tx_power_dbm = e.tpc_tx_power_dbm if e.tpc_tx_power_dbm is not None else (
+                ap.tx_power_dbm)
+            ap.country_max_dbm = e.country_max_dbm or ap.country_max_dbm
+            ap.ht, ap.vht, ap.he = e.ht, e.vht, e.he
+        if not ap.confirmed and not ap.flood and sustained:
+            ap.confirmed = True
+            out.append(WifiEventSeen(AP_CONFIRMED, b.ts, ap.bssid, self.snapshot(ap)))
+            out.extend(self._twins_changed(ap, b.ts))
+        elif changes:
+            out.append(WifiEventSeen(AP_CHANGED, b.ts, ap.bssid, self.snapshot(ap),
+                                     {"changes": changes}))
+            if {"profile", "conflict", "ssid"} & set(changes):
+                out.extend(self._twins_changed(ap, b.ts))
+        return out
+
+    def _twins_changed(self, ap: ApAgg, ts: float) -> list[WifiEventSeen]:
+        """Other APs of the same SSID whose 'secured elsewhere' fact may just have changed."""
+        out = []
+        for other in self.by_ssid.get(ap.ssid, ()):
+            o = self.aps.get(other)
+            if o is None or o is ap or not o.confirmed or o.security not in ("OPEN", "WEP"):
+                continue
+            if ap.security not in ("OPEN", "WEP"):
+                out.append(WifiEventSeen(AP_CHANGED, ts, o.bssid, self.snapshot(o),
+                                         {"changes": ["twin"]}))
+        return out
+
+    def snapshot(self, ap: ApAgg) -> ApSnapshot:
+        secured_elsewhere = any(
+            (o := self.aps.get(x)) is not None and o is not ap and o.confirmed
+            and o.security not in ("OPEN", "WEP")
+            for x in self.by_ssid.get(ap.ssid, ())
+        ) if ap.ssid else False
+        return ApSnapshot(
+            bssid=ap.bssid, ssid=ssid_text(ap.ssid), ssid_hex=ap.ssid.hex(), hidden=ap.hidden,
+            channel=ap.channel, channels=tuple(ap.channels), band=ap.band,
+            security=ap.security, profiles=tuple(ap.profiles), conflict=ap.conflict,
+            pairwise=ap.pairwise,
+            akm=ap.akm, group_cipher=ap.group_cipher, pmf=ap.pmf, wps=_wps_json(ap.wps),
+            vendor=ap.vendor, randomized=ap.randomized, rssi_mean=ap.rssi_mean,
+            rssi_samples=ap.rssi_n, tx_power_dbm=ap.tx_power_dbm,
+            country_max_dbm=ap.country_max_dbm, ssid_secured_elsewhere=secured_elsewhere,
+        )
+
+    # -- floods -----------------------------------------------------------------------------
+    def _note_new(self, ts: float, ap: ApAgg, out: list[WifiEventSeen]) -> None:
+        w = self._new
+        w.append((ts, ap.randomized))
+        while w and (ts - w[0][0] > self.s.beacon_flood_window_s or ts < w[0][0]):
+            w.popleft()
+        f = self._bflood
+        if f.active:
+            ap.flood = True
+            f.total += 1
+            f.last_ts = ts
+            if ts - f.last_report >= 60:
+                f.last_report = ts
+                out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail=self._bf(f)))
+            return
+        if len(w) > self.s.beacon_flood_new_bssids:
+            randomized = sum(1 for _t, r in w if r)
+            if randomized * 2 >= len(w):
+                f.active, f.started, f.last_ts, f.last_report = True, w[0][0], ts, ts
+                f.total = len(w)
+                for bssid in list(self.aps)[-len(w):]:
+                    a = self.aps[bssid]
+                    if not a.confirmed:
+                        a.flood = True
+                out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail={
+                    **self._bf(f), "randomized_share": round(randomized / len(w), 2)}))
+
+    def _bf(self, f: _Flood) -> dict[str, Any]:
+        return {"new_bssids": f.total, "window_s": self.s.beacon_flood_window_s,
+                "started": f.started, "last": f.last_ts}
+
+    def tick(self, now: float) -> None:
+        """End floods after a quiet period (called with frame or wall time)."""
+        if self._bflood.active and now - self._bflood.last_ts > self.s.flood_quiet_s:
+            self._bflood = _Flood()
+        for bssid, f in list(self._deauth.items()):
+            if now - f.last_ts > self.s.flood_quiet_s:
+                del self._deauth[bssid]
+
+    def observe_deauth(self, d: DeauthSeen) -> list[WifiEventSeen]:
+        self.deauth_frames += 1
+        target = d.bssid
+        f = self._deauth.get(target)
+        if f is None:
+            if len(self._deauth) >= self.s.max_aps:
+                self.tick(d.ts)
+                if len(self._deauth) >= self.s.max_aps:
+                    return []
+            f = self._deauth[target] = _Flood()
+        sec = int(d.ts)
+        if sec != f.second:
+            f.second, f.in_second = sec, 0
+        f.in_second += 1
+        f.total += 1
+        f.last_ts = d.ts
+        if len(f.sources) < 16:
+            f.sources.add(d.source)
+        if d.reason is not None and len(f.reasons) < 16:
+            f.reasons[d.reason] = f.reasons.get(d.reason, 0) + 1
+        if not f.active and f.in_second > self.s.deauth_flood_per_s:
+            f.active, f.started, f.last_report = True, d.ts, d.ts
+            return [self._deauth_event(d, f)]
+        if f.active and d.ts - f.last_report >= 60:
+            f.last_report = d.ts
+            return [self._deauth_event(d, f)]
+        return []
+
+    def _deauth_event(self, d: DeauthSeen, f: _Flood) -> WifiEventSeen:
+        ap = self.aps.get(d.bssid)
+        return WifiEventSeen(DEAUTH_FLOOD, d.ts, d.bssid, self.snapshot(ap) if ap else None, {
+            "frames": f.total, "per_second_peak": f.in_second,
+            "threshold_per_s": self.s.deauth_flood_per_s, "started": f.started,
+            "sources": sorted(f.sources), "reasons": {str(k): v for k, v in f.reasons.items()},
+            "protected": d.protected})
+
+    # -- memory and flushing ----------------------------------------------------------------
+    def _evict(self) -> None:
+        keep = self.s.max_aps * 9 // 10
+        victims = sorted(self.aps.values(),
+                         key=lambda a: (a.confirmed, not a.dirty, a.last_seen))
+        for a in victims[: max(0, len(self.aps) - keep)]:
+            if a.dirty and a.confirmed:
+                continue
+            del self.aps[a.bssid]
+            self.by_ssid.get(a.ssid, set()).discard(a.bssid)
+
+    def take_dirty(self) -> list[ApAgg]:
+        """APs to write: every real AP (confirmed or not), never a beacon flood's fakes."""
+        out = [a for a in self.aps.values() if a.dirty and not a.flood]
+        for a in out:
+            a.dirty = False
+        return out
+
+
+def ssid_text(raw: bytes) -> str:
+    """An SSID as text: UTF-8 where it is, U+FFFD where it is not; NULs dropped."""
+    return raw.decode("utf-8", errors="replace").replace("\x00", "")
+
+
+def ap_to_json(ap: ApAgg) -> dict[str, Any]:
+    from appliance.timeutil import iso
+
+    return {
+        "bssid": ap.bssid,
+        "ssid": ssid_text(ap.ssid),
+        "ssid_hex": ap.ssid.hex(),
+        "hidden": ap.hidden,
+        "channel": ap.channel,
+        "frequency_mhz": ap.frequency_mhz,
+        "band": ap.band,
+        "security": ap.security,
+        "akm": list(ap.akm),
+        "akm_names": [AKMS.get(a, str(a)) for a in ap.akm],
+        "pairwise": list(ap.pairwise),
+        "pairwise_names": [CIPHERS.get(c, str(c)) for c in ap.pairwise],
+        "group_cipher": ap.group_cipher,
+        "pmf": ap.pmf,
+        "privacy": ap.privacy,
+        "wps": _wps_json(ap.wps),
+        "vendor": ap.vendor,
+        "randomized": ap.randomized,
+        "country": ap.country,
+        "tx_power_dbm": ap.tx_power_dbm,
+        "phy": [p for p, on in (("ht", ap.ht), ("vht", ap.vht), ("he", ap.he)) if on],
+        "rssi_dbm": None if ap.rssi_n == 0 else {
+            "min": ap.rssi_min, "max": ap.rssi_max, "mean": round(ap.rssi_sum / ap.rssi_n, 1),
+            "last": ap.rssi_last},
+        "beacons": ap.beacons,
+        "probe_responses": ap.probe_responses,
+        "malformed_frames": ap.malformed,
+        "security_profiles": list(ap.profiles),
+        "channels_seen": list(ap.channels),
+        "first_seen": iso(ap.first_seen),
+        "last_seen": iso(ap.last_seen),
+    }
