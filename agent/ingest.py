@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_frames
-from agent.events import LanEventSeen
 from agent.pipeline import Pipeline, RunReport
 from agent.rules.wifi import is_own
-from agent.wifi import WifiEventSeen, ap_to_json
+from agent.wifi import ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
 from appliance.store import Store
@@ -19,7 +18,8 @@ from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
 
-BATCH_FRAMES = 50_000
+BATCH_FRAMES = 10_000  # how often to look at the clock
+BATCH_SECONDS = 2.0  # how often to hand a batch to the writer (it writes while we parse)
 
 
 def ingest_files(
@@ -38,8 +38,9 @@ def ingest_files(
             for i, frame in enumerate(read_frames(path, stats)):
                 linktypes.add(frame.linktype)
                 pipe.feed(frame)
-                if i % BATCH_FRAMES == BATCH_FRAMES - 1:
-                    pipe.flush()
+                if i % BATCH_FRAMES == BATCH_FRAMES - 1 and (
+                        time.monotonic() - pipe.last_flush >= BATCH_SECONDS):
+                    pipe.flush(wait=False)
         except CaptureError as exc:
             error = str(exc)
             log.error("%s", exc)
@@ -91,19 +92,10 @@ def build_report(
         "seconds": round(elapsed, 3),
         "stations": stations,
         "access_points": aps,
-        "events": [event_json(e) for e in report.events],
+        "events": report.events,
         "findings": findings,
         "store_error": store_error,
     }
-
-
-def event_json(e: LanEventSeen | WifiEventSeen) -> dict[str, Any]:
-    if isinstance(e, WifiEventSeen):
-        return {"kind": e.kind, "sensor": "wifi", "time": iso(e.ts), "subject": e.subject,
-                "bssid": e.ap.bssid if e.ap else e.subject,
-                "ssid": e.ap.ssid if e.ap else None, "detail": e.detail}
-    return {"kind": e.kind, "sensor": "lan", "time": iso(e.ts), "subject": e.subject,
-            "ip": e.ip, "mac": e.mac, "old_mac": e.old_mac or None, "detail": e.detail}
 
 
 def report_station(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,12 +15,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent import events as ev
 from agent.capture import LINKTYPE_ETHERNET, Frame
-from agent.lan import LanSettings, LanState, StationAgg
+from agent.lan import LanSettings, LanState
 from agent.oui import OuiDb, default_db
 from agent.parsers.arp import parse_arp_payload
 from agent.parsers.dot11 import BeaconSeen, WpsInfo, parse_mgmt
@@ -31,6 +32,7 @@ from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState
 from appliance.config import Config
 from appliance.findings import FindingChange, FindingDraft, apply_drafts
 from appliance.store import Store, StoreError
+from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,18 @@ class RunReport:
     undecodable: int = 0
     station_keys: set[tuple[str, str]] = field(default_factory=set)
     ap_keys: set[str] = field(default_factory=set)
-    events: list[ev.LanEventSeen | WifiEventSeen] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # as printed by ingest --json
     finding_keys: set[tuple[str, str]] = field(default_factory=set)
     keep_events: bool = True
+
+
+def event_json(e: ev.LanEventSeen | WifiEventSeen) -> dict[str, Any]:
+    if isinstance(e, WifiEventSeen):
+        return {"kind": e.kind, "sensor": "wifi", "time": iso(e.ts), "subject": e.subject,
+                "bssid": e.ap.bssid if e.ap else e.subject,
+                "ssid": e.ap.ssid if e.ap else None, "detail": e.detail}
+    return {"kind": e.kind, "sensor": "lan", "time": iso(e.ts), "subject": e.subject,
+            "ip": e.ip, "mac": e.mac, "old_mac": e.old_mac or None, "detail": e.detail}
 
 
 def settings_from_config(config: Config, extra_gateways: Iterable[str] = ()) -> LanSettings:
@@ -109,8 +120,9 @@ class Pipeline:
         self.report = report or RunReport()
         self._facility_names = frozenset(s.name.encode() for s in config.facility.ssids)
         self._facility_bssids = frozenset(b for s in config.facility.ssids for b in s.bssids)
-        self._pending_stations: dict[tuple[str, str], StationAgg] = {}
-        self._pending_aps: dict[str, dict[str, Any]] = {}
+        self._pending_stations: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._pending_aps: dict[str, tuple[Any, ...]] = {}
+        self._inflight: tuple[Future[list[FindingChange]], _Batch] | None = None
         self._pending_rssi: dict[tuple[str, int], list[int]] = {}
         self._pending_events: list[ev.LanEventSeen | WifiEventSeen] = []
         self._pending_drafts: list[FindingDraft] = []
@@ -190,7 +202,7 @@ class Pipeline:
 
     def _on_event(self, e: ev.LanEventSeen | WifiEventSeen) -> None:
         if self.report.keep_events:
-            self.report.events.append(e)
+            self.report.events.append(event_json(e))
         if len(self._pending_events) < MAX_PENDING:
             self._pending_events.append(e)
         for d in self.rules.evaluate(e, self.view):
@@ -202,60 +214,89 @@ class Pipeline:
         return bool(self._pending_events or self._pending_drafts)
 
     # -- writing ----------------------------------------------------------------------------
-    def flush(self) -> list[FindingChange]:
+    def flush(self, wait: bool = True) -> list[FindingChange]:
+        """Write what is pending in one transaction on the store's writer thread.
+
+        With wait=False (ingest) the write runs while parsing goes on; at most one write is
+        in flight. A write that fails puts its batch back in front of what is pending, so
+        nothing is lost (memory stays bounded by MAX_PENDING).
+        """
+        changes = self._settle()
         for agg in self.lan.take_dirty():
-            if len(self._pending_stations) < MAX_PENDING or (agg.ip, agg.mac) in (
-                self._pending_stations
-            ):
-                self._pending_stations[(agg.ip, agg.mac)] = StationAgg(
-                    agg.ip, agg.mac, agg.vendor, agg.randomized, agg.first_seen,
-                    agg.last_seen, agg.frames, dirty=False)
+            key = (agg.ip, agg.mac)
+            if len(self._pending_stations) < MAX_PENDING or key in self._pending_stations:
+                self._pending_stations[key] = (
+                    agg.ip, agg.mac, agg.vendor, int(agg.randomized), agg.first_seen,
+                    agg.last_seen, agg.frames)
         for ap in self.wifi.take_dirty():
             if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
                 self._pending_aps[ap.bssid] = ap_row(ap)
-        stations = list(self._pending_stations.values())
-        aps = list(self._pending_aps.values())
-        rssi = [(b, m, *v) for (b, m), v in self._pending_rssi.items()]
-        events = list(self._pending_events)
-        drafts = list(self._pending_drafts)
+        batch = _Batch(self._pending_stations, self._pending_aps, self._pending_rssi,
+                       self._pending_events, self._pending_drafts)
+        self._pending_stations, self._pending_aps, self._pending_rssi = {}, {}, {}
+        self._pending_events, self._pending_drafts = [], []
         self.last_flush = time.monotonic()
-        if not (stations or aps or rssi or events or drafts):
+        if batch.empty():
+            return changes
+        self._inflight = (self.store.submit(batch.write), batch)
+        if wait:
+            changes += self._settle()
+        return changes
+
+    def _settle(self) -> list[FindingChange]:
+        if self._inflight is None:
             return []
-
-        def write(conn: sqlite3.Connection) -> list[FindingChange]:
-            _write_stations(conn, stations)
-            _write_aps(conn, aps)
-            _write_rssi(conn, rssi)
-            _write_events(conn, events)
-            return apply_drafts(conn, drafts)
-
+        fut, batch = self._inflight
+        self._inflight = None
         try:
-            changes = self.store.write(write)
+            changes: list[FindingChange] = fut.result()
         except StoreError as exc:
             self.write_errors += 1
             self.last_error = str(exc)
-            log.error("could not write to the store, keeping %d stations, %d events and %d "
-                      "findings in memory for the next attempt: %s",
-                      len(stations), len(events), len(drafts), exc)
+            log.error("could not write to the store, keeping %d stations, %d APs, %d events "
+                      "and %d findings in memory for the next attempt: %s",
+                      len(batch.stations), len(batch.aps), len(batch.events),
+                      len(batch.drafts), exc)
+            for k, v in batch.stations.items():
+                self._pending_stations.setdefault(k, v)
+            for k2, a in batch.aps.items():
+                self._pending_aps.setdefault(k2, a)
+            for k3, r in batch.rssi.items():
+                self._pending_rssi.setdefault(k3, r)
+            self._pending_events[:0] = batch.events[: MAX_PENDING]
+            self._pending_drafts[:0] = batch.drafts
             return []
         self.last_error = None
-        self._pending_stations.clear()
-        self._pending_aps.clear()
-        self._pending_rssi.clear()
-        del self._pending_events[: len(events)]
-        del self._pending_drafts[: len(drafts)]
         return changes
 
 
-def _write_stations(conn: sqlite3.Connection, stations: list[StationAgg]) -> None:
+@dataclass
+class _Batch:
+    stations: dict[tuple[str, str], tuple[Any, ...]]
+    aps: dict[str, tuple[Any, ...]]
+    rssi: dict[tuple[str, int], list[int]]
+    events: list[ev.LanEventSeen | WifiEventSeen]
+    drafts: list[FindingDraft]
+
+    def empty(self) -> bool:
+        return not (self.stations or self.aps or self.rssi or self.events or self.drafts)
+
+    def write(self, conn: sqlite3.Connection) -> list[FindingChange]:
+        _write_stations(conn, list(self.stations.values()))
+        _write_aps(conn, list(self.aps.values()))
+        _write_rssi(conn, [(b, m, *v) for (b, m), v in self.rssi.items()])
+        _write_events(conn, self.events)
+        return apply_drafts(conn, self.drafts)
+
+
+def _write_stations(conn: sqlite3.Connection, stations: list[tuple[Any, ...]]) -> None:
     conn.executemany(
         "INSERT INTO stations (ip, mac, vendor, randomized, first_seen, last_seen, frames) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip, mac) DO UPDATE SET "
         "vendor = excluded.vendor, randomized = excluded.randomized, "
         "first_seen = MIN(first_seen, excluded.first_seen), "
         "last_seen = MAX(last_seen, excluded.last_seen), frames = excluded.frames",
-        [(s.ip, s.mac, s.vendor, int(s.randomized), s.first_seen, s.last_seen, s.frames)
-         for s in stations],
+        stations,
     )
 
 
@@ -313,29 +354,24 @@ AP_COLUMNS = (
 )
 
 
-def ap_row(ap: ApAgg) -> dict[str, Any]:
+def ap_row(ap: ApAgg) -> tuple[Any, ...]:
+    """One access_points row, in AP_COLUMNS order."""
     from agent.wifi import _wps_json, ssid_text
 
-    return {
-        "bssid": ap.bssid, "ssid": ssid_text(ap.ssid), "ssid_hex": ap.ssid.hex(),
-        "hidden": int(ap.hidden), "channel": ap.channel, "frequency_mhz": ap.frequency_mhz,
-        "band": ap.band, "security": ap.security, "akm": json.dumps(list(ap.akm)),
-        "pairwise": json.dumps(list(ap.pairwise)), "group_cipher": ap.group_cipher,
-        "pmf": ap.pmf, "privacy": int(ap.privacy),
-        "wps": json.dumps(_wps_json(ap.wps), ensure_ascii=False) if ap.wps else None,
-        "vendor": ap.vendor, "randomized": int(ap.randomized), "country": ap.country,
-        "tx_power_dbm": ap.tx_power_dbm,
-        "phy": json.dumps([p for p, on in (("ht", ap.ht), ("vht", ap.vht), ("he", ap.he))
-                           if on]),
-        "rssi_min": ap.rssi_min, "rssi_max": ap.rssi_max, "rssi_sum": ap.rssi_sum,
-        "rssi_n": ap.rssi_n, "rssi_last": ap.rssi_last, "beacons": ap.beacons,
-        "probe_responses": ap.probe_responses, "malformed_frames": ap.malformed,
-        "profiles": json.dumps(ap.profiles), "channels_seen": json.dumps(ap.channels),
-        "first_seen": ap.first_seen, "last_seen": ap.last_seen,
-    }
+    return (
+        ap.bssid, ssid_text(ap.ssid), ap.ssid.hex(), int(ap.hidden), ap.channel,
+        ap.frequency_mhz, ap.band, ap.security, json.dumps(list(ap.akm)),
+        json.dumps(list(ap.pairwise)), ap.group_cipher, ap.pmf, int(ap.privacy),
+        json.dumps(_wps_json(ap.wps), ensure_ascii=False) if ap.wps else None,
+        ap.vendor, int(ap.randomized), ap.country, ap.tx_power_dbm,
+        json.dumps([p for p, on in (("ht", ap.ht), ("vht", ap.vht), ("he", ap.he)) if on]),
+        ap.rssi_min, ap.rssi_max, ap.rssi_sum, ap.rssi_n, ap.rssi_last, ap.beacons,
+        ap.probe_responses, ap.malformed, json.dumps(ap.profiles), json.dumps(ap.channels),
+        ap.first_seen, ap.last_seen,
+    )
 
 
-def _write_aps(conn: sqlite3.Connection, aps: list[dict[str, Any]]) -> None:
+def _write_aps(conn: sqlite3.Connection, aps: list[tuple[Any, ...]]) -> None:
     if not aps:
         return
     cols = ", ".join(AP_COLUMNS)
@@ -344,7 +380,7 @@ def _write_aps(conn: sqlite3.Connection, aps: list[dict[str, Any]]) -> None:
     conn.executemany(
         f"INSERT INTO access_points ({cols}) VALUES ({marks}) "  # noqa: S608 - fixed columns
         f"ON CONFLICT (bssid) DO UPDATE SET {update}",
-        [tuple(a[c] for c in AP_COLUMNS) for a in aps])
+        aps)
 
 
 def _write_rssi(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:

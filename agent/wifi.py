@@ -38,6 +38,61 @@ BEACON_FLOOD = "beacon_flood"
 WIFI_EVENT_KINDS = (AP_CONFIRMED, AP_CHANGED, DEAUTH_FLOOD, BEACON_FLOOD)
 
 
+_WEAK = ("OPEN", "WEP")
+_NOTHING: list[Any] = []  # returned, never mutated: the pipeline only iterates events
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What one distinct beacon content says, computed once."""
+
+    malformed: bool
+    hidden: bool
+    ssid: bytes | None
+    channel: int | None
+    channel_ie: bool
+    band: str | None
+    frequency_mhz: int | None
+    privacy: bool
+    security: str
+    pmf: str
+    pairwise: tuple[int, ...]
+    akm: tuple[int, ...]
+    group_cipher: int | None
+    wps: Any
+    country: str | None
+    tx_power_dbm: int | None
+    country_max_dbm: int | None
+    ht: bool
+    vht: bool
+    he: bool
+    profile: str | None
+
+
+def _derive(b: BeaconSeen) -> Derived:
+    e = b.elements
+    hidden = is_hidden(e.ssid)
+    security = security_label(b.privacy, e.rsn, e.wpa)
+    suites = e.rsn or e.wpa
+    pmf = pmf_of(e.rsn)
+    band, freq = band_and_freq(b)
+    profile = None
+    if b.subtype == SUBTYPE_BEACON:
+        profile = "|".join((
+            security,
+            ",".join(map(str, suites.pairwise)) if suites else "",
+            ",".join(map(str, suites.akm)) if suites else "",
+            f"pmf={pmf}", f"bi={b.interval}", "hidden" if hidden else "named"))
+    return Derived(
+        malformed=e.malformed, hidden=hidden, ssid=e.ssid, channel=b.channel,
+        channel_ie=e.ds_channel is not None or e.ht_primary is not None, band=band,
+        frequency_mhz=freq, privacy=b.privacy, security=security, pmf=pmf,
+        pairwise=suites.pairwise if suites else (), akm=suites.akm if suites else (),
+        group_cipher=suites.group if suites else None, wps=e.wps, country=e.country,
+        tx_power_dbm=e.tpc_tx_power_dbm, country_max_dbm=e.country_max_dbm,
+        ht=e.ht, vht=e.vht, he=e.he, profile=profile)
+
+
 @dataclass(frozen=True, slots=True)
 class WifiSettings:
     min_frames: int = 3
@@ -125,6 +180,11 @@ class ApAgg:
     channels: list[int] = field(default_factory=list)  # confirmed channels, in order
     confirmed: bool = False
     conflict: bool = False
+    secured_key: bytes | None = None
+    keys: list[Any] = field(default_factory=lambda: [None, None])
+    derived: list[Any] = field(default_factory=lambda: [None, None])
+    current: Any = None
+    fast: list[Any] = field(default_factory=lambda: [None, None])
     wps_changed_at: float = 0.0
     flood: bool = False
     dirty: bool = True
@@ -172,8 +232,10 @@ class WifiState:
         self.vendor_of = vendor_of
         self.aps: dict[str, ApAgg] = {}
         self.by_ssid: dict[bytes, set[str]] = {}
+        self.secured: dict[bytes, set[str]] = {}
         self._deauth: dict[str, _Flood] = {}
         self._new: deque[tuple[float, bool]] = deque()
+        self._new_randomized = 0
         self._bflood = _Flood()
         self.deauth_frames = 0
 
@@ -187,105 +249,133 @@ class WifiState:
             ap = ApAgg(b.bssid, b.ts, b.ts, self.vendor_of(b.bssid), is_randomized(b.bssid))
             self.aps[b.bssid] = ap
             self._note_new(b.ts, ap, out)
-        e = b.elements
+        ts = b.ts
         ap.dirty = True
-        ap.first_seen = min(ap.first_seen, b.ts)
-        ap.last_seen = max(ap.last_seen, b.ts)
-        if b.subtype == SUBTYPE_BEACON:
+        if ts < ap.first_seen:
+            ap.first_seen = ts
+        if ts > ap.last_seen:
+            ap.last_seen = ts
+        beacon = b.subtype == SUBTYPE_BEACON
+        if beacon:
             ap.beacons += 1
         else:
             ap.probe_responses += 1
-        if e.malformed:
-            ap.malformed += 1
         sig = b.radio.signal_dbm
         if sig is not None:
             ap.rssi_n += 1
             ap.rssi_sum += sig
             ap.rssi_last = sig
-            ap.rssi_min = sig if ap.rssi_min is None else min(ap.rssi_min, sig)
-            ap.rssi_max = sig if ap.rssi_max is None else max(ap.rssi_max, sig)
+            if ap.rssi_min is None or sig < ap.rssi_min:
+                ap.rssi_min = sig
+            if ap.rssi_max is None or sig > ap.rssi_max:
+                ap.rssi_max = sig
+        # Everything derived from the frame's content is computed once per distinct content
+        # (the parser returns the same Elements object for the same elements) and reused.
+        e = b.elements
+        slot = 0 if beacon else 1
+        k = ap.keys[slot]
+        if (k is not None and k[0] is e and k[1] == b.privacy and k[2] == b.interval
+                and k[3] == b.radio.frequency_mhz):
+            d = ap.derived[slot]
+        else:
+            d = _derive(b)
+            ap.keys[slot] = (e, b.privacy, b.interval, b.radio.frequency_mhz)
+            ap.derived[slot] = d
+        if d.malformed:
+            ap.malformed += 1
+        if d is ap.fast[slot]:
+            return _NOTHING  # nothing new: the common case, counters only
         changes: list[str] = []
-        # SSID: a hidden beacon never hides a name a probe response revealed
-        hidden_frame = is_hidden(e.ssid)
-        if b.subtype == SUBTYPE_BEACON:
-            ap.beacon_hidden = hidden_frame
-        if not hidden_frame and e.ssid is not None and e.ssid != ap.ssid:
+        if beacon:
+            ap.beacon_hidden = d.hidden
+        if not d.hidden and d.ssid is not None and d.ssid != ap.ssid:
             if ap.ssid:
                 self.by_ssid.get(ap.ssid, set()).discard(ap.bssid)
             if ap.confirmed:
                 changes.append("ssid")
-            ap.ssid = e.ssid
-            self.by_ssid.setdefault(e.ssid, set()).add(ap.bssid)
-        # Hidden is what the AP's first sustained transmitter does, so a spoofer's hidden
-        # beacons on the same BSSID cannot flip it.
-        primary_hidden = ap.profiles[0].endswith("|hidden") if ap.profiles else ap.beacon_hidden
-        ap.hidden = primary_hidden or not ap.ssid
-        ch = b.channel
+            ap.ssid = d.ssid
+            self.by_ssid.setdefault(d.ssid, set()).add(ap.bssid)
+        ch = d.channel
         if ch is not None:
             cc = ap.channel_counts
-            cc[ch] = cc.get(ch, 0) + 1
-            if ch not in ap.channels and cc[ch] >= self.s.min_frames:
+            n = cc.get(ch, 0) + 1
+            if len(cc) < 32 or ch in cc:
+                cc[ch] = n
+            if n >= self.s.min_frames and ch not in ap.channels:
                 ap.channels.append(ch)
                 if len(ap.channels) > 1 and ap.confirmed:
                     changes.append("channel")
-            if e.ds_channel is not None or e.ht_primary is not None or ap.channel is None:
-                ap.channel = ch
-            ap.band, ap.frequency_mhz = band_and_freq(b)
-        security = security_label(b.privacy, e.rsn, e.wpa)
-        suites = e.rsn or e.wpa
-        if b.subtype == SUBTYPE_BEACON:
+            if ap.channel != ch and (d.channel_ie or ap.channel is None):
+                ap.channel, ap.band, ap.frequency_mhz = ch, d.band, d.frequency_mhz
+            elif ap.band is None:
+                ap.band, ap.frequency_mhz = d.band, d.frequency_mhz
+        profile = d.profile
+        if profile is not None:
             # What one transmitter says in every beacon: its security, beacon interval and
-            # whether it hides its name. Two sustained profiles on one BSSID mean two
-            # transmitters (a spoofed BSSID) or a reconfiguration (a downgrade is CRYPTODROP).
-            profile = "|".join((
-                security,
-                ",".join(map(str, suites.pairwise)) if suites else "",
-                ",".join(map(str, suites.akm)) if suites else "",
-                f"pmf={pmf_of(e.rsn)}", f"bi={b.interval}",
-                "hidden" if hidden_frame else "named"))
+            # whether it hides its name. An older profile coming back after a newer one was
+            # confirmed means two transmitters share the BSSID (a reconfiguration does not go
+            # back and forth); a newer, weaker profile is a downgrade (Kismet's CRYPTODROP).
             pc = ap.profile_counts
-            if len(pc) < 16 or profile in pc:
-                pc[profile] = pc.get(profile, 0) + 1
             if profile in ap.profiles:
-                # An older profile coming back after a newer one was confirmed: two
-                # transmitters share this BSSID (a reconfiguration does not go back and forth).
                 if profile != ap.profiles[-1] and not ap.conflict:
                     ap.conflict = True
                     if ap.confirmed:
                         changes.append("conflict")
-            elif pc.get(profile, 0) >= self.s.min_frames:
-                ap.profiles.append(profile)
-                if len(ap.profiles) > 1 and ap.confirmed:
-                    changes.append("profile")
+            else:
+                n = pc.get(profile, 0) + 1
+                if len(pc) < 16 or profile in pc:
+                    pc[profile] = n
+                if n >= self.s.min_frames:
+                    ap.profiles.append(profile)
+                    if len(ap.profiles) > 1 and ap.confirmed:
+                        changes.append("profile")
+        if (beacon or ap.beacons == 0) and ap.current is not d:
+            ap.current = d
+            if ap.confirmed and _wps_key(d.wps) != _wps_key(ap.wps) and (
+                    ts - ap.wps_changed_at >= 60):
+                ap.wps_changed_at = ts
+                changes.append("wps")
+            ap.privacy, ap.security, ap.pmf = d.privacy, d.security, d.pmf
+            ap.pairwise, ap.akm, ap.group_cipher = d.pairwise, d.akm, d.group_cipher
+            ap.wps = d.wps
+            ap.country = d.country or ap.country
+            if d.tx_power_dbm is not None:
+                ap.tx_power_dbm = d.tx_power_dbm
+            ap.country_max_dbm = d.country_max_dbm or ap.country_max_dbm
+            ap.ht, ap.vht, ap.he = d.ht, d.vht, d.he
+        # Hidden is what the AP's first sustained transmitter does, so a spoofer's hidden
+        # beacons on the same BSSID cannot flip it.
+        primary_hidden = ap.profiles[0].endswith("|hidden") if ap.profiles else ap.beacon_hidden
+        ap.hidden = primary_hidden or not ap.ssid
         sustained = bool(ap.profiles) or (
             ap.beacons == 0 and ap.probe_responses >= self.s.min_frames)
-        if b.subtype == SUBTYPE_BEACON or ap.beacons == 0:
-            ap.privacy = b.privacy
-            ap.security = security
-            ap.pmf = pmf_of(e.rsn)
-            ap.pairwise = suites.pairwise if suites else ()
-            ap.akm = suites.akm if suites else ()
-            ap.group_cipher = suites.group if suites else None
-            if (ap.confirmed and _wps_key(e.wps) != _wps_key(ap.wps)
-                    and b.ts - ap.wps_changed_at >= 60):
-                ap.wps_changed_at = b.ts
-                changes.append("wps")
-            ap.wps = e.wps
-            ap.country = e.country or ap.country
-            ap.tx_power_dbm = e.tpc_tx_power_dbm if e.tpc_tx_power_dbm is not None else (
-                ap.tx_power_dbm)
-            ap.country_max_dbm = e.country_max_dbm or ap.country_max_dbm
-            ap.ht, ap.vht, ap.he = e.ht, e.vht, e.he
+        if (ap.confirmed and not changes
+                and (d.profile is None or (ap.profiles and d.profile == ap.profiles[-1]))
+                and (d.channel is None or (d.channel == ap.channel and d.channel in ap.channels))
+                and (d.hidden or d.ssid == ap.ssid) and (not beacon or ap.current is d)):
+            ap.fast[slot] = d  # until something differs, frames of this content only count
         if not ap.confirmed and not ap.flood and sustained:
             ap.confirmed = True
-            out.append(WifiEventSeen(AP_CONFIRMED, b.ts, ap.bssid, self.snapshot(ap)))
-            out.extend(self._twins_changed(ap, b.ts))
+            self._reindex(ap)
+            out.append(WifiEventSeen(AP_CONFIRMED, ts, ap.bssid, self.snapshot(ap)))
+            out.extend(self._twins_changed(ap, ts))
         elif changes:
-            out.append(WifiEventSeen(AP_CHANGED, b.ts, ap.bssid, self.snapshot(ap),
+            self._reindex(ap)
+            out.append(WifiEventSeen(AP_CHANGED, ts, ap.bssid, self.snapshot(ap),
                                      {"changes": changes}))
             if {"profile", "conflict", "ssid"} & set(changes):
-                out.extend(self._twins_changed(ap, b.ts))
+                out.extend(self._twins_changed(ap, ts))
         return out
+
+    def _reindex(self, ap: ApAgg) -> None:
+        """Keep the per-SSID set of confirmed, encrypted BSSIDs (for open-twin checks)."""
+        want = ap.ssid if (ap.confirmed and ap.ssid and ap.security not in _WEAK) else None
+        if ap.secured_key != want:
+            if ap.secured_key is not None:
+                self.secured.get(ap.secured_key, set()).discard(ap.bssid)
+            if want is not None:
+                self.secured.setdefault(want, set()).add(ap.bssid)
+            ap.secured_key = want
 
     def _twins_changed(self, ap: ApAgg, ts: float) -> list[WifiEventSeen]:
         """Other APs of the same SSID whose 'secured elsewhere' fact may just have changed."""
@@ -300,11 +390,9 @@ class WifiState:
         return out
 
     def snapshot(self, ap: ApAgg) -> ApSnapshot:
-        secured_elsewhere = any(
-            (o := self.aps.get(x)) is not None and o is not ap and o.confirmed
-            and o.security not in ("OPEN", "WEP")
-            for x in self.by_ssid.get(ap.ssid, ())
-        ) if ap.ssid else False
+        sec = self.secured.get(ap.ssid) if ap.ssid else None
+        secured_elsewhere = sec is not None and (len(sec) > 1 or (
+            len(sec) == 1 and ap.bssid not in sec))
         return ApSnapshot(
             bssid=ap.bssid, ssid=ssid_text(ap.ssid), ssid_hex=ap.ssid.hex(), hidden=ap.hidden,
             channel=ap.channel, channels=tuple(ap.channels), band=ap.band,
@@ -320,8 +408,9 @@ class WifiState:
     def _note_new(self, ts: float, ap: ApAgg, out: list[WifiEventSeen]) -> None:
         w = self._new
         w.append((ts, ap.randomized))
+        self._new_randomized += ap.randomized
         while w and (ts - w[0][0] > self.s.beacon_flood_window_s or ts < w[0][0]):
-            w.popleft()
+            self._new_randomized -= w.popleft()[1]
         f = self._bflood
         if f.active:
             ap.flood = True
@@ -332,7 +421,7 @@ class WifiState:
                 out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail=self._bf(f)))
             return
         if len(w) > self.s.beacon_flood_new_bssids:
-            randomized = sum(1 for _t, r in w if r)
+            randomized = self._new_randomized
             if randomized * 2 >= len(w):
                 f.active, f.started, f.last_ts, f.last_report = True, w[0][0], ts, ts
                 f.total = len(w)
@@ -401,6 +490,8 @@ class WifiState:
                 continue
             del self.aps[a.bssid]
             self.by_ssid.get(a.ssid, set()).discard(a.bssid)
+            if a.secured_key is not None:
+                self.secured.get(a.secured_key, set()).discard(a.bssid)
 
     def take_dirty(self) -> list[ApAgg]:
         """APs to write: every real AP (confirmed or not), never a beacon flood's fakes."""

@@ -30,7 +30,9 @@ class CliError(Exception):
 
 
 def _print_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+    # json.dump writes in chunks: a report of thousands of APs never exists as one string
+    json.dump(doc, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
 
 
 def _setup_logging(verbose: bool) -> None:

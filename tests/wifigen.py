@@ -61,10 +61,13 @@ def wps(state: int = 2, locked: bool | None = None, manufacturer: str = "ACME") 
 
 def beacon(bssid: str, ssid: bytes | str, channel: int = 1, security: str = "WPA2",
            interval: int = 100, extra: bytes = b"", subtype: int = 8,
-           pmf: bool = False, wps_ie: bytes = b"", da: str = "ff:ff:ff:ff:ff:ff") -> bytes:
+           pmf: bool = False, wps_ie: bytes = b"", da: str = "ff:ff:ff:ff:ff:ff",
+           tim: bytes | None = None) -> bytes:
     ssid_b = ssid.encode() if isinstance(ssid, str) else ssid
     cap = 0x0401
     elems = ie(0, ssid_b) + ie(1, b"\x82\x84\x8b\x96") + ie(3, bytes([channel]))
+    if tim is not None:
+        elems += ie(5, tim)
     if security in ("WPA2", "WPA2-TKIP", "WPA3", "WPA2/WPA3", "WPA/WPA2"):
         cap |= 0x10
         if security == "WPA2":

@@ -249,16 +249,33 @@ def parse_elements(ies: bytes) -> Elements:
 
 
 _IE_CACHE: dict[bytes, Elements] = {}
-_IE_CACHE_MAX = 4096
+_IE_CACHE_MAX = 16384
+
+
+def _without_tim(ies: bytes) -> bytes:
+    """The elements minus the TIM, which changes from beacon to beacon (DTIM count, traffic
+    bitmap) and is not used: without it, one AP's beacons are byte-identical. The TIM comes
+    early (after SSID, rates and DS), so the walk stops at the first element past it."""
+    i, n = 0, len(ies)
+    while i + 2 <= n:
+        eid = ies[i]
+        if eid == 5:
+            end = i + 2 + ies[i + 1]
+            return ies[:i] + ies[end:] if end <= n else ies
+        if eid > 5:
+            return ies
+        i += 2 + ies[i + 1]
+    return ies
 
 
 def elements_cached(ies: bytes) -> Elements:
-    e = _IE_CACHE.get(ies)
+    key = _without_tim(ies)
+    e = _IE_CACHE.get(key)
     if e is None:
-        e = parse_elements(ies)
+        e = parse_elements(key)
         if len(_IE_CACHE) >= _IE_CACHE_MAX:
             _IE_CACHE.clear()  # bounded: a beacon flood of random elements cannot grow it
-        _IE_CACHE[ies] = e
+        _IE_CACHE[key] = e
     return e
 
 

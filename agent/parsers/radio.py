@@ -33,14 +33,12 @@ def _s8(b: int) -> int:
     return b - 256 if b > 127 else b
 
 
-def parse_radiotap(data: bytes) -> tuple[RadioInfo, bytes] | None:
-    """(radio info, 802.11 frame without FCS) or None when the header is unusable."""
-    n = len(data)
-    if n < 8 or data[0] != 0:
-        return None
-    hlen = data[2] | (data[3] << 8)
-    if hlen < 8 or hlen > n:
-        return None
+_LAYOUTS: dict[bytes, tuple[int, int, int, int, int, int] | None] = {}
+
+
+def _layout(data: bytes, hlen: int) -> tuple[int, int, int, int, int, int] | None:
+    """Offsets (tsft, flags, rate, channel, signal, end-of-fields) for one presence layout;
+    -1 where a field is absent. None when the header cannot hold what it announces."""
     present = data[4] | (data[5] << 8) | (data[6] << 16) | (data[7] << 24)
     off = 8
     p = present
@@ -49,40 +47,68 @@ def parse_radiotap(data: bytes) -> tuple[RadioInfo, bytes] | None:
             return None
         p = data[off] | (data[off + 1] << 8) | (data[off + 2] << 16) | (data[off + 3] << 24)
         off += 4
-    tsft = flags = rate = freq = chflags = signal = None
+    tsft = flags = rate = chan = sig = -1
     if present & 0x1:
         off = (off + 7) & ~7
-        if off + 8 > hlen:
-            return None
-        tsft = int.from_bytes(data[off:off + 8], "little")
-        off += 8
+        tsft, off = off, off + 8
     if present & 0x2:
-        if off + 1 > hlen:
-            return None
-        flags = data[off]
-        off += 1
+        flags, off = off, off + 1
     if present & 0x4:
-        if off + 1 > hlen:
-            return None
-        rate = data[off]
-        off += 1
+        rate, off = off, off + 1
     if present & 0x8:
         off = (off + 1) & ~1
-        if off + 4 > hlen:
-            return None
-        freq = data[off] | (data[off + 1] << 8)
-        chflags = data[off + 2] | (data[off + 3] << 8)
-        off += 4
+        chan, off = off, off + 4
     if present & 0x10:  # FHSS: hop set, hop pattern
         off += 2
     if present & 0x20:
-        if off + 1 > hlen:
-            return None
-        signal = _s8(data[off])
-    frame = data[hlen:]
-    if flags is not None and flags & FLAG_FCS and len(frame) >= 4:
-        frame = frame[:-4]
-    return RadioInfo(tsft, flags, rate, freq or None, chflags, signal), frame
+        sig, off = off, off + 1
+    if off > hlen:
+        return None
+    return tsft, flags, rate, chan, sig, off
+
+
+def parse_radiotap(data: bytes) -> tuple[RadioInfo, bytes] | None:
+    """(radio info, 802.11 frame without FCS) or None when the header is unusable.
+
+    The field offsets depend only on the presence bitmaps and the header length, which repeat
+    for every frame of a capture, so they are computed once per layout.
+    """
+    n = len(data)
+    if n < 8 or data[0] != 0:
+        return None
+    hlen = data[2] | (data[3] << 8)
+    if hlen < 8 or hlen > n:
+        return None
+    if data[7] & 0x80:  # extended bitmaps: the key is the length and every bitmap
+        end = 8
+        while end + 4 <= hlen and data[end - 1] & 0x80:
+            end += 4
+        key = data[2:end]
+    else:
+        key = data[2:8]
+    try:
+        lay = _LAYOUTS[key]
+    except KeyError:
+        lay = _layout(data, hlen)
+        if len(_LAYOUTS) < 256:
+            _LAYOUTS[key] = lay
+    if lay is None:
+        return None
+    tsft_o, flags_o, rate_o, chan_o, sig_o, _end = lay
+    flags = data[flags_o] if flags_o >= 0 else None
+    freq = (data[chan_o] | (data[chan_o + 1] << 8)) if chan_o >= 0 else None
+    sig = data[sig_o] if sig_o >= 0 else None
+    info = RadioInfo(
+        int.from_bytes(data[tsft_o:tsft_o + 8], "little") if tsft_o >= 0 else None,
+        flags,
+        data[rate_o] if rate_o >= 0 else None,
+        freq or None,
+        (data[chan_o + 2] | (data[chan_o + 3] << 8)) if chan_o >= 0 else None,
+        (sig - 256 if sig > 127 else sig) if sig is not None else None,
+    )
+    if flags is not None and flags & FLAG_FCS and n - hlen >= 4:
+        return info, data[hlen:-4]
+    return info, data[hlen:]
 
 
 def parse_ppi(data: bytes) -> tuple[RadioInfo, bytes] | None:
