@@ -46,7 +46,14 @@ class ReadStats:
 
 
 def read_frames(path: str | Path, stats: ReadStats | None = None) -> Iterator[Frame]:
-    """Yield every frame of a pcap or pcapng file.
+    """Yield every frame of a pcap or pcapng file (see read_records)."""
+    for ts, linktype, data in read_records(path, stats):
+        yield Frame(ts, linktype, data)
+
+
+def read_records(path: str | Path, stats: ReadStats | None = None
+                 ) -> Iterator[tuple[float, int, bytes]]:
+    """Yield (time, link type, bytes) for every frame of a pcap or pcapng file.
 
     A record cut short at the end of the file (common in real captures) stops the stream and is
     reported through `stats.truncated`; a file that is not a capture raises CaptureError.
@@ -67,7 +74,8 @@ def read_frames(path: str | Path, stats: ReadStats | None = None) -> Iterator[Fr
             raise CaptureError(f"{p}: not a pcap or pcapng capture (magic {head.hex() or 'empty'})")
 
 
-def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats) -> Iterator[Frame]:
+def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
+               ) -> Iterator[tuple[float, int, bytes]]:
     endian, unit = _PCAP_MAGICS[magic]
     rest = f.read(20)
     if len(rest) < 20:
@@ -92,10 +100,11 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats) -> Iterator
             stats.truncated = f"record cut short after frame {stats.frames}"
             return
         stats.frames += 1
-        yield Frame(sec + frac * unit, linktype, data)
+        yield sec + frac * unit, linktype, data
 
 
-def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats) -> Iterator[Frame]:
+def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats
+                 ) -> Iterator[tuple[float, int, bytes]]:
     # Section header: we have read the block type; next is the total length, then the BOM.
     raw = f.read(8)
     if len(raw) < 8:
@@ -150,13 +159,13 @@ def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats) -> Iterator[Frame]:
             linktype, unit = interfaces[iface]
             data = body[20 : 20 + cap_len]
             stats.frames += 1
-            yield Frame(((ts_hi << 32) | ts_lo) * unit, linktype, data)
+            yield ((ts_hi << 32) | ts_lo) * unit, linktype, data
         elif btype == 3:  # simple packet: interface 0, no timestamp
             if not interfaces or len(body) < 4:
                 continue
             (orig_len,) = u32.unpack(body[:4])
             stats.frames += 1
-            yield Frame(0.0, interfaces[0][0], body[4 : 4 + orig_len])
+            yield 0.0, interfaces[0][0], body[4 : 4 + orig_len]
 
 
 def _if_tsresol(opts: bytes, e: str) -> float:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_frames
+from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_records
 from agent.pipeline import Pipeline, RunReport
 from agent.rules.wifi import is_own
 from agent.wifi import ap_to_json
@@ -35,9 +35,13 @@ def ingest_files(
         linktypes: set[int] = set()
         error = None
         try:
-            for i, frame in enumerate(read_frames(path, stats)):
-                linktypes.add(frame.linktype)
-                pipe.feed(frame)
+            feed = pipe.feed_raw
+            last_lt = -1
+            for i, (ts, lt, data) in enumerate(read_records(path, stats)):
+                if lt != last_lt:
+                    linktypes.add(lt)
+                    last_lt = lt
+                feed(ts, lt, data)
                 if i % BATCH_FRAMES == BATCH_FRAMES - 1 and (
                         time.monotonic() - pipe.last_flush >= BATCH_SECONDS):
                     pipe.flush(wait=False)

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import events as ev
-from agent.capture import LINKTYPE_ETHERNET, Frame
+from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_RADIOTAP, Frame
 from agent.lan import LanSettings, LanState
 from agent.oui import OuiDb, default_db
 from agent.parsers.arp import parse_arp_payload
 from agent.parsers.dot11 import BeaconSeen, WpsInfo, parse_mgmt
 from agent.parsers.link import ETH_ARP, dot11_data_payload, ethernet_payload
-from agent.parsers.radio import split_radio
+from agent.parsers.radio import parse_radiotap, split_radio
 from agent.rules import FacilitySsid, RuleSet, RuleView, default_rules
 from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState
 from appliance.config import Config
@@ -138,20 +138,24 @@ class Pipeline:
 
     # -- feeding ----------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
+        self.feed_raw(frame.ts, frame.linktype, frame.data)
+
+    def feed_raw(self, ts: float, linktype: int, data: bytes) -> None:
         self.report.frames += 1
         try:
-            self._dispatch(frame)
+            self._dispatch(ts, linktype, data)
         except Exception:  # a parser bug must never stop the sensor; count it and go on
-            log.exception("parser failed on a frame of %d bytes", len(frame.data))
+            log.exception("parser failed on a frame of %d bytes", len(data))
             self.report.undecodable += 1
 
-    def _dispatch(self, frame: Frame) -> None:
-        if frame.linktype == LINKTYPE_ETHERNET:
-            np = ethernet_payload(frame.data)
+    def _dispatch(self, ts: float, linktype: int, data: bytes) -> None:
+        if linktype == LINKTYPE_ETHERNET:
+            np = ethernet_payload(data)
             if np is not None and np.ethertype == ETH_ARP:
-                self._arp(frame.ts, np.payload, np.src)
+                self._arp(ts, np.payload, np.src)
             return
-        split = split_radio(frame.linktype, frame.data)
+        split = (parse_radiotap(data) if linktype == LINKTYPE_RADIOTAP
+                 else split_radio(linktype, data))
         if split is None:
             return
         radio, f = split
@@ -159,25 +163,26 @@ class Pipeline:
             return
         ftype = (f[0] >> 2) & 3
         if ftype == 0:
-            m = parse_mgmt(frame.ts, f, radio)
+            m = parse_mgmt(ts, f, radio)
             if m is None:
                 return
             self.report.wifi_frames += 1
             if isinstance(m, BeaconSeen):
                 self.report.ap_keys.add(m.bssid)
-                if radio.signal_dbm is not None and (
-                        m.bssid in self._facility_bssids
-                        or m.elements.ssid in self._facility_names):
-                    self._note_rssi(m.bssid, frame.ts, radio.signal_dbm)
                 for e in self.wifi.observe_beacon(m):
                     self._on_event(e)
+                if self._facility_names and radio.signal_dbm is not None:
+                    ap = self.wifi.aps.get(m.bssid)
+                    if ap is not None and (m.bssid in self._facility_bssids
+                                           or ap.ssid in self._facility_names):
+                        self._note_rssi(m.bssid, ts, radio.signal_dbm)
             else:
                 for e in self.wifi.observe_deauth(m):
                     self._on_event(e)
         elif ftype == 2:
             np = dot11_data_payload(f)
             if np is not None and np.ethertype == ETH_ARP:
-                self._arp(frame.ts, np.payload, np.src)
+                self._arp(ts, np.payload, np.src)
 
     def _arp(self, ts: float, payload: bytes, src: bytes) -> None:
         arp = parse_arp_payload(ts, payload, src)

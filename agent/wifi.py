@@ -271,15 +271,14 @@ class WifiState:
                 ap.rssi_max = sig
         # Everything derived from the frame's content is computed once per distinct content
         # (the parser returns the same Elements object for the same elements) and reused.
-        e = b.elements
         slot = 0 if beacon else 1
         k = ap.keys[slot]
-        if (k is not None and k[0] is e and k[1] == b.privacy and k[2] == b.interval
-                and k[3] == b.radio.frequency_mhz):
+        if (k is not None and k[1] == b.privacy and k[2] == b.interval
+                and k[3] == b.radio.frequency_mhz and k[0] == b.ies):
             d = ap.derived[slot]
         else:
             d = _derive(b)
-            ap.keys[slot] = (e, b.privacy, b.interval, b.radio.frequency_mhz)
+            ap.keys[slot] = (b.ies, b.privacy, b.interval, b.radio.frequency_mhz)
             ap.derived[slot] = d
         if d.malformed:
             ap.malformed += 1
@@ -356,26 +355,39 @@ class WifiState:
             ap.fast[slot] = d  # until something differs, frames of this content only count
         if not ap.confirmed and not ap.flood and sustained:
             ap.confirmed = True
-            self._reindex(ap)
+            first_secured = self._reindex(ap)
             out.append(WifiEventSeen(AP_CONFIRMED, ts, ap.bssid, self.snapshot(ap)))
-            out.extend(self._twins_changed(ap, ts))
+            if first_secured:
+                out.extend(self._twins_changed(ap, ts))
         elif changes:
-            self._reindex(ap)
+            first_secured = self._reindex(ap)
             out.append(WifiEventSeen(AP_CHANGED, ts, ap.bssid, self.snapshot(ap),
                                      {"changes": changes}))
-            if {"profile", "conflict", "ssid"} & set(changes):
+            if first_secured:
                 out.extend(self._twins_changed(ap, ts))
         return out
 
-    def _reindex(self, ap: ApAgg) -> None:
-        """Keep the per-SSID set of confirmed, encrypted BSSIDs (for open-twin checks)."""
+    def _reindex(self, ap: ApAgg) -> bool:
+        """Keep the per-SSID set of confirmed, encrypted BSSIDs (for open-twin checks).
+
+        True when this AP is the first encrypted one of its SSID: only then do open APs of the
+        same name become twins, so only then are they re-examined (no n² storms when many APs
+        share a name)."""
         want = ap.ssid if (ap.confirmed and ap.ssid and ap.security not in _WEAK) else None
+        first = False
         if ap.secured_key != want:
             if ap.secured_key is not None:
-                self.secured.get(ap.secured_key, set()).discard(ap.bssid)
+                old = self.secured.get(ap.secured_key)
+                if old is not None:
+                    old.discard(ap.bssid)
+                    if not old:
+                        del self.secured[ap.secured_key]
             if want is not None:
-                self.secured.setdefault(want, set()).add(ap.bssid)
+                s = self.secured.setdefault(want, set())
+                first = not s
+                s.add(ap.bssid)
             ap.secured_key = want
+        return first
 
     def _twins_changed(self, ap: ApAgg, ts: float) -> list[WifiEventSeen]:
         """Other APs of the same SSID whose 'secured elsewhere' fact may just have changed."""

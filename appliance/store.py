@@ -16,8 +16,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
-
 from appliance.schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -111,7 +109,6 @@ class Store:
         self._conn.execute("PRAGMA journal_mode = WAL")
         # FULL: each batched commit is fsynced, so a power cut loses at most the open batch.
         self._conn.execute("PRAGMA synchronous = FULL")
-        self.db = sqlite_utils.Database(self._conn)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._local = threading.local()
@@ -151,6 +148,14 @@ class Store:
 
     def write(self, fn: Callable[[sqlite3.Connection], T], timeout: float = 60.0) -> T:
         return self.submit(fn).result(timeout)
+
+    @property
+    def db(self) -> Any:
+        """A sqlite-utils view of the writer's connection (imported on first use: the library
+        costs the agent 13 MB it does not need on the hot path)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self._conn)
 
     # -- reading ---------------------------------------------------------------------------
     def reader(self) -> sqlite3.Connection:

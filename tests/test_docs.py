@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from agent.events import LAN_EVENT_KINDS
-from agent.wifi import WIFI_EVENT_KINDS
 from agent.rules import default_rules
+from agent.wifi import WIFI_EVENT_KINDS
 from appliance.cli import build_parser
 from appliance.config import Config
 from tests.conftest import ROOT

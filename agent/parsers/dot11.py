@@ -79,22 +79,39 @@ class Elements:
     malformed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
 class BeaconSeen:
-    """A beacon or probe response: what one AP said about itself in one frame."""
+    """A beacon or probe response: what one AP said about itself in one frame.
 
-    ts: float
-    subtype: int
-    bssid: str
-    privacy: bool
-    interval: int
-    elements: Elements
-    radio: RadioInfo
+    `ies` are the tagged parameters without the TIM; they are decoded into `elements` only
+    when someone asks (the Wi-Fi state asks once per distinct content per AP).
+    """
+
+    __slots__ = ("ts", "subtype", "bssid", "privacy", "interval", "ies", "radio", "_elements")
+
+    def __init__(self, ts: float, subtype: int, bssid: str, privacy: bool, interval: int,
+                 ies: bytes, radio: RadioInfo) -> None:
+        self.ts = ts
+        self.subtype = subtype
+        self.bssid = bssid
+        self.privacy = privacy
+        self.interval = interval
+        self.ies = ies
+        self.radio = radio
+        self._elements: Elements | None = None
+
+    @property
+    def elements(self) -> Elements:
+        if self._elements is None:
+            self._elements = elements_cached(self.ies)
+        return self._elements
 
     @property
     def channel(self) -> int | None:
-        return self.elements.ds_channel or self.elements.ht_primary or channel_of(
-            self.radio.frequency_mhz)
+        e = self.elements
+        return e.ds_channel or e.ht_primary or channel_of(self.radio.frequency_mhz)
+
+    def __repr__(self) -> str:
+        return f"BeaconSeen(ts={self.ts}, subtype={self.subtype}, bssid={self.bssid!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +266,7 @@ def parse_elements(ies: bytes) -> Elements:
 
 
 _IE_CACHE: dict[bytes, Elements] = {}
-_IE_CACHE_MAX = 16384
+_IE_CACHE_MAX = 1024  # small: the Wi-Fi state keeps each AP's last content itself
 
 
 def _without_tim(ies: bytes) -> bytes:
@@ -269,13 +286,13 @@ def _without_tim(ies: bytes) -> bytes:
 
 
 def elements_cached(ies: bytes) -> Elements:
-    key = _without_tim(ies)
-    e = _IE_CACHE.get(key)
+    """Decoded elements of a TIM-free element block, memoised."""
+    e = _IE_CACHE.get(ies)
     if e is None:
-        e = parse_elements(key)
+        e = parse_elements(ies)
         if len(_IE_CACHE) >= _IE_CACHE_MAX:
             _IE_CACHE.clear()  # bounded: a beacon flood of random elements cannot grow it
-        _IE_CACHE[key] = e
+        _IE_CACHE[ies] = e
     return e
 
 
@@ -296,7 +313,7 @@ def parse_mgmt(ts: float, frame: bytes, radio: RadioInfo) -> BeaconSeen | Deauth
         return BeaconSeen(
             ts, subtype, frame[16:22].hex(":"), bool(cap & 0x10),
             frame[hdr + 8] | (frame[hdr + 9] << 8),
-            elements_cached(frame[hdr + 12:]), radio,
+            _without_tim(frame[hdr + 12:]), radio,
         )
     if subtype in (SUBTYPE_DEAUTH, SUBTYPE_DISASSOC):
         reason = (frame[hdr] | (frame[hdr + 1] << 8)) if len(frame) >= hdr + 2 else None

@@ -8,7 +8,7 @@ counted from the start of the header, after every extended presence bitmap).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 from agent.capture import LINKTYPE_IEEE802_11, LINKTYPE_PPI, LINKTYPE_RADIOTAP
 
@@ -16,14 +16,50 @@ FLAG_FCS = 0x10  # radiotap flags: the frame ends with a 4-byte FCS
 FLAG_BAD_FCS = 0x40
 
 
-@dataclass(frozen=True, slots=True)
 class RadioInfo:
-    tsft: int | None = None
-    flags: int | None = None
-    rate_500kbps: int | None = None
-    frequency_mhz: int | None = None
-    channel_flags: int | None = None
-    signal_dbm: int | None = None
+    """Radio facts of one frame. Frequency, signal and flags are decoded at once (every frame
+    needs them); TSFT, rate and channel flags only when asked, from the bytes they sit in."""
+
+    __slots__ = ("frequency_mhz", "signal_dbm", "flags", "_lazy")
+
+    def __init__(self, frequency_mhz: int | None = None, signal_dbm: int | None = None,
+                 flags: int | None = None, tsft: int | None = None,
+                 rate_500kbps: int | None = None, channel_flags: int | None = None,
+                 _lazy: tuple[bytes, int, int, int] | None = None) -> None:
+        self.frequency_mhz = frequency_mhz
+        self.signal_dbm = signal_dbm
+        self.flags = flags
+        self._lazy: tuple[Any, ...] = _lazy or (None, tsft, rate_500kbps, channel_flags)
+
+    def _get(self, i: int) -> int | None:
+        data = self._lazy[0]
+        if data is None:
+            v: int | None = self._lazy[i]
+            return v
+        o = self._lazy[i]
+        if o < 0:
+            return None
+        if i == 1:
+            return int.from_bytes(data[o:o + 8], "little")
+        if i == 2:
+            return int(data[o])
+        return int(data[o + 2] | (data[o + 3] << 8))
+
+    @property
+    def tsft(self) -> int | None:
+        return self._get(1)
+
+    @property
+    def rate_500kbps(self) -> int | None:
+        return self._get(2)
+
+    @property
+    def channel_flags(self) -> int | None:
+        return self._get(3)
+
+    def __repr__(self) -> str:
+        return (f"RadioInfo(frequency_mhz={self.frequency_mhz}, signal_dbm={self.signal_dbm}, "
+                f"flags={self.flags}, tsft={self.tsft})")
 
 
 NO_RADIO = RadioInfo()
@@ -98,14 +134,8 @@ def parse_radiotap(data: bytes) -> tuple[RadioInfo, bytes] | None:
     flags = data[flags_o] if flags_o >= 0 else None
     freq = (data[chan_o] | (data[chan_o + 1] << 8)) if chan_o >= 0 else None
     sig = data[sig_o] if sig_o >= 0 else None
-    info = RadioInfo(
-        int.from_bytes(data[tsft_o:tsft_o + 8], "little") if tsft_o >= 0 else None,
-        flags,
-        data[rate_o] if rate_o >= 0 else None,
-        freq or None,
-        (data[chan_o + 2] | (data[chan_o + 3] << 8)) if chan_o >= 0 else None,
-        (sig - 256 if sig > 127 else sig) if sig is not None else None,
-    )
+    info = RadioInfo(freq or None, (sig - 256 if sig > 127 else sig) if sig is not None else None,
+                     flags, _lazy=(data, tsft_o, rate_o, chan_o))
     if flags is not None and flags & FLAG_FCS and n - hlen >= 4:
         return info, data[hlen:-4]
     return info, data[hlen:]
@@ -135,12 +165,12 @@ def parse_ppi(data: bytes) -> tuple[RadioInfo, bytes] | None:
             freq = data[body + 12] | (data[body + 13] << 8)
             sig = _s8(data[body + 18])
             info = RadioInfo(
-                tsft=int.from_bytes(data[body:body + 8], "little"),
-                flags=FLAG_FCS if fcs else 0,
-                rate_500kbps=data[body + 10] | (data[body + 11] << 8),
                 frequency_mhz=freq or None,
-                channel_flags=data[body + 14] | (data[body + 15] << 8),
                 signal_dbm=sig if sig != -128 and (sig or freq) else None,
+                flags=FLAG_FCS if fcs else 0,
+                tsft=int.from_bytes(data[body:body + 8], "little"),
+                rate_500kbps=data[body + 10] | (data[body + 11] << 8),
+                channel_flags=data[body + 14] | (data[body + 15] << 8),
             )
         off = body + (((flen + 3) & ~3) if aligned else flen)
     frame = data[hlen:]
