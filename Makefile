@@ -2,6 +2,7 @@
 #   make run    create .venv, install, start the appliance on its embedded defaults
 #   make test   create .venv, install what the tests need (Debian packages too, as root), run them
 #   make lint   ruff + mypy          make bench   print throughput figures
+#   make fuzz   a million random and mutated frames through the pipeline (not in CI)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,10 +10,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages: what the appliance uses at run time, and what the tests add.
-DEB_RUN := libpcap0.8 ieee-data
-DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data
+DEB_RUN := libpcap0.8 ieee-data iw
+DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump
 
-.PHONY: run test lint bench deb-run deb-test venv clean
+.PHONY: run test lint bench fuzz deb-run deb-test venv clean
 
 define ensure_debs
 	@missing=""; for p in $(1); do \
@@ -56,6 +57,10 @@ lint: $(STAMP)
 
 bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_arp.py
+	$(BIN)/python bench/bench_wifi.py
+
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz_wifi.py --frames 1000000
 
 clean:
 	rm -rf $(VENV) officeguard-data .pytest_cache .mypy_cache .ruff_cache

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+from agent import survey as survey_mod
 from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_records
 from agent.pipeline import Pipeline, RunReport
 from agent.rules.wifi import is_own
+from agent.survey import SurveyAcc
 from agent.wifi import ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
@@ -23,11 +26,19 @@ BATCH_SECONDS = 2.0  # how often to hand a batch to the writer (it writes while 
 
 
 def ingest_files(
-    config: Config, store: Store, files: list[str | Path], keep_events: bool = True
+    config: Config, store: Store, files: list[str | Path], keep_events: bool = True,
+    survey: str | None = None, survey_location: str = "outside",
 ) -> dict[str, Any]:
     report = RunReport(keep_events=keep_events)
     pipe = Pipeline(config, store, report=report)
     pipe.restore()
+    survey_id = None
+    if survey is not None:
+        source = "capture:" + ",".join(Path(f).name for f in files)
+        survey_id = store.write(lambda c: survey_mod.start(
+            c, survey, config.wifi.leakage_threshold_dbm, survey_location, source=source))
+        pipe.surveys[survey_id] = SurveyAcc(survey_id, survey, survey_location,
+                                            config.wifi.leakage_threshold_dbm, None)
     files_out = []
     started = time.perf_counter()
     for path in files:
@@ -60,8 +71,23 @@ def ingest_files(
         if stats.truncated:
             log.warning("%s: %s; frames before it were used", path, stats.truncated)
     pipe.flush()
+    survey_doc = None
+    if survey_id is not None:
+        sid = survey_id
+
+        def finish(c: sqlite3.Connection) -> list[dict[str, Any]]:
+            c.execute("UPDATE surveys SET stopped_at = ? WHERE id = ?", (time.time(), sid))
+            survey_mod.finish(c, sid, config.wifi.min_frames)
+            return [s for s in survey_mod.summary(c) if s["id"] == sid]
+
+        survey_doc = store.write(finish)[0]
+        for s in survey_doc["bssids"]:
+            report.finding_keys.add(("wifi.signal_leakage", f"{s['bssid']} @ {survey}"))
     elapsed = time.perf_counter() - started
-    return build_report(store, report, files_out, elapsed, pipe.last_error, pipe)
+    doc = build_report(store, report, files_out, elapsed, pipe.last_error, pipe)
+    if survey_doc is not None:
+        doc["survey"] = survey_doc
+    return doc
 
 
 def build_report(

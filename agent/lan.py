@@ -24,7 +24,7 @@ class LanSettings:
     gateways: frozenset[str] = frozenset()
     poisoning_window_s: float = 3600.0
     new_activity_after_s: float = 7 * 86400.0
-    max_stations: int = 65536
+    max_stations: int = 16384
 
 
 @dataclass(slots=True)

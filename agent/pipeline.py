@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import events as ev
+from agent import survey as survey_mod
 from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_RADIOTAP, Frame
 from agent.lan import LanSettings, LanState
 from agent.oui import OuiDb, default_db
@@ -28,7 +29,8 @@ from agent.parsers.dot11 import BeaconSeen, WpsInfo, parse_mgmt
 from agent.parsers.link import ETH_ARP, dot11_data_payload, ethernet_payload
 from agent.parsers.radio import parse_radiotap, split_radio
 from agent.rules import FacilitySsid, RuleSet, RuleView, default_rules
-from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState
+from agent.survey import SurveyAcc
+from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState, ssid_text
 from appliance.config import Config
 from appliance.findings import FindingChange, FindingDraft, apply_drafts
 from appliance.store import Store, StoreError
@@ -52,7 +54,7 @@ class RunReport:
     ap_keys: set[str] = field(default_factory=set)
     events: list[dict[str, Any]] = field(default_factory=list)  # as printed by ingest --json
     finding_keys: set[tuple[str, str]] = field(default_factory=set)
-    keep_events: bool = True
+    keep_events: bool = True  # False in the agent: a report must not grow for months
 
 
 def event_json(e: ev.LanEventSeen | WifiEventSeen) -> dict[str, Any]:
@@ -123,6 +125,7 @@ class Pipeline:
         self._pending_stations: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._pending_aps: dict[str, tuple[Any, ...]] = {}
         self._inflight: tuple[Future[list[FindingChange]], _Batch] | None = None
+        self.surveys: dict[int, SurveyAcc] = {}  # running leakage surveys
         self._pending_rssi: dict[tuple[str, int], list[int]] = {}
         self._pending_events: list[ev.LanEventSeen | WifiEventSeen] = []
         self._pending_drafts: list[FindingDraft] = []
@@ -168,7 +171,8 @@ class Pipeline:
                 return
             self.report.wifi_frames += 1
             if isinstance(m, BeaconSeen):
-                self.report.ap_keys.add(m.bssid)
+                if self.report.keep_events:
+                    self.report.ap_keys.add(m.bssid)
                 for e in self.wifi.observe_beacon(m):
                     self._on_event(e)
                 if self._facility_names and radio.signal_dbm is not None:
@@ -176,6 +180,8 @@ class Pipeline:
                     if ap is not None and (m.bssid in self._facility_bssids
                                            or ap.ssid in self._facility_names):
                         self._note_rssi(m.bssid, ts, radio.signal_dbm)
+                        for acc in self.surveys.values():
+                            acc.add(m.bssid, ssid_text(ap.ssid), radio.signal_dbm)
             else:
                 for e in self.wifi.observe_deauth(m):
                     self._on_event(e)
@@ -189,7 +195,8 @@ class Pipeline:
         if arp is None:
             return
         self.report.arp_frames += 1
-        self.report.station_keys.add((arp.sender_ip, arp.sender_mac))
+        if self.report.keep_events:
+            self.report.station_keys.add((arp.sender_ip, arp.sender_mac))
         for e in self.lan.observe(arp):
             self._on_event(e)
 
@@ -212,7 +219,8 @@ class Pipeline:
             self._pending_events.append(e)
         for d in self.rules.evaluate(e, self.view):
             self._pending_drafts.append(d)
-            self.report.finding_keys.add((d.rule, d.subject))  # a clear may resolve one
+            if self.report.keep_events:
+                self.report.finding_keys.add((d.rule, d.subject))  # a clear may resolve one
 
     @property
     def urgent(self) -> bool:
@@ -236,8 +244,9 @@ class Pipeline:
         for ap in self.wifi.take_dirty():
             if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
                 self._pending_aps[ap.bssid] = ap_row(ap)
+        survey_rows = [r for acc in self.surveys.values() for r in acc.take()]
         batch = _Batch(self._pending_stations, self._pending_aps, self._pending_rssi,
-                       self._pending_events, self._pending_drafts)
+                       self._pending_events, self._pending_drafts, survey_rows)
         self._pending_stations, self._pending_aps, self._pending_rssi = {}, {}, {}
         self._pending_events, self._pending_drafts = [], []
         self.last_flush = time.monotonic()
@@ -270,6 +279,16 @@ class Pipeline:
                 self._pending_rssi.setdefault(k3, r)
             self._pending_events[:0] = batch.events[: MAX_PENDING]
             self._pending_drafts[:0] = batch.drafts
+            for row in batch.survey_rows:  # put the samples back into their surveys
+                acc = self.surveys.get(row[0])
+                if acc is not None:
+                    prev = acc.samples.get(row[1])
+                    if prev is None:
+                        acc.samples[row[1]] = [row[3], row[4], row[5], row[6], row[2]]
+                    else:
+                        prev[0], prev[1] = min(prev[0], row[3]), max(prev[1], row[4])
+                        prev[2] += row[5]
+                        prev[3] += row[6]
             return []
         self.last_error = None
         return changes
@@ -282,11 +301,14 @@ class _Batch:
     rssi: dict[tuple[str, int], list[int]]
     events: list[ev.LanEventSeen | WifiEventSeen]
     drafts: list[FindingDraft]
+    survey_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.stations or self.aps or self.rssi or self.events or self.drafts)
+        return not (self.stations or self.aps or self.rssi or self.events or self.drafts
+                    or self.survey_rows)
 
     def write(self, conn: sqlite3.Connection) -> list[FindingChange]:
+        survey_mod.write_samples(conn, self.survey_rows)
         _write_stations(conn, list(self.stations.values()))
         _write_aps(conn, list(self.aps.values()))
         _write_rssi(conn, [(b, m, *v) for (b, m), v in self.rssi.items()])

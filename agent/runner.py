@@ -8,11 +8,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from agent.capture import Frame
+from agent.monitor import MONITOR_FILTER, ChannelHopper, Runner, check_monitor, hop_plan, run_iw
 from agent.pipeline import Pipeline, RunReport, prune
 from agent.sources import (
     LiveSource,
@@ -21,6 +25,8 @@ from agent.sources import (
     default_route_interface,
     interface_exists,
 )
+from agent.survey import SurveyAcc
+from agent.survey import finish as survey_finish
 from appliance.config import Config
 from appliance.store import Store, StoreError, set_meta
 from appliance.timeutil import iso
@@ -39,7 +45,8 @@ class SensorStatus:
     detail: str
 
 
-def preflight(config: Config) -> tuple[list[SensorStatus], dict[str, Any]]:
+def preflight(config: Config, iw: Runner = run_iw
+              ) -> tuple[list[SensorStatus], dict[str, Any]]:
     """Decide which sensors can run here; every inactive one says why and what to do."""
     out: list[SensorStatus] = []
     ctx: dict[str, Any] = {"gateways": []}
@@ -63,17 +70,27 @@ def preflight(config: Config) -> tuple[list[SensorStatus], dict[str, Any]]:
     ctx["lan_iface"] = iface
 
     mon = config.interfaces.monitor
+    ctx["wifi_channels"] = []
     if not mon:
         out.append(SensorStatus("wifi", False, (
             "no monitor-mode interface (interfaces.monitor is empty). The Raspberry Pi's "
             "built-in radio cannot do monitor mode; plug in a USB Wi-Fi adapter that can "
             "(`iw phy` lists 'monitor') and set interfaces.monitor")))
-    elif not interface_exists(mon):
-        out.append(SensorStatus("wifi", False, f"monitor interface {mon!r} does not exist"))
     else:
-        out.append(SensorStatus("wifi", False, (
-            f"{mon} is present, but the Wi-Fi sensor is not part of this build yet "
-            "(LAN sensor only)")))
+        chk = check_monitor(mon, iw)
+        if not chk.ok:
+            out.append(SensorStatus("wifi", False, chk.detail))
+        elif not cap_ok:
+            out.append(SensorStatus("wifi", False, cap_why))
+        else:
+            w = config.wifi
+            plan = hop_plan(w.channels_24, w.channels_5, w.fixed_channel, chk.channels)
+            ctx["wifi_channels"] = plan
+            how = (f"fixed on channel {plan[0]}" if len(plan) == 1
+                   else f"hopping over {len(plan)} channels, {w.dwell_s} s each")
+            out.append(SensorStatus("wifi", bool(plan), f"{chk.detail}; {how}" if plan else
+                                    "none of the configured channels is supported by "
+                                    f"{mon}: check wifi.channels_24 / wifi.channels_5"))
     if not config.probe.scope and not config.probe.websites:
         out.append(SensorStatus("probe", False,
                                 "probe.scope is empty: passive monitoring only (the default)"))
@@ -82,17 +99,94 @@ def preflight(config: Config) -> tuple[list[SensorStatus], dict[str, Any]]:
     return out, ctx
 
 
+class FrameSource(Protocol):
+    """A live source the agent can wait on: a LiveSource, or a fake radio in tests."""
+
+    def fileno(self) -> int: ...
+    def read(self) -> Frame | None: ...
+    def close(self) -> None: ...
+
+
 class Agent:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, iw: Runner = run_iw,
+                 wifi_source: FrameSource | None = None) -> None:
         self.config = config
         self.store = store
         self.stop = threading.Event()
-        self.sensors, self.ctx = preflight(config)
+        self.iw = iw
+        self.sensors, self.ctx = preflight(config, iw)
+        self._wifi_override = wifi_source
+        if wifi_source is not None:
+            self._set("wifi", True, "injected radio source")
+        self.hopper: ChannelHopper | None = None
+        self._last_survey_sync = 0.0
         self.started = time.time()
         self.pipeline = Pipeline(
             config, store, extra_gateways=self.ctx["gateways"],
             report=RunReport(keep_events=False),
         )
+
+    def _sync_surveys(self) -> None:
+        """Pick up surveys started from the CLI or the dashboard; finish the ones that ended."""
+        try:
+            running = {s["id"]: s for s in self.store.query(
+                "SELECT * FROM surveys WHERE source = 'live' AND stopped_at IS NULL "
+                "AND started_at <= ? AND (ends_at IS NULL OR ends_at > ?)",
+                (time.time(), time.time()))}
+        except StoreError as exc:
+            log.error("cannot read surveys: %s", exc)
+            return
+        pipe = self.pipeline
+        for sid, s in running.items():
+            if sid not in pipe.surveys:
+                log.info("survey %d (%s) started", sid, s["label"])
+                pipe.surveys[sid] = SurveyAcc(sid, s["label"], s["location"],
+                                              s["threshold_dbm"], s["ends_at"])
+        ended = [sid for sid in pipe.surveys if sid not in running]
+        if not ended:
+            return
+        pipe.flush()  # the last samples first
+        min_frames = self.config.wifi.min_frames
+        for sid in ended:
+            del pipe.surveys[sid]
+
+            def finish(c: sqlite3.Connection, i: int = sid) -> None:
+                survey_finish(c, i, min_frames)
+
+            try:
+                self.store.write(finish)
+                log.info("survey %d finished", sid)
+            except StoreError as exc:
+                log.error("survey %d could not be finished: %s", sid, exc)
+
+    def _set(self, name: str, active: bool, detail: str) -> None:
+        self.sensors = [SensorStatus(name, active, detail) if s.name == name else s
+                        for s in self.sensors]
+
+    def _open_sources(self) -> list[FrameSource]:
+        sources: list[FrameSource] = []
+        lan = next(s for s in self.sensors if s.name == "lan")
+        if lan.active:
+            try:
+                sources.append(LiveSource(self.ctx["lan_iface"], "arp"))
+            except SourceError as exc:
+                log.error("LAN sensor cannot start: %s", exc)
+                self._set("lan", False, str(exc))
+        wifi = next(s for s in self.sensors if s.name == "wifi")
+        if self._wifi_override is not None:
+            sources.append(self._wifi_override)
+        elif wifi.active:
+            mon = self.config.interfaces.monitor
+            try:
+                sources.append(LiveSource(mon, MONITOR_FILTER))
+            except SourceError as exc:
+                log.error("Wi-Fi sensor cannot start: %s", exc)
+                self._set("wifi", False, str(exc))
+            else:
+                self.hopper = ChannelHopper(mon, self.ctx["wifi_channels"],
+                                            self.config.wifi.dwell_s, self.iw)
+                self.hopper.start()
+        return sources
 
     def status_doc(self) -> dict[str, Any]:
         return {
@@ -102,6 +196,8 @@ class Agent:
             "sensors": [asdict(s) for s in self.sensors],
             "frames": self.pipeline.report.frames,
             "arp_frames": self.pipeline.report.arp_frames,
+            "wifi_frames": self.pipeline.report.wifi_frames,
+            "channel": self.hopper.current if self.hopper else None,
             "store_error": self.pipeline.last_error,
         }
 
@@ -121,44 +217,44 @@ class Agent:
             self.store.write(lambda c: prune(c, time.time(), self.config.storage.retention_days))
         except StoreError as exc:
             log.error("retention pruning failed: %s", exc)
-        source = None
-        lan = next(s for s in self.sensors if s.name == "lan")
-        if lan.active:
-            try:
-                source = LiveSource(self.ctx["lan_iface"], "arp")
-            except SourceError as exc:
-                log.error("LAN sensor cannot start: %s", exc)
-                self.sensors = [
-                    SensorStatus("lan", False, str(exc)) if s.name == "lan" else s
-                    for s in self.sensors
-                ]
+        sources = self._open_sources()
         self._heartbeat()
         if not any(s.active for s in self.sensors):
             log.warning("no sensor is active: the agent idles until stopped (see reasons above)")
         last_beat = last_prune = time.monotonic()
         try:
-            if source is not None:
-                for frame in source.frames(self.stop):
-                    if frame is not None:
-                        self.pipeline.feed(frame)
-                    last_beat, last_prune = self._tick(last_beat, last_prune)
-            else:
-                while not self.stop.wait(0.5):
-                    last_beat, last_prune = self._tick(last_beat, last_prune)
+            while not self.stop.is_set():
+                if sources:
+                    ready, _, _ = select.select(sources, [], [], 0.1)
+                    for src in ready:
+                        for _ in range(512):  # drain, but let the other source have a turn
+                            frame = src.read()
+                            if frame is None:
+                                break
+                            self.pipeline.feed(frame)
+                else:
+                    self.stop.wait(0.5)
+                last_beat, last_prune = self._tick(last_beat, last_prune)
         finally:
-            if source is not None:
-                source.close()
+            if self.hopper is not None:
+                self.hopper.close()
+            for src in sources:
+                src.close()
             self.pipeline.flush()
             self._heartbeat(running=False)
             log.info("agent stopped")
 
     def _tick(self, last_beat: float, last_prune: float) -> tuple[float, float]:
         now = time.monotonic()
+        self.pipeline.wifi.tick(time.time())
         since = now - self.pipeline.last_flush
         if (self.pipeline.urgent and since >= URGENT_FLUSH_S) or (
             since >= self.config.storage.flush_interval_s
         ):
             self.pipeline.flush()
+        if now - self._last_survey_sync >= 1.0:
+            self._last_survey_sync = now
+            self._sync_surveys()
         if now - last_beat >= HEARTBEAT_S:
             self._heartbeat()
             last_beat = now

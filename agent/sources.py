@@ -120,6 +120,20 @@ class LiveSource:
             raise SourceError(f"{iface}: cannot capture: {exc.strerror or exc}") from exc
         self._sock = sock
 
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def read(self) -> Frame | None:
+        """One waiting frame, or None when there is none (never blocks)."""
+        try:
+            data = self._sock.recv(65535, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            log.error("%s: receive failed: %s", self.iface, exc)
+            return None
+        return Frame(time.time(), self.linktype, data)
+
     def frames(self, stop: threading.Event, poll_s: float = 0.1) -> Iterator[Frame | None]:
         """Yield frames as they arrive, and None every poll_s while idle (a chance to flush)."""
         sock = self._sock

@@ -100,7 +100,7 @@ class WifiSettings:
     flood_quiet_s: float = 60.0
     beacon_flood_new_bssids: int = 50
     beacon_flood_window_s: float = 10.0
-    max_aps: int = 20000
+    max_aps: int = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +289,11 @@ class WifiState:
             ap.beacon_hidden = d.hidden
         if not d.hidden and d.ssid is not None and d.ssid != ap.ssid:
             if ap.ssid:
-                self.by_ssid.get(ap.ssid, set()).discard(ap.bssid)
+                members = self.by_ssid.get(ap.ssid)
+                if members is not None:
+                    members.discard(ap.bssid)
+                    if not members:
+                        del self.by_ssid[ap.ssid]
             if ap.confirmed:
                 changes.append("ssid")
             ap.ssid = d.ssid
@@ -501,7 +505,11 @@ class WifiState:
             if a.dirty and a.confirmed:
                 continue
             del self.aps[a.bssid]
-            self.by_ssid.get(a.ssid, set()).discard(a.bssid)
+            members = self.by_ssid.get(a.ssid)
+            if members is not None:
+                members.discard(a.bssid)
+                if not members:
+                    del self.by_ssid[a.ssid]
             if a.secured_key is not None:
                 self.secured.get(a.secured_key, set()).discard(a.bssid)
 

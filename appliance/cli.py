@@ -89,8 +89,12 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     missing = [f for f in args.files if not Path(f).is_file()]
     if missing:
         raise CliError(f"no such capture file: {', '.join(missing)}")
+    if args.survey is not None and not config.facility.ssids:
+        raise CliError("--survey measures the facility's own Wi-Fi: list its SSIDs in "
+                       "[[facility.ssids]] first")
     with _open_store(config, args.db) as store:
-        doc = ingest_files(config, store, args.files)
+        doc = ingest_files(config, store, args.files, survey=args.survey,
+                           survey_location=args.survey_location)
     if args.json:
         _print_json(doc)
     else:
@@ -102,6 +106,40 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     failed = [f for f in doc["files"] if f["error"]]
     if doc["store_error"] or failed:
         return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_survey(args: argparse.Namespace, config: Config) -> int:
+    from agent import survey
+
+    with _open_store(config, args.db) as store:
+        if args.action == "start":
+            if not args.label:
+                raise CliError("survey start needs a label, e.g. \"street side, 2F window\"")
+            if not config.facility.ssids:
+                raise CliError("a survey measures the facility's own Wi-Fi: list its SSIDs in "
+                               "[[facility.ssids]] first")
+            sid = store.write(lambda c: survey.start(
+                c, args.label, config.wifi.leakage_threshold_dbm, args.location, args.seconds))
+            doc: Any = {"id": sid, "label": args.label, "location": args.location,
+                        "seconds": args.seconds}
+            msg = (f"survey {sid} started: {args.label} ({args.location}); the running agent "
+                   "records signal until it is stopped" + (
+                       f" or {args.seconds:g} s pass" if args.seconds else ""))
+        elif args.action == "stop":
+            n = store.write(lambda c: survey.stop(c, args.id))
+            doc, msg = {"stopped": n}, f"{n} survey(s) stopped"
+        else:
+            doc = {"surveys": store.read_with(survey.summary)}
+            msg = "\n".join(
+                f"#{s['id']} {s['label']} [{s['location']}] {s['started_at']}: "
+                + ", ".join(f"{b['ssid']} {b['bssid']} {b['rssi_dbm']['mean']} dBm"
+                            + (" LEAKS" if b["leaks"] else "") for b in s["bssids"])
+                for s in doc["surveys"]) or "no surveys"
+    if args.json:
+        _print_json(doc)
+    else:
+        print(msg)
     return EXIT_OK
 
 
@@ -240,6 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=int)
     i = add("ingest", cmd_ingest, "feed capture files through the sensors and rules", js, dbp)
     i.add_argument("files", nargs="+", metavar="FILE")
+    i.add_argument("--survey", metavar="LABEL",
+                   help="treat the capture as a leakage survey taken at LABEL")
+    i.add_argument("--survey-location", choices=["outside", "inside"], default="outside")
+    sv = add("survey", cmd_survey, "signal-leakage survey sessions (3-③)", js, dbp)
+    sv.add_argument("action", choices=["start", "stop", "list"])
+    sv.add_argument("label", nargs="?", help="where the measurement is taken (start)")
+    sv.add_argument("--seconds", type=float, help="stop by itself after this long (start)")
+    sv.add_argument("--location", choices=["outside", "inside"], default="outside")
+    sv.add_argument("--id", type=int, help="the survey to stop (default: every running one)")
     f = add("findings", cmd_findings, "list findings", js, dbp)
     f.add_argument("--status", choices=["open", "acknowledged", "resolved", "reopened"])
     add("status", cmd_status, "agent, sensors and store summary", js, dbp)

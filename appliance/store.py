@@ -173,6 +173,12 @@ class Store:
         except sqlite3.Error as exc:
             raise _explain(exc, self.path) from exc
 
+    def read_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return fn(self.reader())
+        except sqlite3.Error as exc:
+            raise _explain(exc, self.path) from exc
+
     def get_meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0]["value"] if rows else None

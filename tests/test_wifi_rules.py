@@ -193,3 +193,31 @@ def test_hostile_ssids_are_stored_as_data(tmp_path: Path) -> None:
     assert by["00:13:37:00:01:00"]["ssid"] == "<script>alert(1)</script>"
     assert "\ufffd" in by["00:13:37:00:01:04"]["ssid"]
     assert by["00:13:37:00:01:05"]["hidden"] is True
+
+
+def test_walk_test_capture_as_a_survey(tmp_path: Path) -> None:
+    frames = sorted(beacons(GUEST, "Shibuya-Guest", security="WPA2", pmf=True, signal=-62)
+                    + beacons(STAFF, "Shibuya-Staff", security="WPA3", signal=-90))
+    cap = tmp_path / "walk.pcap"
+    write_pcap(cap, 127, frames)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    import json
+    import subprocess
+
+    from tests.conftest import OFFICEGUARD
+
+    res = subprocess.run([OFFICEGUARD, "ingest", str(cap), "--db", str(tmp_path / "s.db"),
+                          "--config", str(cfg), "--survey", "corridor", "--json"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    by = {b["bssid"]: b for b in doc["survey"]["bssids"]}
+    assert by[GUEST]["leaks"] is True and by[STAFF]["leaks"] is False
+    assert by[GUEST]["rssi_dbm"]["mean"] == -62.0 and by[GUEST]["samples"] == 20
+    assert [(f["rule"], f["subject"]) for f in doc["findings"]
+            if f["rule"] == "wifi.signal_leakage"] == [
+        ("wifi.signal_leakage", f"{GUEST} @ corridor")]
+    listed = subprocess.run([OFFICEGUARD, "survey", "list", "--db", str(tmp_path / "s.db"),
+                             "--config", str(cfg), "--json"], capture_output=True, text=True)
+    assert json.loads(listed.stdout)["surveys"][0]["label"] == "corridor"
