@@ -6,27 +6,133 @@ Secrets never live in the TOML: the MQTT password is read from `mqtt.password_fi
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
 import tomllib
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any
 
 ENV_VAR = "OFFICEGUARD_CONFIG"
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class ConfigError(Exception):
     """A configuration that cannot be used; the message names the key path."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+# -- a small typed loader ------------------------------------------------------------------
+# Dataclasses describe the sections; `spec(...)` adds constraints. The loader checks types,
+# rejects unknown keys, collects every problem with its key path, and stays light: the agent
+# does not pay the ~20 MB that a validation library costs on a Pi.
+
+def spec(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None,
+         ge: float | None = None, le: float | None = None, gt: float | None = None,
+         pattern: str | None = None, choices: tuple[str, ...] = (), min_len: int | None = None,
+         max_len: int | None = None, check: Callable[[Any], Any] | None = None) -> Any:
+    meta = {"ge": ge, "le": le, "gt": gt, "pattern": pattern, "choices": choices,
+            "min_len": min_len, "max_len": max_len, "check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _scalar(tp: Any, v: Any, meta: dict[str, Any]) -> Any:
+    if tp is bool:
+        if not isinstance(v, bool):
+            raise _Invalid("Input should be a valid boolean (true or false)")
+    elif tp is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _Invalid("Input should be a valid integer")
+    elif tp is float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise _Invalid("Input should be a valid number")
+        v = float(v)
+    elif tp is str:
+        if not isinstance(v, str):
+            raise _Invalid("Input should be a valid string")
+        if meta.get("min_len") is not None and len(v) < meta["min_len"]:
+            raise _Invalid(f"String should have at least {meta['min_len']} character(s)")
+        if meta.get("max_len") is not None and len(v) > meta["max_len"]:
+            raise _Invalid(f"String should have at most {meta['max_len']} characters")
+        if meta.get("pattern") and not re.match(meta["pattern"], v):
+            raise _Invalid(f"String should match pattern '{meta['pattern']}'")
+        if meta.get("choices") and v not in meta["choices"]:
+            raise _Invalid(f"Input should be one of {', '.join(meta['choices'])}")
+    if tp in (int, float):
+        if meta.get("ge") is not None and v < meta["ge"]:
+            raise _Invalid(f"Input should be greater than or equal to {meta['ge']:g}")
+        if meta.get("gt") is not None and v <= meta["gt"]:
+            raise _Invalid(f"Input should be greater than {meta['gt']:g}")
+        if meta.get("le") is not None and v > meta["le"]:
+            raise _Invalid(f"Input should be less than or equal to {meta['le']:g}")
+    return v
+
+
+def _value(tp: Any, v: Any, meta: dict[str, Any], path: str, errors: list[str]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(v, list):
+            errors.append(f"{path}: Input should be a valid list")
+            return None
+        out = []
+        item_meta = {k: meta[k] for k in ("ge", "le", "gt")} if typing.get_origin(
+            item) is None and item in (int, float) else {}
+        for i, x in enumerate(v):
+            if dataclasses.is_dataclass(item):
+                out.append(_build(item, x, f"{path}.{i}", errors))
+                continue
+            try:
+                out.append(_scalar(item, x, item_meta))
+            except _Invalid as exc:
+                errors.append(f"{path}.{i}: {exc}")
+        return out
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, v, path, errors)
+    return _scalar(tp, v, meta)
+
+
+def _build(cls: Any, data: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(data, dict):
+        errors.append(f"{path or '(top level)'}: Input should be a table")
+        return None
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            errors.append(f"{path + '.' if path else ''}{key}: unknown key (see "
+                          "docs/configuration.md for the keys that exist)")
+    kwargs = {}
+    missing = False
+    for name, f in known.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                errors.append(f"{path + '.' if path else ''}{name}: Field required")
+                missing = True
+            continue
+        p = f"{path}.{name}" if path else name
+        n_before = len(errors)
+        try:
+            v = _value(hints[name], data[name], dict(f.metadata), p, errors)
+            if f.metadata.get("check") and len(errors) == n_before:
+                v = f.metadata["check"](v)
+        except (_Invalid, ValueError) as exc:
+            errors.append(f"{p}: {exc}")
+            continue
+        if len(errors) == n_before:
+            kwargs[name] = v
+    return None if missing else cls(**kwargs)
 
 
 def _norm_mac(value: str) -> str:
@@ -36,6 +142,10 @@ def _norm_mac(value: str) -> str:
     return mac
 
 
+def _macs(v: list[str]) -> list[str]:
+    return [_norm_mac(m) for m in v]
+
+
 def _check_cidr(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value.strip(), strict=False))
@@ -43,145 +153,149 @@ def _check_cidr(value: str) -> str:
         raise ValueError(f"not a network in CIDR form: {value!r}") from exc
 
 
-class Ssid(_Section):
-    name: Annotated[str, Field(min_length=1, max_length=32)]
-    bssids: list[str] = []
-    role: Annotated[str, Field(pattern="^(guest|business|other)$")] = "other"
-
-    @field_validator("bssids")
-    @classmethod
-    def _macs(cls, v: list[str]) -> list[str]:
-        return [_norm_mac(m) for m in v]
+def _cidrs(v: list[str]) -> list[str]:
+    return [_check_cidr(c) for c in v]
 
 
-class Facility(_Section):
-    id: Annotated[str, Field(pattern=_ID_RE.pattern)] = "facility"
-    name: str = ""
-    ssids: list[Ssid] = []
+def _ips(v: list[str]) -> list[str]:
+    out = []
+    for ip in v:
+        try:
+            out.append(str(ipaddress.ip_address(ip.strip())))
+        except ValueError as exc:
+            raise ValueError(f"not an IP address: {ip!r}") from exc
+    return out
 
 
-class Networks(_Section):
-    guest: list[str] = []
-    business: list[str] = []
-    gateways: list[str] = []
-
-    @field_validator("guest", "business")
-    @classmethod
-    def _cidrs(cls, v: list[str]) -> list[str]:
-        return [_check_cidr(c) for c in v]
-
-    @field_validator("gateways")
-    @classmethod
-    def _ips(cls, v: list[str]) -> list[str]:
-        out = []
-        for ip in v:
-            try:
-                out.append(str(ipaddress.ip_address(ip.strip())))
-            except ValueError as exc:
-                raise ValueError(f"not an IP address: {ip!r}") from exc
-        return out
+def _scope(v: list[str]) -> list[str]:
+    out = []
+    for item in v:
+        item = item.strip()
+        if not item:
+            raise ValueError("empty scope entry")
+        if "/" in item or item.replace(".", "").isdigit() or ":" in item:
+            out.append(_check_cidr(item))
+        else:
+            out.append(item.lower())
+    return out
 
 
-class Interfaces(_Section):
-    lan: str = ""
-    monitor: str = ""
+def _urls(v: list[str]) -> list[str]:
+    for url in v:
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError(f"not an http(s) URL: {url!r}")
+    return v
 
 
-class Lan(_Section):
-    poisoning_window_s: Annotated[float, Field(gt=0, le=86400)] = 3600.0
-    new_activity_after_s: Annotated[float, Field(gt=0)] = 7 * 86400.0
-    mac_allowlist: list[str] = []
-    allowlist_mode: bool = False
-    alert_unknown_stations: bool = True
-
-    @field_validator("mac_allowlist")
-    @classmethod
-    def _macs(cls, v: list[str]) -> list[str]:
-        return [_norm_mac(m) for m in v]
+def _prefix(v: str) -> str:
+    if any(c in v for c in "#+\0"):
+        raise ValueError("topic_prefix must not contain '#', '+' or NUL")
+    return v.strip("/")
 
 
 _JP_5GHZ = [36, 40, 44, 48, 52, 56, 60, 64, 100, 104, 108, 112, 116, 120, 124, 128, 132, 136, 140]
 
 
-class Wifi(_Section):
-    channels_24: list[Annotated[int, Field(ge=1, le=14)]] = list(range(1, 14))
-    channels_5: list[Annotated[int, Field(ge=32, le=177)]] = _JP_5GHZ
-    dwell_s: Annotated[float, Field(ge=0.05, le=60)] = 0.5
-    fixed_channel: Annotated[int, Field(ge=0, le=177)] = 0
-    min_frames: Annotated[int, Field(ge=1, le=1000)] = 3
-    deauth_flood_per_s: Annotated[int, Field(ge=1)] = 10
-    beacon_flood_new_bssids: Annotated[int, Field(ge=5)] = 50
-    beacon_flood_window_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+@dataclass(frozen=True)
+class Ssid:
+    name: str = spec(min_len=1, max_len=32)
+    bssids: list[str] = spec(factory=list, check=_macs)
+    role: str = spec("other", choices=("guest", "business", "other"))
+
+
+@dataclass(frozen=True)
+class Facility:
+    id: str = spec("facility", pattern=_ID_PATTERN)
+    name: str = ""
+    ssids: list[Ssid] = spec(factory=list)
+
+
+@dataclass(frozen=True)
+class Networks:
+    guest: list[str] = spec(factory=list, check=_cidrs)
+    business: list[str] = spec(factory=list, check=_cidrs)
+    gateways: list[str] = spec(factory=list, check=_ips)
+
+
+@dataclass(frozen=True)
+class Interfaces:
+    lan: str = ""
+    monitor: str = ""
+
+
+@dataclass(frozen=True)
+class Lan:
+    poisoning_window_s: float = spec(3600.0, gt=0, le=86400)
+    new_activity_after_s: float = spec(7 * 86400.0, gt=0)
+    mac_allowlist: list[str] = spec(factory=list, check=_macs)
+    allowlist_mode: bool = False
+    alert_unknown_stations: bool = True
+
+
+@dataclass(frozen=True)
+class Wifi:
+    channels_24: list[int] = spec(factory=lambda: list(range(1, 14)), ge=1, le=14)
+    channels_5: list[int] = spec(factory=lambda: list(_JP_5GHZ), ge=32, le=177)
+    dwell_s: float = spec(0.5, ge=0.05, le=60)
+    fixed_channel: int = spec(0, ge=0, le=177)
+    min_frames: int = spec(3, ge=1, le=1000)
+    deauth_flood_per_s: int = spec(10, ge=1)
+    beacon_flood_new_bssids: int = spec(50, ge=5)
+    beacon_flood_window_s: float = spec(10.0, gt=0, le=600)
     boundary_sensor: bool = False
-    leakage_threshold_dbm: Annotated[float, Field(ge=-100, le=0)] = -75.0
-    lookalike_distance: Annotated[int, Field(ge=0, le=5)] = 2
+    leakage_threshold_dbm: float = spec(-75.0, ge=-100, le=0)
+    lookalike_distance: int = spec(2, ge=0, le=5)
 
 
-class Probe(_Section):
-    scope: list[str] = []
-    websites: list[str] = []
+@dataclass(frozen=True)
+class Probe:
+    scope: list[str] = spec(factory=list, check=_scope)
+    websites: list[str] = spec(factory=list, check=_urls)
     ca_file: str = ""
 
-    @field_validator("scope")
-    @classmethod
-    def _scope(cls, v: list[str]) -> list[str]:
-        out = []
-        for item in v:
-            item = item.strip()
-            if not item:
-                raise ValueError("empty scope entry")
-            if "/" in item or item.replace(".", "").isdigit() or ":" in item:
-                out.append(_check_cidr(item))
-            else:
-                out.append(item.lower())
-        return out
 
-    @field_validator("websites")
-    @classmethod
-    def _urls(cls, v: list[str]) -> list[str]:
-        for url in v:
-            if not re.match(r"^https?://[^\s/]+", url):
-                raise ValueError(f"not an http(s) URL: {url!r}")
-        return v
-
-
-class Mqtt(_Section):
+@dataclass(frozen=True)
+class Mqtt:
     host: str = ""
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    port: int = spec(1883, ge=1, le=65535)
     username: str = ""
     password_file: str = ""
     ca_file: str = ""
-    topic_prefix: str = ""
-
-    @field_validator("topic_prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        if any(c in v for c in "#+\0"):
-            raise ValueError("topic_prefix must not contain '#', '+' or NUL")
-        return v.strip("/")
+    topic_prefix: str = spec("", check=_prefix)
 
 
-class Storage(_Section):
+@dataclass(frozen=True)
+class Storage:
     data_dir: str = "officeguard-data"
-    retention_days: Annotated[int, Field(ge=1, le=3650)] = 180
-    flush_interval_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    retention_days: int = spec(180, ge=1, le=3650)
+    flush_interval_s: float = spec(5.0, gt=0, le=600)
 
 
-class Web(_Section):
+@dataclass(frozen=True)
+class Web:
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    port: int = spec(8080, ge=1, le=65535)
 
 
-class Config(_Section):
-    facility: Facility = Facility()
-    networks: Networks = Networks()
-    interfaces: Interfaces = Interfaces()
-    lan: Lan = Lan()
-    wifi: Wifi = Wifi()
-    probe: Probe = Probe()
-    mqtt: Mqtt = Mqtt()
-    storage: Storage = Storage()
-    web: Web = Web()
+@dataclass(frozen=True)
+class Config:
+    facility: Facility = spec(factory=Facility)
+    networks: Networks = spec(factory=Networks)
+    interfaces: Interfaces = spec(factory=Interfaces)
+    lan: Lan = spec(factory=Lan)
+    wifi: Wifi = spec(factory=Wifi)
+    probe: Probe = spec(factory=Probe)
+    mqtt: Mqtt = spec(factory=Mqtt)
+    storage: Storage = spec(factory=Storage)
+    web: Web = spec(factory=Web)
+
+    @classmethod
+    def model_validate(cls, data: dict[str, Any]) -> Config:
+        """Build from a mapping (parsed TOML); ConfigError lists every problem."""
+        return from_mapping(data)
+
+    def model_dump(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
     @property
     def data_dir(self) -> Path:
@@ -206,22 +320,12 @@ class Config(_Section):
             raise ConfigError(f"mqtt.password_file: cannot read {path}: {exc.strerror}") from exc
 
 
-def _format_errors(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (see docs/configuration.md for the keys that exist)"
-        lines.append(f"{path}: {msg}")
-    return "\n".join(lines)
-
-
 def from_mapping(data: dict[str, Any]) -> Config:
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+    errors: list[str] = []
+    config = _build(Config, data, "", errors)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return typing.cast(Config, config)
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:

@@ -74,6 +74,21 @@ def test_password_comes_from_file(tmp_path: Path) -> None:
         bad.mqtt_password()
 
 
+def test_required_and_wrong_types(tmp_path: Path) -> None:
+    with pytest.raises(cfg.ConfigError) as ei:
+        cfg.from_mapping({"facility": {"ssids": [{"bssids": []}]}, "lan": {"allowlist_mode": 1},
+                          "mqtt": {"port": "1883"}, "wifi": {"channels_24": [1, 99]},
+                          "storage": "x"})
+    text = str(ei.value)
+    for expected in ("facility.ssids.0.name: Field required",
+                     "lan.allowlist_mode: Input should be a valid boolean",
+                     "mqtt.port: Input should be a valid integer",
+                     "wifi.channels_24.1: Input should be less than or equal to 14",
+                     "storage: Input should be a table"):
+        assert expected in text
+    assert cfg.from_mapping({"storage": {"flush_interval_s": 2}}).storage.flush_interval_s == 2.0
+
+
 def test_no_password_key_in_toml() -> None:
     with pytest.raises(cfg.ConfigError, match="mqtt.password"):
         cfg.from_mapping({"mqtt": {"password": "hunter2"}})

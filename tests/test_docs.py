@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import dataclasses
+import typing
 
 from agent.events import LAN_EVENT_KINDS
 from agent.rules import default_rules
@@ -14,18 +15,17 @@ from tests.conftest import ROOT
 DOCS = ROOT / "docs"
 
 
-def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+def _keys(model: type, prefix: str = "") -> list[str]:
     out = []
-    for name, field in model.model_fields.items():
-        ann = field.annotation
-        inner = getattr(ann, "__args__", (ann,))
-        sub = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out += _keys(ann, f"{prefix}{name}.")
-        elif sub is not None:
-            out += _keys(sub, f"{prefix}{name}.")
+    hints = typing.get_type_hints(model)
+    for f in dataclasses.fields(model):
+        ann = hints[f.name]
+        inner = typing.get_args(ann) or (ann,)
+        sub = next((a for a in inner if dataclasses.is_dataclass(a)), None)
+        if sub is not None:
+            out += _keys(sub, f"{prefix}{f.name}.")  # type: ignore[arg-type]
         else:
-            out.append(prefix + name)
+            out.append(prefix + f.name)
     return out
 
 
