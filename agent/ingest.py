@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +107,17 @@ def build_report(
         if rows:
             findings.append(finding_to_json(rows[0]))
     facility = pipe.view
-    aps = []
-    for bssid in sorted(report.ap_keys):
-        ap = pipe.wifi.aps.get(bssid)
-        if ap is None or ap.flood:
-            continue
-        doc = ap_to_json(ap)
-        doc["facility"] = is_own(facility, pipe.wifi.snapshot(ap))
-        aps.append(doc)
+    keep = [b for b in sorted(report.ap_keys)
+            if (a := pipe.wifi.aps.get(b)) is not None and not a.flood]
+
+    def ap_docs() -> Iterator[dict[str, Any]]:
+        for bssid in keep:
+            ap = pipe.wifi.aps[bssid]
+            doc = ap_to_json(ap)
+            doc["facility"] = is_own(facility, pipe.wifi.snapshot(ap))
+            yield doc
+
+    aps = LazyList(len(keep), ap_docs)
     return {
         "files": files,
         "frames": report.frames,
@@ -126,6 +130,25 @@ def build_report(
         "findings": findings,
         "store_error": store_error,
     }
+
+
+class LazyList(list):  # type: ignore[type-arg]
+    """A list whose items are made while `json.dump` writes them, so a report of thousands of
+    APs never sits in memory whole. Only iteration and len() are supported."""
+
+    def __init__(self, n: int, make: Callable[[], Iterator[Any]]) -> None:
+        super().__init__()
+        self._n = n
+        self._make = make
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._make()
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __bool__(self) -> bool:
+        return self._n > 0
 
 
 def report_station(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import logging
+from array import array
+from bisect import bisect_left
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -30,30 +32,65 @@ def is_randomized(mac: str) -> bool:
 
 
 class OuiDb:
-    """Longest-prefix vendor lookup over 24-, 28- and 36-bit blocks."""
+    """Longest-prefix vendor lookup over 24-, 28- and 36-bit blocks.
+
+    Compact on purpose (the registry has ~50,000 blocks): per block length a sorted array of
+    prefixes and a parallel array of indexes into one list of distinct vendor names.
+    """
 
     def __init__(self) -> None:
-        self._by_bits: dict[int, dict[int, str]] = {24: {}, 28: {}, 36: {}}
+        self._pending: dict[int, tuple[array[int], array[int]]] = {}
+        self._tables: dict[int, tuple[array[int], array[int]]] = {}
+        self._names: list[str] = []
+        self._index: dict[str, int] = {}
         self.source = ""
 
     def __len__(self) -> int:
-        return sum(len(t) for t in self._by_bits.values())
+        self._seal()
+        return sum(len(p) for p, _ in self._tables.values())
 
     def add(self, prefix: int, bits: int, name: str) -> None:
-        self._by_bits.setdefault(bits, {})[prefix] = name
+        i = self._index.get(name)
+        if i is None:
+            i = self._index[name] = len(self._names)
+            self._names.append(name)
+        if bits not in self._pending:
+            self._pending[bits] = (array("Q"), array("I"))
+        p, n = self._pending[bits]
+        p.append(prefix)
+        n.append(i)
+        self._tables = {}
+
+    def _seal(self) -> None:
+        if self._tables or not self._pending:
+            return
+        for bits, (p, n) in self._pending.items():
+            order = sorted(range(len(p)), key=p.__getitem__)
+            self._tables[bits] = (array("Q", (p[i] for i in order)),
+                                  array("I", (n[i] for i in order)))
 
     def lookup(self, mac: str) -> str | None:
         try:
             value = int(mac.replace(":", "").replace("-", ""), 16)
         except ValueError:
             return None
+        self._seal()
         for bits in (36, 28, 24):
-            table = self._by_bits.get(bits)
-            if table:
-                name = table.get(value >> (48 - bits))
-                if name:
-                    return name
+            table = self._tables.get(bits)
+            if not table:
+                continue
+            prefixes, names = table
+            key = value >> (48 - bits)
+            i = bisect_left(prefixes, key)
+            if i < len(prefixes) and prefixes[i] == key:
+                return self._names[names[i]]
         return None
+
+    def finish(self) -> OuiDb:
+        self._seal()
+        self._pending = {}
+        self._index = {}
+        return self
 
     @classmethod
     def load_manuf(cls, path: Path) -> OuiDb:
@@ -77,7 +114,7 @@ class OuiDb:
                 name = parts[2].strip() if len(parts) > 2 and parts[2].strip() else parts[1]
                 db.add(value, bits, name.strip())
         db.source = str(path)
-        return db
+        return db.finish()
 
     @classmethod
     def load_ieee(cls, paths: tuple[Path, ...]) -> OuiDb:
@@ -96,7 +133,7 @@ class OuiDb:
                     except ValueError:
                         continue
             db.source = db.source or str(path)
-        return db
+        return db.finish()
 
 
 _default: OuiDb | None = None
