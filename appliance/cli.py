@@ -143,6 +143,86 @@ def cmd_survey(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_attest(args: argparse.Namespace, config: Config) -> int:
+    from appliance import attestations as att
+    from appliance.guideline import load_catalog
+
+    catalog = load_catalog()
+    result = "not_applicable" if args.not_applicable else args.result
+    check = args.check or ("*" if args.not_applicable else "")
+    if not check:
+        m = next((m for m in catalog.measures if m.id == args.measure), None)
+        ids = [c["id"] for c in m.checks if c["kind"] == "attest"] if m else []
+        if len(ids) != 1:
+            raise CliError(f"say which check with --check ({', '.join(ids) or 'none'})")
+        check = ids[0]
+    valid = args.valid_days or att.default_valid_days(catalog, args.measure, check)
+    try:
+        stored = [(Path(f).name, *att.store_evidence(config, Path(f))) for f in args.evidence]
+        with _open_store(config, args.db) as store:
+            aid = store.write(lambda c: att.record(
+                c, catalog, args.measure, check, result, args.by, args.note, valid, stored))
+            doc = next(a for a in store.read_with(
+                lambda c: att.list_attestations(c, config)) if a["id"] == aid)
+    except att.AttestError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"attestation {aid}: {args.measure} {check} {result}, valid until "
+              f"{doc['expires_on']}, {len(stored)} evidence file(s)")
+    return EXIT_OK
+
+
+def cmd_attestations(args: argparse.Namespace, config: Config) -> int:
+    from appliance import attestations as att
+
+    with _open_store(config, args.db) as store:
+        rows = store.read_with(lambda c: att.list_attestations(c, config))
+    bad = [e for a in rows for e in a["evidence"] if not e["hash_ok"]]
+    if args.json:
+        _print_json({"attestations": rows})
+    else:
+        for a in rows:
+            print(f"#{a['id']} {a['measure']} {a['check']} {a['result']} by {a['by']} "
+                  f"on {a['attested_on']} (until {a['expires_on']}): {a['note']}")
+            for e in a["evidence"]:
+                print(f"    {e['name']} sha256={e['sha256'][:16]}… "
+                      f"{'ok' if e['hash_ok'] else 'MISSING OR CHANGED'}")
+        if not rows:
+            print("no attestations")
+    return EXIT_ERROR if bad else EXIT_OK
+
+
+def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
+    from datetime import date
+
+    from appliance import attestations as att
+    from appliance.compliance import evaluate
+    from appliance.guideline import load_catalog
+
+    catalog = load_catalog()
+    try:
+        today = date.fromisoformat(args.date) if args.date else date.today()
+    except ValueError as exc:
+        raise CliError(f"--date: {exc} (use YYYY-MM-DD)") from exc
+    with _open_store(config, args.db) as store:
+        doc = evaluate(catalog, store.read_with(
+            lambda c: att.gather_facts(c, config, catalog, today)))
+    if args.json:
+        _print_json(doc)
+        return EXIT_OK
+    e, g = doc["estimate"], doc["grades"]
+    print(f"{e['label_ja']}  (監査 {g['audit']} / 脆弱性診断 {g['vulnerability']}, "
+          f"信頼度 {e['confidence']:.0%})")
+    print(e["disclaimer_ja"])
+    for m in doc["measures"]:
+        print(f"  {m['measure']} {m['verdict']:15} {m['title_ja']}")
+    for r in doc["reminders"]:
+        print(f"reminder: {r['measure']} {r['check']} expires on {r['expires_on']}")
+    return EXIT_OK
+
+
 def cmd_findings(args: argparse.Namespace, config: Config) -> int:
     from appliance.findings import finding_to_json
     from appliance.store import open_readonly
@@ -290,6 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
     f = add("findings", cmd_findings, "list findings", js, dbp)
     f.add_argument("--status", choices=["open", "acknowledged", "resolved", "reopened"])
     add("status", cmd_status, "agent, sensors and store summary", js, dbp)
+    co = add("compliance", cmd_compliance,
+             "per-measure verdicts, grades and the estimated certification level", js, dbp)
+    co.add_argument("--date", metavar="YYYY-MM-DD", help="evaluate as of this day")
+    at = add("attest", cmd_attest, "record an attestation with evidence for a measure", js, dbp)
+    at.add_argument("measure", metavar="MEASURE", help="e.g. 1-1")
+    at.add_argument("--check", help="the check attested (see `officeguard guideline --json`)")
+    at.add_argument("--note", default="", help="what was checked; the reason when not applicable")
+    at.add_argument("--evidence", nargs="*", default=[], metavar="FILE")
+    at.add_argument("--valid-days", type=int, help="default: the check's own validity")
+    at.add_argument("--by", default="manager", help="who attests")
+    at.add_argument("--result", choices=["pass", "fail"], default="pass")
+    at.add_argument("--not-applicable", action="store_true",
+                    help="the measure (or --check) does not apply here; needs --note")
+    add("attestations", cmd_attestations, "list attestations and verify evidence", js, dbp)
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

@@ -41,6 +41,9 @@ class Measure:
     level: str
     inspection: str
     monitor: str
+    checks: tuple[dict[str, Any], ...] = ()
+    remediation_ja: str = ""
+    remediation_en: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,9 @@ class Measure:
             "level": self.level,
             "inspection": self.inspection,
             "monitor": self.monitor,
+            "checks": [{"check": c["id"], "kind": "assisted" if c.get("assisted") else c["kind"],
+                        "title_ja": c["title_ja"], "title_en": c["title_en"]}
+                       for c in self.checks],
         }
 
 
@@ -101,6 +107,9 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     level=m["level"],
                     inspection=by_cat[cat_id].inspection,
                     monitor=m["monitor"],
+                    checks=tuple(_check(m["id"], c) for c in m.get("checks", ())),
+                    remediation_ja=m.get("remediation_ja", ""),
+                    remediation_en=m.get("remediation_en", ""),
                 )
             )
     except (KeyError, TypeError, ValueError) as exc:
@@ -109,6 +118,23 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     if len(ids) != len(set(ids)):
         raise CatalogError("duplicate measure ids")
     return Catalog(*framework, cats, tuple(measures))
+
+
+CHECK_KINDS = ("auto", "attest")
+
+
+def _check(measure: str, c: dict[str, Any]) -> dict[str, Any]:
+    if c.get("kind") not in CHECK_KINDS or not c.get("id"):
+        raise CatalogError(f"measure {measure}: check {c.get('id')!r} has no valid kind")
+    if c["kind"] == "attest" and int(c.get("valid_days", 0)) < 1:
+        raise CatalogError(f"measure {measure}: attest check {c['id']} needs valid_days")
+    return dict(c)
+
+
+def frameworks() -> list[str]:
+    """Every framework shipped as data (appliance/data/*.json)."""
+    root = resources.files("appliance").joinpath("data")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".json"))
 
 
 @cache

@@ -162,4 +162,35 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) STRICT;
         """,
     ),
+    (
+        "0003_compliance",
+        """
+        -- A person's statement about one check of one measure (check '*': the whole measure),
+        -- with the evidence files behind it. Never updated: a newer row supersedes.
+        CREATE TABLE attestations (
+            id           INTEGER PRIMARY KEY,
+            framework    TEXT NOT NULL,
+            measure      TEXT NOT NULL,
+            check_id     TEXT NOT NULL,
+            result       TEXT NOT NULL CHECK (result IN ('pass','fail','not_applicable')),
+            actor        TEXT NOT NULL,
+            note         TEXT NOT NULL DEFAULT '',
+            attested_at  REAL NOT NULL,
+            attested_on  TEXT NOT NULL,
+            valid_days   INTEGER NOT NULL CHECK (valid_days > 0)
+        ) STRICT;
+        CREATE INDEX attestations_measure ON attestations (framework, measure, check_id, id);
+
+        -- Evidence files are stored by content (evidence/<sha256>); the name is only data.
+        CREATE TABLE evidence (
+            id              INTEGER PRIMARY KEY,
+            attestation_id  INTEGER NOT NULL REFERENCES attestations (id),
+            name            TEXT NOT NULL,
+            sha256          TEXT NOT NULL,
+            size            INTEGER NOT NULL,
+            added_at        REAL NOT NULL
+        ) STRICT;
+        CREATE INDEX evidence_attestation ON evidence (attestation_id);
+        """,
+    ),
 )
