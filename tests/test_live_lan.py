@@ -117,6 +117,14 @@ def test_forged_gateway_replies_raise_poisoning_within_two_seconds(
     assert _query(db, "SELECT 1 FROM outbox WHERE topic = 'alerts/high'")
     agent.send_signal(signal.SIGINT)
     assert agent.wait(10) == 0
+    # The compliance verdict of 3-⑧ follows, with the finding linked.
+    res = subprocess.run([OFFICEGUARD, "compliance", "--json", "--db", str(db)],
+                         capture_output=True, text=True, timeout=60)
+    doc = json.loads(res.stdout)
+    m38 = next(m for m in doc["measures"] if m["measure"] == "3-8")
+    assert m38["verdict"] == "fail"
+    assert {"lan.arp_poisoning", "lan.gateway_mac_changed"} <= {f["rule"] for f in
+                                                                m38["findings"]}
 
 
 def test_run_reports_sensors_and_stops_on_ctrl_c(testbed: Testbed, tmp_path: Path) -> None:
