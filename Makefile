@@ -58,6 +58,7 @@ lint: $(STAMP)
 bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_arp.py
 	$(BIN)/python bench/bench_wifi.py
+	$(BIN)/python bench/bench_mqtt.py
 
 fuzz: $(STAMP)
 	$(BIN)/python bench/fuzz_wifi.py --frames 1000000

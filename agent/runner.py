@@ -27,7 +27,7 @@ from agent.sources import (
 )
 from agent.survey import SurveyAcc
 from agent.survey import finish as survey_finish
-from appliance.config import Config
+from appliance.config import Config, ConfigError
 from appliance.store import Store, StoreError, set_meta
 from appliance.timeutil import iso
 
@@ -120,11 +120,43 @@ class Agent:
             self._set("wifi", True, "injected radio source")
         self.hopper: ChannelHopper | None = None
         self._last_survey_sync = 0.0
+        self.publisher: Any = None
         self.started = time.time()
         self.pipeline = Pipeline(
             config, store, extra_gateways=self.ctx["gateways"],
             report=RunReport(keep_events=False),
         )
+
+    def _start_publisher(self) -> None:
+        if not self.config.mqtt.host:
+            self.sensors.append(SensorStatus("mqtt", False, "mqtt.host is empty: no alerts "
+                                             "to phones (findings stay on the dashboard)"))
+            return
+        from agent.mqtt import MqttError, Publisher
+
+        try:
+            self.publisher = Publisher(self.config, self.store, self._mqtt_state)
+            self.publisher.start()
+        except (MqttError, ConfigError) as exc:
+            log.error("MQTT alerts cannot start: %s", exc)
+            self.sensors.append(SensorStatus("mqtt", False, str(exc)))
+            return
+        self.sensors.append(SensorStatus(
+            "mqtt", True, f"alerts to {self.config.mqtt.host}:{self.config.mqtt.port} under "
+            f"{self.config.topic_prefix}/"))
+
+    def _mqtt_state(self) -> dict[str, Any]:
+        from appliance.attestations import gather_facts
+        from appliance.compliance import evaluate
+        from appliance.guideline import load_catalog
+
+        catalog = load_catalog()
+        doc = evaluate(catalog, self.store.read_with(
+            lambda c: gather_facts(c, self.config, catalog)))
+        health = {k: v for k, v in self.status_doc().items()
+                  if k in ("sensors", "store_error", "channel", "started_at")}
+        health["outbox_backlog"] = self.publisher.backlog() if self.publisher else None
+        return {"compliance": doc, "health": health}
 
     def _sync_surveys(self) -> None:
         """Pick up surveys started from the CLI or the dashboard; finish the ones that ended."""
@@ -218,6 +250,7 @@ class Agent:
         except StoreError as exc:
             log.error("retention pruning failed: %s", exc)
         sources = self._open_sources()
+        self._start_publisher()
         self._heartbeat()
         if not any(s.active for s in self.sensors):
             log.warning("no sensor is active: the agent idles until stopped (see reasons above)")
@@ -236,6 +269,8 @@ class Agent:
                     self.stop.wait(0.5)
                 last_beat, last_prune = self._tick(last_beat, last_prune)
         finally:
+            if self.publisher is not None:
+                self.publisher.close()
             if self.hopper is not None:
                 self.hopper.close()
             for src in sources:

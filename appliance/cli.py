@@ -223,6 +223,24 @@ def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_alert_test(args: argparse.Namespace, config: Config) -> int:
+    from agent.mqtt import MqttError, send_test_alert
+
+    try:
+        with _open_store(config, args.db) as store:
+            doc = send_test_alert(config, store, args.by)
+    except MqttError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        _print_json(doc)
+    elif doc["error"]:
+        print(f"test alert NOT delivered: {doc['error']}")
+    else:
+        print(f"test alert {doc['alert_id']} delivered to {doc['broker']} "
+              f"({doc['topic']}) at {doc['delivered_at']}")
+    return EXIT_ERROR if doc["error"] else EXIT_OK
+
+
 def cmd_findings(args: argparse.Namespace, config: Config) -> int:
     from appliance.findings import finding_to_json
     from appliance.store import open_readonly
@@ -384,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--not-applicable", action="store_true",
                     help="the measure (or --check) does not apply here; needs --note")
     add("attestations", cmd_attestations, "list attestations and verify evidence", js, dbp)
+    t = add("alert-test", cmd_alert_test, "send a test alert over MQTT and record its delivery",
+            js, dbp)
+    t.add_argument("--by", default="manager", help="who asked for it")
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

@@ -254,6 +254,18 @@ class Probe:
     ca_file: str = ""
 
 
+def _hhmm_range(v: str) -> str:
+    if v and not re.match(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", v):
+        raise ValueError(f"not a time range HH:MM-HH:MM: {v!r}")
+    return v
+
+
+def _hhmm(v: str) -> str:
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
+        raise ValueError(f"not a time HH:MM: {v!r}")
+    return v
+
+
 @dataclass(frozen=True)
 class Mqtt:
     host: str = ""
@@ -261,7 +273,20 @@ class Mqtt:
     username: str = ""
     password_file: str = ""
     ca_file: str = ""
+    certfile: str = ""
+    keyfile: str = ""
+    tls: bool = False
+    client_id: str = ""
+    keepalive_s: int = spec(60, ge=5, le=3600)
+    protocol: str = spec("3.1.1", choices=("3.1.1", "5"))
     topic_prefix: str = spec("", check=_prefix)
+    dashboard_url: str = ""
+    discovery: bool = False
+    discovery_prefix: str = spec("homeassistant", check=_prefix)
+    quiet_hours: str = spec("", check=_hhmm_range)
+    digest_time: str = spec("08:00", check=_hhmm)
+    rate_per_rule_per_hour: int = spec(0, ge=0)  # 0: no limit
+    rate_global_per_hour: int = spec(0, ge=0)
 
 
 @dataclass(frozen=True)

@@ -193,4 +193,25 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX evidence_attestation ON evidence (attestation_id);
         """,
     ),
+    (
+        "0004_mqtt",
+        """
+        -- How the publisher routed an alert: 'alert' (published alone), 'digest' (info level or
+        -- over a rate limit: sent in the next digest). NULL until the publisher looked at it.
+        ALTER TABLE outbox ADD COLUMN route TEXT;
+        ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+
+        -- Test alerts (1-3: the incident contact chain works): when asked, when the broker
+        -- acknowledged it.
+        CREATE TABLE alert_tests (
+            id            INTEGER PRIMARY KEY,
+            alert_id      TEXT NOT NULL UNIQUE,
+            requested_at  REAL NOT NULL,
+            requested_by  TEXT NOT NULL,
+            delivered_at  REAL,
+            broker        TEXT NOT NULL,
+            error         TEXT
+        ) STRICT;
+        """,
+    ),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -61,9 +62,15 @@ class Broker:
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            + extra_conf
+            + self.user_line() + extra_conf
         )
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def user_line() -> str:
+        # mosquitto started as root drops to the 'mosquitto' user, who cannot read the test's
+        # private temporary folder (certificates, password file)
+        return "user root\n" if os.geteuid() == 0 else ""
 
     def start(self) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
