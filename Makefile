@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 # Debian packages: what the appliance uses at run time, and what the tests add.
 DEB_RUN := libpcap0.8 ieee-data iw
-DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump
+DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl
 
 .PHONY: run test lint bench fuzz deb-run deb-test venv clean
 

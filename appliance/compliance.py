@@ -209,6 +209,10 @@ def vulnerability_grade(measures: list[dict[str, Any]], facts: Facts, mode: str)
     passed = sum(1 for v in basic if v in (PASS, WARN))
     if crit == 1 or passed * 2 < len(basic):
         return "D"
+    return _c_b_or_a(basic, advanced)
+
+
+def _c_b_or_a(basic: list[str], advanced: list[str]) -> str:
     if FAIL in basic:
         return "C"
     if all(v == PASS for v in basic) and all(v == PASS for v in advanced):
@@ -223,11 +227,7 @@ def audit_grade(measures: list[dict[str, Any]], facts: Facts, mode: str) -> str:
     passed = sum(1 for v in basic if v in (PASS, WARN))
     if _criticals(facts, AUDIT_CATEGORIES) or key_fail or passed * 2 < len(basic):
         return "D"
-    if FAIL in basic:
-        return "C"
-    if all(v == PASS for v in basic) and all(v == PASS for v in advanced):
-        return "A"
-    return "B"
+    return _c_b_or_a(basic, advanced)
 
 
 AUDIT_CAP = {"A": 3, "B": 2, "C": 1, "D": 0, "E": 0}

@@ -134,6 +134,22 @@ def _suite(b: bytes, oui: bytes) -> int:
     return b[3] if b[:3] == oui else -int.from_bytes(b, "big")  # vendor suites: negative
 
 
+def _suite_list(body: bytes, i: int, oui: bytes, out: list[int]) -> int:
+    """A count and that many 4-byte suites at offset i; returns the offset after them (past
+    the end when the element is truncated, so what follows is not read)."""
+    n = len(body)
+    if i + 2 > n:
+        return n + 1
+    cnt = body[i] | (body[i + 1] << 8)
+    i += 2
+    for _ in range(cnt):
+        if i + 4 > n:
+            return n + 1
+        out.append(_suite(body[i:i + 4], oui))
+        i += 4
+    return i
+
+
 def _suites(body: bytes, oui: bytes) -> CipherSuites | None:
     """RSN element body (after version) or WPA1 body (after OUI/type/version)."""
     n = len(body)
@@ -145,22 +161,8 @@ def _suites(body: bytes, oui: bytes) -> CipherSuites | None:
     if i + 4 <= n:
         group = _suite(body[i:i + 4], oui)
         i += 4
-    if i + 2 <= n:
-        cnt = body[i] | (body[i + 1] << 8)
-        i += 2
-        for _ in range(cnt):
-            if i + 4 > n:
-                break
-            pairwise.append(_suite(body[i:i + 4], oui))
-            i += 4
-    if i + 2 <= n:
-        cnt = body[i] | (body[i + 1] << 8)
-        i += 2
-        for _ in range(cnt):
-            if i + 4 > n:
-                break
-            akm.append(_suite(body[i:i + 4], oui))
-            i += 4
+    i = _suite_list(body, i, oui, pairwise)
+    i = _suite_list(body, i, oui, akm)
     if i + 2 <= n:
         caps = body[i] | (body[i + 1] << 8)
     return CipherSuites(group, tuple(pairwise), tuple(akm), bool(caps & 0x80), bool(caps & 0x40))
