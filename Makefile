@@ -10,8 +10,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages: what the appliance uses at run time, and what the tests add.
-DEB_RUN := libpcap0.8 ieee-data iw
-DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl
+DEB_RUN := libpcap0.8 ieee-data iw libpango-1.0-0 libpangoft2-1.0-0 fonts-ipafont-gothic
+DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl poppler-utils
 
 .PHONY: run test lint bench fuzz deb-run deb-test venv clean
 
@@ -59,6 +59,7 @@ bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_arp.py
 	$(BIN)/python bench/bench_wifi.py
 	$(BIN)/python bench/bench_mqtt.py
+	$(BIN)/python bench/bench_export.py
 
 fuzz: $(STAMP)
 	$(BIN)/python bench/fuzz_wifi.py --frames 1000000

@@ -241,6 +241,63 @@ def cmd_alert_test(args: argparse.Namespace, config: Config) -> int:
     return EXIT_ERROR if doc["error"] else EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from appliance import export as ex
+    from appliance.guideline import load_catalog
+
+    try:
+        period = ex.parse_period(args.period, getattr(args, "from"), args.to)
+        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+        out = (Path(args.out) if args.out else config.exports_dir).resolve()
+        with _open_store(config, args.db) as store:
+            store.write(ex.ensure_appliance_id)
+            folder, doc, digest = store.read_with(lambda c: ex.write_export(
+                c, config, load_catalog(), period, out, formats))
+            removed = store.write(lambda c: ex.record_export(c, period, folder, digest,
+                                                             config.exports.keep))
+    except ex.ExportError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot write the export: {exc}") from exc
+    result = {"folder": str(folder), "period": period.label, "manifest_sha256": digest,
+              "signing_key_sha256": doc["signing_key_sha256"],
+              "files": sorted(p.name for p in folder.iterdir()), "removed": removed,
+              "estimate": doc["compliance"]["estimate"]}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"export {period.label} written to {folder}")
+        print(f"signing key sha256 {doc['signing_key_sha256']}")
+    return EXIT_OK
+
+
+def cmd_verify_export(args: argparse.Namespace, config: Config) -> int:
+    from appliance import signing
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise CliError(f"{folder}: not a folder")
+    problems = signing.verify_folder(folder, Path(args.public_key) if args.public_key else None)
+    fp = None
+    try:
+        from cryptography.hazmat.primitives import serialization
+
+        pem = (Path(args.public_key) if args.public_key else folder / signing.PUBLIC_KEY)
+        fp = signing.fingerprint(serialization.load_pem_public_key(pem.read_bytes()))  # type: ignore[arg-type]
+    except (OSError, ValueError):
+        pass
+    if args.json:
+        _print_json({"folder": str(folder), "ok": not problems, "problems": problems,
+                     "signing_key_sha256": fp})
+    elif problems:
+        print(f"{folder}: NOT intact")
+        for p in problems:
+            print(f"  {p}")
+    else:
+        print(f"{folder}: intact, signed by key sha256 {fp}")
+    return EXIT_ERROR if problems else EXIT_OK
+
+
 def cmd_findings(args: argparse.Namespace, config: Config) -> int:
     from appliance.findings import finding_to_json
     from appliance.store import open_readonly
@@ -402,6 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--not-applicable", action="store_true",
                     help="the measure (or --check) does not apply here; needs --note")
     add("attestations", cmd_attestations, "list attestations and verify evidence", js, dbp)
+    ex = add("export", cmd_export, "write a signed export for inspectors", js, dbp)
+    ex.add_argument("--period", metavar="YYYY-MM", help="a calendar month (default: last month)")
+    ex.add_argument("--from", metavar="YYYY-MM-DD")
+    ex.add_argument("--to", metavar="YYYY-MM-DD")
+    ex.add_argument("--out", metavar="DIR", help="default: exports.dir or <data_dir>/exports")
+    ex.add_argument("--formats", default="html,pdf,csv,json", help="any of html,pdf,csv,json")
+    ve = add("verify-export", cmd_verify_export, "check an export's signature and files", js)
+    ve.add_argument("dir", metavar="DIR")
+    ve.add_argument("--public-key", metavar="PEM", help="the appliance's pinned public key")
     t = add("alert-test", cmd_alert_test, "send a test alert over MQTT and record its delivery",
             js, dbp)
     t.add_argument("--by", default="manager", help="who asked for it")

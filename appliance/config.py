@@ -290,6 +290,24 @@ class Mqtt:
 
 
 @dataclass(frozen=True)
+class Exports:
+    dir: str = ""
+    keep: int = spec(24, ge=1, le=1200)
+    schedule: str = spec("agent", choices=("agent", "timer", "off"))
+    pseudonymise: bool = True
+    languages: list[str] = spec(factory=lambda: ["ja"], check=lambda v: _langs(v))
+
+
+def _langs(v: list[str]) -> list[str]:
+    for x in v:
+        if x not in ("ja", "en"):
+            raise ValueError(f"unknown language {x!r} (ja, en)")
+    if not v:
+        raise ValueError("at least one language")
+    return v
+
+
+@dataclass(frozen=True)
 class Storage:
     data_dir: str = "officeguard-data"
     retention_days: int = spec(180, ge=1, le=3650)
@@ -312,6 +330,7 @@ class Config:
     probe: Probe = spec(factory=Probe)
     mqtt: Mqtt = spec(factory=Mqtt)
     storage: Storage = spec(factory=Storage)
+    exports: Exports = spec(factory=Exports)
     web: Web = spec(factory=Web)
 
     @classmethod
@@ -325,6 +344,10 @@ class Config:
     @property
     def data_dir(self) -> Path:
         return Path(self.storage.data_dir)
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.exports.dir) if self.exports.dir else self.data_dir / "exports"
 
     @property
     def db_path(self) -> Path:

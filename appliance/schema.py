@@ -214,4 +214,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) STRICT;
         """,
     ),
+    (
+        "0005_exports",
+        """
+        -- Inspector exports written (one folder each, manifest signed with Ed25519).
+        CREATE TABLE exports (
+            id               INTEGER PRIMARY KEY,
+            period           TEXT NOT NULL,
+            period_start     REAL NOT NULL,
+            period_end       REAL NOT NULL,
+            path             TEXT NOT NULL,
+            created_at       REAL NOT NULL,
+            manifest_sha256  TEXT NOT NULL,
+            removed_at       REAL
+        ) STRICT;
+        CREATE INDEX exports_period ON exports (period);
+        """,
+    ),
 )

@@ -1,0 +1,350 @@
+"""Inspector exports: one folder per period with a report (HTML, PDF), CSV, JSON and a signed
+manifest. Laid out by the guideline (six categories, measure numbers, 基本/応用); client MACs
+pseudonymised; every file listed with its SHA-256 and signed with the appliance's Ed25519 key.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from appliance import signing
+from appliance.attestations import gather_facts, list_attestations
+from appliance.compliance import evaluate
+from appliance.config import Config
+from appliance.guideline import Catalog
+from appliance.timeutil import iso
+
+FORMATS = ("html", "pdf", "csv", "json")
+SCHEMA_VERSION = 1
+_MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b", re.IGNORECASE)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ExportError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    start: date  # first day
+    end: date  # last day (inclusive)
+
+    @property
+    def start_ts(self) -> float:
+        return datetime(self.start.year, self.start.month, self.start.day).timestamp()
+
+    @property
+    def end_ts(self) -> float:
+        nxt = self.end + timedelta(days=1)
+        return datetime(nxt.year, nxt.month, nxt.day).timestamp()
+
+
+def parse_period(month: str | None, start: str | None, end: str | None,
+                 today: date | None = None) -> Period:
+    today = today or date.today()
+    if month and (start or end):
+        raise ExportError("use either --period or --from/--to")
+    try:
+        if start or end:
+            if not (start and end):
+                raise ExportError("--from and --to go together")
+            a, b = date.fromisoformat(start), date.fromisoformat(end)
+            if b < a:
+                raise ExportError("--to is before --from")
+            return Period(f"{a.isoformat()}_{b.isoformat()}", a, b)
+        if month:
+            y, m = (int(x) for x in month.split("-"))
+        else:  # the previous calendar month
+            first = today.replace(day=1) - timedelta(days=1)
+            y, m = first.year, first.month
+        last = calendar.monthrange(y, m)[1]
+        return Period(f"{y:04d}-{m:02d}", date(y, m, 1), date(y, m, last))
+    except ValueError as exc:
+        raise ExportError(f"not a period: {exc} (use YYYY-MM or YYYY-MM-DD)") from exc
+
+
+def neutralise(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading
+    apostrophe (OWASP's advice). Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    # UTF-8 with BOM: Excel in Japan opens it as UTF-8 instead of Shift_JIS
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
+        w.writerow(header)
+        for r in rows:
+            w.writerow(["" if v is None else neutralise(v) for v in r])
+
+
+class Pseudonymiser:
+    """Keyed hashes for client MACs: stable within one export, unlinkable across exports (the
+    key is random per export and not kept)."""
+
+    def __init__(self, keep: set[str], enabled: bool = True) -> None:
+        self.key = secrets.token_bytes(32)
+        self.keep = {k.lower() for k in keep}
+        self.enabled = enabled
+        self.count = 0
+        self._seen: dict[str, str] = {}
+
+    def mac(self, mac: str) -> str:
+        m = mac.lower()
+        if not self.enabled or m in self.keep:
+            return mac
+        p = self._seen.get(m)
+        if p is None:
+            p = "client-" + hmac.new(self.key, m.encode(), hashlib.sha256).hexdigest()[:12]
+            self._seen[m] = p
+            self.count += 1
+        return p
+
+    def text(self, s: str) -> str:
+        return _MAC.sub(lambda mo: self.mac(mo.group(0)), s)
+
+    def deep(self, v: Any) -> Any:
+        if isinstance(v, str):
+            return self.text(v)
+        if isinstance(v, list):
+            return [self.deep(x) for x in v]
+        if isinstance(v, dict):
+            return {k: self.deep(x) for k, x in v.items()}
+        return v
+
+
+def appliance_id(conn: sqlite3.Connection) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'appliance_id'").fetchone()
+    return str(row[0]) if row else "unregistered"
+
+
+def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: Period,
+           pseudo: Pseudonymiser, today: date | None = None) -> dict[str, Any]:
+    """Everything the report, the CSV and the JSON say, from one read transaction."""
+    today = today or date.today()
+    as_of = min(period.end, today)
+    t0, t1 = period.start_ts, period.end_ts
+    compliance = evaluate(catalog, gather_facts(conn, config, catalog, as_of))
+    findings = []
+    for r in conn.execute(
+            "SELECT * FROM findings WHERE first_seen < ? AND (last_seen >= ? OR status IN "
+            "('open','acknowledged','reopened')) ORDER BY measure, id", (t1, t0)):
+        hist = [dict(h) for h in conn.execute(
+            "SELECT change, ts, actor FROM finding_history WHERE finding_id = ? ORDER BY ts",
+            (r["id"],))]
+        opened = [h["ts"] for h in hist
+                  if h["change"] in ("new", "reopened") and t0 <= h["ts"] < t1]
+        closed = [h["ts"] for h in hist if h["change"] == "resolved" and t0 <= h["ts"] < t1]
+        ttr = None
+        if closed:
+            start = max((h["ts"] for h in hist if h["change"] in ("new", "reopened")
+                         and h["ts"] <= closed[-1]), default=r["first_seen"])
+            ttr = round((closed[-1] - start) / 3600, 2)
+        findings.append({
+            "id": r["id"], "rule": r["rule"], "measure": r["measure"], "severity": r["severity"],
+            "subject": pseudo.text(r["subject"]), "status": r["status"],
+            "title_ja": r["title_ja"], "title_en": r["title_en"],
+            "first_seen": iso(r["first_seen"]), "last_seen": iso(r["last_seen"]),
+            "count": r["count"], "opened_in_period": len(opened),
+            "closed_in_period": len(closed), "hours_to_resolve": ttr,
+            "evidence": pseudo.deep(json.loads(r["evidence"]))})
+    aps = [{
+        "bssid": r["bssid"], "ssid": r["ssid"], "ssid_hex": r["ssid_hex"],
+        "hidden": bool(r["hidden"]), "channel": r["channel"], "band": r["band"],
+        "security": r["security"], "pmf": r["pmf"], "wps": json.loads(r["wps"]) if r["wps"]
+        else None, "vendor": r["vendor"],
+        "rssi_mean_dbm": round(r["rssi_sum"] / r["rssi_n"], 1) if r["rssi_n"] else None,
+        "beacons": r["beacons"], "first_seen": iso(r["first_seen"]),
+        "last_seen": iso(r["last_seen"])}
+        for r in conn.execute("SELECT * FROM access_points WHERE first_seen < ? AND "
+                              "last_seen >= ? ORDER BY ssid, bssid", (t1, t0))]
+    devices = [{
+        "ip": r["ip"], "mac": pseudo.mac(r["mac"]), "vendor": r["vendor"],
+        "randomized": bool(r["randomized"]), "first_seen": iso(r["first_seen"]),
+        "last_seen": iso(r["last_seen"]), "frames": r["frames"],
+        "firmware_status": "unknown (no probe data)"}
+        for r in conn.execute("SELECT * FROM stations WHERE first_seen < ? AND last_seen >= ? "
+                              "ORDER BY ip, mac", (t1, t0))]
+    surveys = [dict(s) for s in conn.execute(
+        "SELECT id, label, location, started_at, threshold_dbm FROM surveys WHERE "
+        "started_at >= ? AND started_at < ? ORDER BY id", (t0, t1))]
+    for s in surveys:
+        s["started_at"] = iso(s["started_at"])
+        s["bssids"] = [{"bssid": x["bssid"], "ssid": x["ssid"], "samples": x["n"],
+                        "rssi_mean_dbm": round(x["sum"] / x["n"], 1) if x["n"] else None}
+                       for x in conn.execute("SELECT * FROM survey_samples WHERE survey_id = ?",
+                                             (s["id"],))]
+    daily: dict[str, dict[str, int]] = {}
+    for ts, sev in conn.execute(
+            "SELECT h.ts, h.severity FROM finding_history h WHERE h.change IN ('new', "
+            "'reopened') AND h.ts >= ? AND h.ts < ?", (t0, t1)):
+        day = datetime.fromtimestamp(ts).date().isoformat()
+        daily.setdefault(day, {}).setdefault(sev, 0)
+        daily[day][sev] += 1
+    attest = [a for a in list_attestations(conn, config)]
+    tests = [dict(r) for r in conn.execute(
+        "SELECT alert_id, requested_at, requested_by, delivered_at, error FROM alert_tests "
+        "WHERE requested_at >= ? AND requested_at < ?", (t0, t1))]
+    for t in tests:
+        t["requested_at"], t["delivered_at"] = iso(t["requested_at"]), iso(t["delivered_at"])
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "facility": {"id": config.facility.id, "name": config.facility.name},
+        "appliance_id": appliance_id(conn),
+        "period": {"label": period.label, "from": period.start.isoformat(),
+                   "to": period.end.isoformat()},
+        "as_of": as_of.isoformat(),
+        "generated_at": iso(time.time()),
+        "compliance": compliance,
+        "findings": findings,
+        "findings_per_day": daily,
+        "access_points": aps,
+        "devices": devices,
+        "probe_runs": [],  # the probe sensor records its runs here once it exists (1-④)
+        "surveys": surveys,
+        "attestations": attest,
+        "alert_tests": tests,
+        "privacy": {
+            "pseudonymised": pseudo.enabled,
+            "pseudonymised_macs": pseudo.count,
+            "note_ja": "利用者端末のMACアドレスは個人情報（APPI）にあたるため、"
+                       "このエクスポート内でのみ一貫する鍵付きハッシュ（client-…）に"
+                       "置き換えています。アクセスポイントとゲートウェイは施設の設備のため、"
+                       "そのまま記載しています。",
+            "note_en": "Client device MACs are personal data (APPI) and are replaced by keyed "
+                       "hashes (client-…) that are stable within this export only; access "
+                       "points and gateways are facility infrastructure and shown in full.",
+        },
+    }
+
+
+def _csv_files(folder: Path, doc: dict[str, Any]) -> None:
+    write_csv(folder / "measures.csv",
+              ["measure", "category", "title_ja", "title_en", "level", "inspection", "verdict",
+               "findings", "remediation_ja"],
+              ([m["measure"], m["category"], m["title_ja"], m["title_en"], m["level"],
+                m["inspection"], m["verdict"], len(m["findings"]), m["remediation_ja"]]
+               for m in doc["compliance"]["measures"]))
+    write_csv(folder / "findings.csv",
+              ["id", "measure", "rule", "severity", "status", "subject", "title_ja", "title_en",
+               "first_seen", "last_seen", "count", "opened_in_period", "closed_in_period",
+               "hours_to_resolve"],
+              ([f["id"], f["measure"], f["rule"], f["severity"], f["status"], f["subject"],
+                f["title_ja"], f["title_en"], f["first_seen"], f["last_seen"], f["count"],
+                f["opened_in_period"], f["closed_in_period"], f["hours_to_resolve"]]
+               for f in doc["findings"]))
+    write_csv(folder / "access_points.csv",
+              ["bssid", "ssid", "hidden", "channel", "band", "security", "pmf", "wps", "vendor",
+               "rssi_mean_dbm", "beacons", "first_seen", "last_seen"],
+              ([a["bssid"], a["ssid"], a["hidden"], a["channel"], a["band"], a["security"],
+                a["pmf"], bool(a["wps"]), a["vendor"], a["rssi_mean_dbm"], a["beacons"],
+                a["first_seen"], a["last_seen"]] for a in doc["access_points"]))
+    write_csv(folder / "devices.csv",
+              ["ip", "mac", "vendor", "randomized", "first_seen", "last_seen", "frames",
+               "firmware_status"],
+              ([d["ip"], d["mac"], d["vendor"], d["randomized"], d["first_seen"],
+                d["last_seen"], d["frames"], d["firmware_status"]] for d in doc["devices"]))
+    write_csv(folder / "probe_runs.csv", ["started_at", "finished_at", "hosts", "checks"],
+              ([r.get("started_at"), r.get("finished_at"), r.get("hosts"), r.get("checks")]
+               for r in doc["probe_runs"]))
+
+
+def write_export(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: Period,
+                 out_dir: Path, formats: Sequence[str] = FORMATS,
+                 today: date | None = None) -> tuple[Path, dict[str, Any], str]:
+    """Write one export folder; returns (folder, a summary, the manifest's SHA-256)."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ExportError(f"unknown format {', '.join(bad)} (choose from {', '.join(FORMATS)})")
+    key = signing.load_or_create_key(config.data_dir)
+    gateways = set(config.networks.gateways)
+    keep = {r[0] for r in conn.execute("SELECT bssid FROM access_points")}
+    keep |= {r[0] for r in conn.execute(
+        "SELECT mac FROM stations WHERE ip IN ({})".format(  # noqa: S608 - placeholders
+            ",".join("?" * len(gateways)) or "''"), tuple(gateways))}
+    pseudo = Pseudonymiser(keep, config.exports.pseudonymise)
+    doc = gather(conn, config, catalog, period, pseudo, today)
+    doc["signing_key_sha256"] = signing.fingerprint(key)
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    folder = out_dir / f"officeguard-{config.facility.id}-{period.label}-{stamp}"
+    tmp = out_dir / f".{folder.name}.partial"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir()
+    try:
+        if "json" in formats:
+            with (tmp / "export.json").open("w", encoding="utf-8") as f:
+                json.dump(doc, f, ensure_ascii=False, indent=2, default=str)
+        if "csv" in formats:
+            _csv_files(tmp, doc)
+        reports: list[tuple[str, str]] = []
+        if "html" in formats or "pdf" in formats:
+            from appliance.report import render_html
+
+            for lang in config.exports.languages:
+                suffix = "" if lang == "ja" else f".{lang}"
+                reports.append((suffix, render_html(doc, lang)))
+                if "html" in formats:
+                    (tmp / f"report{suffix}.html").write_text(reports[-1][1], encoding="utf-8")
+        summary = {"signing_key_sha256": doc["signing_key_sha256"],
+                   "appliance_id": doc["appliance_id"], "generated_at": doc["generated_at"],
+                   "compliance": {"estimate": doc["compliance"]["estimate"]}}
+        del doc  # the rows are written; only the HTML goes on to the PDF renderer
+        if "pdf" in formats:
+            from appliance.report import render_pdf
+
+            for suffix, html in reports:
+                render_pdf(html, tmp / f"report{suffix}.pdf")
+        digest = signing.sign_folder(tmp, key, {
+            "facility": config.facility.id, "period": period.label,
+            "appliance_id": summary["appliance_id"], "generated_at": summary["generated_at"],
+            "host": socket.gethostname()})
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder, summary, digest
+
+
+def record_export(conn: sqlite3.Connection, period: Period, folder: Path, digest: str,
+                  keep: int) -> list[str]:
+    """Remember the export and remove the oldest beyond `keep`; returns removed folders."""
+    conn.execute("INSERT INTO exports (period, period_start, period_end, path, created_at, "
+                 "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                 (period.label, period.start_ts, period.end_ts, str(folder), time.time(),
+                  digest))
+    rows = conn.execute("SELECT id, path FROM exports WHERE removed_at IS NULL "
+                        "ORDER BY created_at DESC, id DESC").fetchall()
+    removed = []
+    for r in rows[keep:]:
+        shutil.rmtree(r["path"], ignore_errors=True)
+        conn.execute("UPDATE exports SET removed_at = ? WHERE id = ?", (time.time(), r["id"]))
+        removed.append(r["path"])
+    return removed
+
+
+def ensure_appliance_id(conn: sqlite3.Connection) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'appliance_id'").fetchone()
+    if row:
+        return str(row[0])
+    aid = str(uuid.uuid4())
+    conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?)", (aid,))
+    return aid

@@ -1,0 +1,196 @@
+"""Inspector exports: the real PDF renders every measure, the figures agree with compliance,
+tampering is caught and named, CSV cells stay inert in a spreadsheet, clients stay private."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.export import Pseudonymiser, neutralise, parse_period
+from appliance.findings import FindingDraft, apply_drafts
+from appliance.guideline import load_catalog
+from appliance.store import Store
+from tests.conftest import OFFICEGUARD, ROOT, pcap
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+HOSTILE = '=HYPERLINK("http://x","y") 渋谷の受付'
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def og(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([OFFICEGUARD, *args, "--config", str(tmp / "c.toml")],
+                          capture_output=True, text=True, cwd=tmp, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("export")
+    (tmp / "c.toml").write_text(
+        '[facility]\nid = "shibuya"\nname = "渋谷コワーキング"\n'
+        '[[facility.ssids]]\nname = "wifi-free"\n[networks]\ngateways = ["172.16.0.1"]\n')
+    for name in ("wiguard_hidden_SSID.pcapng", "ppa_arppoison.pcapng"):
+        assert og(tmp, "ingest", str(pcap(name))).returncode == 0
+    with Store(tmp / "officeguard-data" / "officeguard.db") as store:
+        store.write(lambda c: apply_drafts(c, [FindingDraft(
+            "lan.unknown_station", "3-8", "low", HOSTILE, "未登録の端末", "Unknown", 1.78e9)]))
+    (tmp / "policy.pdf").write_bytes(b"%PDF policy")
+    assert og(tmp, "attest", "1-1", "--note", "v1", "--evidence",
+              str(tmp / "policy.pdf")).returncode == 0
+    res = og(tmp, "export", "--from", "2010-01-01", "--to", "2026-12-31", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    folder = Path(out["folder"])
+    doc = json.loads((folder / "export.json").read_text())
+    comp = json.loads(og(tmp, "compliance", "--json", "--date", doc["as_of"]).stdout)
+    return {"tmp": tmp, "folder": folder, "out": out, "doc": doc, "compliance": comp}
+
+
+def test_files_of_an_export(exported: dict[str, Any]) -> None:
+    names = set(exported["out"]["files"])
+    assert {"report.html", "report.pdf", "export.json", "findings.csv", "measures.csv",
+            "access_points.csv", "devices.csv", "probe_runs.csv", "manifest.json",
+            "manifest.sig", "signing-public-key.pem"} <= names
+
+
+def test_pdf_renders_every_measure_and_agrees_with_compliance(exported: dict[str, Any]
+                                                              ) -> None:
+    folder, comp = exported["folder"], exported["compliance"]
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("needs poppler-utils (make test installs it)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    for old in ARTIFACTS.glob("export-page-*.png"):
+        old.unlink()
+    subprocess.run(["pdftoppm", "-png", "-r", "60", str(folder / "report.pdf"),
+                    str(ARTIFACTS / "export-page")], check=True)
+    pages = sorted(ARTIFACTS.glob("export-page-*.png"))
+    assert len(pages) >= 4
+    assert all(p.stat().st_size > 5000 for p in pages)  # pages with something drawn on them
+    text = subprocess.run(["pdftotext", "-layout", str(folder / "report.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    for m in load_catalog().measures:
+        assert f"{m.id} {m.title_ja}" in text.replace("\n", " "), m.id
+    assert comp["estimate"]["label_ja"] in text
+    assert "指定検査事業者" in text and "渋谷コワーキング" in text
+    assert exported["doc"]["signing_key_sha256"][:23] in text
+    doc = exported["doc"]["compliance"]
+    assert doc["estimate"] == comp["estimate"] and doc["grades"] == comp["grades"]
+    assert [(m["measure"], m["verdict"]) for m in doc["measures"]] == [
+        (m["measure"], m["verdict"]) for m in comp["measures"]]
+    rows = read_csv(folder / "measures.csv")
+    assert [(r["measure"], r["verdict"]) for r in rows] == [
+        (m["measure"], m["verdict"]) for m in comp["measures"]]
+
+
+def test_verify_passes_then_names_every_tampered_file(exported: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(exported["folder"], copy)
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([OFFICEGUARD, "verify-export", str(copy), "--json"],
+                              capture_output=True, text=True)
+
+    ok = verify()
+    assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
+    for f in sorted(copy.iterdir()):
+        original = f.read_bytes()
+        data = bytearray(original)
+        data[len(data) // 2] ^= 0x01
+        f.write_bytes(bytes(data))
+        res = verify()
+        doc = json.loads(res.stdout)
+        assert res.returncode == 1 and not doc["ok"], f.name
+        assert any(f.name in p or (f.name == "manifest.sig" and "signature" in p)
+                   or (f.name == "signing-public-key.pem" and "signing-public-key" in p)
+                   for p in doc["problems"]), (f.name, doc["problems"])
+        f.write_bytes(original)
+    assert verify().returncode == 0
+    (copy / "findings.csv").unlink()
+    doc = json.loads(verify().stdout)
+    assert "findings.csv: missing" in doc["problems"]
+    shutil.copy(exported["folder"] / "findings.csv", copy / "findings.csv")
+    (copy / "extra.txt").write_text("slipped in")
+    assert "extra.txt: not in the manifest (added after signing)" in json.loads(
+        verify().stdout)["problems"]
+
+
+def test_pinned_key_rejects_a_re_signed_export(exported: dict[str, Any], tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance import signing
+
+    copy = tmp_path / "forged"
+    shutil.copytree(exported["folder"], copy)
+    (copy / "findings.csv").write_text("nothing to see\n")
+    signing.sign_folder(copy, Ed25519PrivateKey.generate(), {"forged": True})
+    pinned = exported["tmp"] / "officeguard-data" / "pinned.pem"
+    pinned.write_bytes((exported["folder"] / signing.PUBLIC_KEY).read_bytes())
+    assert signing.verify_folder(copy) == []  # consistent with itself...
+    problems = signing.verify_folder(copy, pinned)  # ...but not signed by this appliance
+    assert problems and "signature" in problems[0]
+
+
+def test_csv_cells_are_inert_and_japanese_survives(exported: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    path = exported["folder"] / "findings.csv"
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
+    rows = read_csv(path)
+    [row] = [r for r in rows if "HYPERLINK" in r["subject"]]
+    assert row["subject"] == "'" + HOSTILE
+    assert row["title_ja"] == "未登録の端末"
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for r in csv.reader(f):
+            ws.append(r)
+    wb.save(tmp_path / "findings.xlsx")
+    back = openpyxl.load_workbook(tmp_path / "findings.xlsx")
+    cells = [c for row_ in back.active.iter_rows() for c in row_ if c.value and
+             "HYPERLINK" in str(c.value)]
+    assert cells and all(c.data_type == "s" for c in cells)  # text, not a formula
+    assert cells[0].value == "'" + HOSTILE
+
+
+def test_client_macs_are_pseudonymised(exported: dict[str, Any]) -> None:
+    doc = exported["doc"]
+    text = json.dumps(doc)
+    assert "00:21:70:c0:56:f0" not in text  # the Dell client of the ARP capture
+    gw = [d for d in doc["devices"] if d["ip"] == "172.16.0.1"]
+    assert gw and all(d["mac"] == "00:25:b3:bf:91:ee" for d in gw)  # gateway address: kept
+    assert any(a["bssid"] == "f0:9f:c2:6a:88:26" for a in doc["access_points"])  # APs kept
+    clients = [d["mac"] for d in doc["devices"] if d["ip"] == "172.16.0.107"]
+    assert clients and clients[0].startswith("client-")
+    assert doc["privacy"]["pseudonymised"] and doc["privacy"]["note_ja"]
+    csv_text = (exported["folder"] / "devices.csv").read_text(encoding="utf-8-sig")
+    assert "00:21:70:c0:56:f0" not in csv_text and clients[0] in csv_text
+
+
+def test_units() -> None:
+    assert neutralise("=1+1") == "'=1+1" and neutralise("-75") == "'-75"
+    assert neutralise(-75) == -75 and neutralise("Shibuya") == "Shibuya"
+    assert neutralise("\tx") == "'\tx" and neutralise("@sum") == "'@sum"
+    p = Pseudonymiser({"aa:bb:cc:dd:ee:ff"})
+    a = p.mac("02:00:00:00:00:01")
+    assert a == p.mac("02:00:00:00:00:01") and a != p.mac("02:00:00:00:00:02")
+    assert p.mac("AA:BB:CC:DD:EE:FF") == "AA:BB:CC:DD:EE:FF"
+    assert Pseudonymiser(set()).mac("02:00:00:00:00:01") != a  # another export, another key
+    assert parse_period("2026-02", None, None).end.isoformat() == "2026-02-28"
+    assert parse_period(None, None, None).label  # last month
+    from appliance.export import ExportError
+
+    for bad in (("2026-13", None, None), (None, "2026-01-10", None),
+                (None, "2026-02-01", "2026-01-01")):
+        with pytest.raises(ExportError):
+            parse_period(*bad)
