@@ -342,7 +342,7 @@ def retained_states(state: dict[str, Any]) -> dict[str, str]:
 def discovery_configs(config: Config) -> list[tuple[str, dict[str, Any]]]:
     """Home Assistant MQTT discovery: the level as a sensor, each category as a problem binary
     sensor, the latest alert as an event entity."""
-    from appliance.guideline import load_catalog
+    from appliance.guideline import catalog_for
 
     fid, p, dp = config.facility.id, config.topic_prefix, config.mqtt.discovery_prefix
     device = {"identifiers": [f"officeguard_{fid}"], "name": f"OfficeGuard {fid}",
@@ -353,7 +353,7 @@ def discovery_configs(config: Config) -> list[tuple[str, dict[str, Any]]]:
         "name": "Certification level (estimate)", "unique_id": f"officeguard_{fid}_level",
         "state_topic": f"{p}/{T_LEVEL}", "value_template": "{{ value_json.label_ja }}",
         "json_attributes_topic": f"{p}/{T_LEVEL}", "device": device, **avail})]
-    for cat in load_catalog().categories:
+    for cat in catalog_for(config).categories:
         out.append((f"{dp}/binary_sensor/officeguard_{fid}/category_{cat.id}/config", {
             "name": f"{cat.id}. {cat.title_ja}", "unique_id": f"officeguard_{fid}_cat{cat.id}",
             "device_class": "problem", "state_topic": f"{p}/categories/{cat.id}",

@@ -148,9 +148,9 @@ class Agent:
     def _mqtt_state(self) -> dict[str, Any]:
         from appliance.attestations import gather_facts
         from appliance.compliance import evaluate
-        from appliance.guideline import load_catalog
+        from appliance.guideline import catalog_for
 
-        catalog = load_catalog()
+        catalog = catalog_for(self.config)
         doc = evaluate(catalog, self.store.read_with(
             lambda c: gather_facts(c, self.config, catalog)))
         health = {k: v for k, v in self.status_doc().items()

@@ -18,6 +18,7 @@ from typing import Any
 
 from appliance import __version__
 from appliance.config import Config, ConfigError, load
+from appliance.guideline import CatalogError
 from appliance.store import StoreError
 
 log = logging.getLogger("officeguard")
@@ -54,9 +55,9 @@ def cmd_validate_config(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_guideline(args: argparse.Namespace, config: Config) -> int:
-    from appliance.guideline import load_catalog
+    from appliance.guideline import catalog_for
 
-    cat = load_catalog()
+    cat = catalog_for(config)
     if args.json:
         _print_json({
             "framework": cat.framework_id,
@@ -145,9 +146,9 @@ def cmd_survey(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_attest(args: argparse.Namespace, config: Config) -> int:
     from appliance import attestations as att
-    from appliance.guideline import load_catalog
+    from appliance.guideline import catalog_for
 
-    catalog = load_catalog()
+    catalog = catalog_for(config)
     result = "not_applicable" if args.not_applicable else args.result
     check = args.check or ("*" if args.not_applicable else "")
     if not check:
@@ -199,9 +200,9 @@ def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
 
     from appliance import attestations as att
     from appliance.compliance import evaluate
-    from appliance.guideline import load_catalog
+    from appliance.guideline import catalog_for
 
-    catalog = load_catalog()
+    catalog = catalog_for(config)
     try:
         today = date.fromisoformat(args.date) if args.date else date.today()
     except ValueError as exc:
@@ -243,7 +244,7 @@ def cmd_alert_test(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     from appliance import export as ex
-    from appliance.guideline import load_catalog
+    from appliance.guideline import catalog_for
 
     try:
         period = ex.parse_period(args.period, getattr(args, "from"), args.to)
@@ -252,7 +253,7 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         with _open_store(config, args.db) as store:
             store.write(ex.ensure_appliance_id)
             folder, doc, digest = store.read_with(lambda c: ex.write_export(
-                c, config, load_catalog(), period, out, formats))
+                c, config, catalog_for(config), period, out, formats))
             removed = store.write(lambda c: ex.record_export(c, period, folder, digest,
                                                              config.exports.keep))
     except ex.ExportError as exc:
@@ -489,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc: int = args.func(args, config)
         return rc
-    except (CliError, StoreError, ConfigError) as exc:
+    except (CliError, StoreError, ConfigError, CatalogError) as exc:
         print(f"officeguard: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from appliance.guideline import Catalog
+from appliance.guideline import DEFAULT_FRAMEWORK, Catalog
 
 PASS, WARN, FAIL, UNKNOWN, EXPIRED, NA = (
     "pass", "warn", "fail", "unknown", "expired", "not_applicable")
@@ -111,7 +111,11 @@ def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
     for a in facts.attestations:
         latest.setdefault((a.measure, a.check), a)
     measures: list[dict[str, Any]] = []
+    # Findings carry the measure of the product's own framework; in another framework a check
+    # is tied to findings by their rules alone.
+    native = catalog.framework_id == DEFAULT_FRAMEWORK
     for m in catalog.measures:
+        mine = [f for f in facts.findings if not native or f.measure == m.id]
         whole = latest.get((m.id, "*"))
         checks = []
         for chk in m.checks:
@@ -124,8 +128,7 @@ def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
                 out.update(state=NA, reason=whole.note, attestation_id=whole.id)
             elif chk["kind"] == "auto":
                 state, hits, why = _check_auto(
-                    chk, [f for f in facts.findings if f.measure == m.id],
-                    bool(facts.coverage.get(chk.get("coverage", ""), False)))
+                    chk, mine, bool(facts.coverage.get(chk.get("coverage", ""), False)))
                 out.update(state=state, reason=why, findings=[f.id for f in hits])
             else:
                 state, why, info = _check_attest(chk, latest.get((m.id, chk["id"])),
@@ -133,7 +136,8 @@ def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
                 out.update(state=state, reason=why, **info)
             checks.append(out)
         verdict = measure_verdict(c["state"] for c in checks)
-        related = [f for f in facts.findings if f.measure == m.id and f.severity != "info"]
+        rules = {r for chk in m.checks for r in chk.get("rules", ())}
+        related = [f for f in mine if f.severity != "info" and (native or f.rule in rules)]
         measures.append({
             "measure": m.id, "category": m.category, "number": m.number,
             "title_ja": m.title_ja, "title_en": m.title_en, "level": m.level,

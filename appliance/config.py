@@ -207,6 +207,7 @@ class Ssid:
 class Facility:
     id: str = spec("facility", pattern=_ID_PATTERN)
     name: str = ""
+    framework: str = "jta-siotp-2021"
     ssids: list[Ssid] = spec(factory=list)
 
 

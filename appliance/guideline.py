@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 DEFAULT_FRAMEWORK = "jta-siotp-2021"
@@ -139,5 +140,20 @@ def frameworks() -> list[str]:
 
 @cache
 def load_catalog(framework: str = DEFAULT_FRAMEWORK) -> Catalog:
-    text = resources.files("appliance").joinpath("data", f"{framework}.json").read_text("utf-8")
-    return parse_catalog(json.loads(text))
+    """A shipped framework by id, or a framework file by path (a .json of the same shape)."""
+    try:
+        if framework.endswith(".json"):
+            text = Path(framework).read_text("utf-8")
+        else:
+            if framework not in frameworks():
+                raise CatalogError(f"no framework {framework!r} (installed: "
+                                   f"{', '.join(frameworks())}; or give a .json file)")
+            text = resources.files("appliance").joinpath(
+                "data", f"{framework}.json").read_text("utf-8")
+        return parse_catalog(json.loads(text))
+    except (OSError, ValueError) as exc:
+        raise CatalogError(f"framework {framework}: {exc}") from exc
+
+
+def catalog_for(config: Any) -> Catalog:
+    return load_catalog(config.facility.framework)

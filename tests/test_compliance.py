@@ -206,3 +206,40 @@ def test_verdicts_follow_real_captures(tmp_path: Path) -> None:
     assert by["3-5"]["verdict"] == "unknown"  # no probe has run: no data, not a pass
     assert doc["grades"]["vulnerability"] in ("D", "E")
     assert doc["estimate"]["stars"] == 0 and doc["estimate"]["stars_optimistic"] == 0
+
+
+def test_another_framework_as_data(tmp_path: Path) -> None:
+    """A framework added as a data file, no code: the 総務省 Wi-Fi provider checklist, say."""
+    fw = {
+        "framework": {"id": "soumu-wifi", "title_ja": "Wi-Fi提供者向けセキュリティ対策の手引き",
+                      "title_en": "MIC Wi-Fi provider guide"},
+        "categories": [{"id": 1, "title_ja": "暗号化", "title_en": "Encryption",
+                        "inspection": "vulnerability"}],
+        "measures": [
+            {"id": "1-1", "number": "①", "title_ja": "強固な暗号化",
+             "title_en": "Strong encryption", "level": "basic", "monitor": "auto",
+             "checks": [{"id": "enc", "kind": "auto", "title_ja": "WPA2/WPA3",
+                         "title_en": "WPA2/WPA3", "rules": ["wifi.weak_encryption"],
+                         "coverage": "facility_aps"}],
+             "remediation_ja": "WPA2以上に", "remediation_en": "Use WPA2 or better"},
+            {"id": "1-2", "number": "②", "title_ja": "利用者への情報提供",
+             "title_en": "Information for users", "level": "basic", "monitor": "attest",
+             "checks": [{"id": "notice", "kind": "attest", "title_ja": "掲示",
+                         "title_en": "Notice", "valid_days": 365}]},
+        ],
+    }
+    path = tmp_path / "soumu-wifi.json"
+    path.write_text(json.dumps(fw, ensure_ascii=False))
+    (tmp_path / "c.toml").write_text(f'[facility]\nframework = "{path}"\n'
+                                     '[[facility.ssids]]\nname = "wifi-free"\n')
+    assert cli(tmp_path, "ingest", str(pcap("wiguard_hidden_SSID.pcapng")),
+               config=tmp_path / "c.toml").returncode == 0
+    doc = json.loads(cli(tmp_path, "compliance", "--json", config=tmp_path / "c.toml").stdout)
+    assert doc["framework"] == "soumu-wifi"
+    assert [(m["measure"], m["verdict"]) for m in doc["measures"]] == [
+        ("1-1", "fail"), ("1-2", "unknown")]
+    assert cli(tmp_path, "attest", "1-2", "--note", "掲示済み",
+               config=tmp_path / "c.toml").returncode == 0
+    (tmp_path / "bad.toml").write_text('[facility]\nframework = "nope"\n')
+    res = cli(tmp_path, "compliance", config=tmp_path / "bad.toml")
+    assert res.returncode == 1 and "no framework 'nope'" in res.stderr

@@ -303,3 +303,31 @@ def test_topics_are_documented() -> None:
 @pytest.mark.parametrize("key", sorted(ALERT_KEYS | {"dashboard_url"}))
 def test_payload_keys_are_documented(key: str) -> None:
     assert f"`{key}`" in (ROOT / "docs" / "mqtt.md").read_text()
+
+
+def test_mqtt5_and_home_assistant_discovery(tmp_path: Path, mosquitto: Broker) -> None:
+    cfg = write_config(tmp_path, mosquitto.port, 'protocol = "5"\ndiscovery = true\n')
+    db = tmp_path / "data" / "officeguard.db"
+    sub = Subscriber(mosquitto.port, "#")
+    agent = start_agent(cfg, tmp_path / "agent.log")
+    try:
+        assert sub.wait_for(lambda ms: any(t.endswith("/status") and p == b"online"
+                                           for t, p, _r in ms), 15)
+        assert sub.wait_for(lambda ms: sum(t.startswith("homeassistant/") for t, _p, _r in ms)
+                            >= 8, 10)
+        level_cfg = next(json.loads(p) for t, p, _r in sub.messages
+                         if t == "homeassistant/sensor/officeguard_site-a/level/config")
+        assert level_cfg["state_topic"] == "officeguard/site-a/level"
+        raise_findings(db, 1)
+        assert sub.wait_for(lambda ms: any(t.endswith("/alerts/latest") for t, _p, _r in ms), 10)
+        latest = next(json.loads(p) for t, p, _r in sub.messages if t.endswith("/alerts/latest"))
+        assert latest["event_type"] == "new"
+        assert sub.wait_for(lambda ms: any(t.endswith("/level") for t, _p, _r in ms), 40)
+        level = next(json.loads(p) for t, p, _r in sub.messages if t.endswith("/level"))
+        assert level["label_ja"].startswith("推定") and "disclaimer_ja" in level
+        assert sub.wait_for(lambda ms: any(t.endswith("/measures/3-8") for t, _p, _r in ms), 5)
+        assert sub.wait_for(lambda ms: any(t.endswith("/health") for t, _p, _r in ms), 5)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(15)
+        sub.close()
