@@ -39,8 +39,9 @@ T_HEALTH = "health"
 T_MEASURE = "measures/{measure}"
 T_CATEGORY = "categories/{category}"
 T_TEST = "alerts/test"
+T_EXPORTS = "exports"
 TOPICS = (T_STATUS, T_ALERTS, T_ALERT_LATEST, T_DIGEST, T_LEVEL, T_HEALTH, T_MEASURE,
-          T_CATEGORY, T_TEST)
+          T_CATEGORY, T_TEST, T_EXPORTS)
 
 WINDOW = 64  # QoS 1 messages in flight at once
 STATE_EVERY_S = 30.0
@@ -94,7 +95,7 @@ class Router:
     def route(self, payload: dict[str, Any], now: float) -> str:
         """'alert' (publish now), 'digest' (next digest) or 'later' (after quiet hours)."""
         sev = payload.get("severity", "info")
-        if payload.get("change") == "test":
+        if payload.get("change") in ("test", "export"):
             return "alert"
         if sev == "info":
             return "digest"
@@ -145,8 +146,9 @@ class Publisher:
             return
         log.info("MQTT connected to %s:%d", self.config.mqtt.host, self.config.mqtt.port)
         with self._lock:
-            self._inflight.clear()
-            self._cursor = 0  # resend everything not yet acknowledged, in order
+            # paho re-sends, in order and first, every message not acknowledged before the
+            # connection dropped; the cursor stays, so nothing overtakes them. (After a
+            # restart the cursor starts at 0 and every unsent row goes out again.)
             self._retained.clear()
         self.last_error = None
         client.publish(f"{self.prefix}/{T_STATUS}", "online", qos=1, retain=True)

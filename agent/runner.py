@@ -10,9 +10,12 @@ import logging
 import os
 import select
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from agent.capture import Frame
@@ -34,6 +37,7 @@ from appliance.timeutil import iso
 log = logging.getLogger(__name__)
 
 URGENT_FLUSH_S = 0.05
+EXPORT_CHECK_S = 600.0
 HEARTBEAT_S = 5.0
 PRUNE_EVERY_S = 6 * 3600.0
 
@@ -109,7 +113,12 @@ class FrameSource(Protocol):
 
 class Agent:
     def __init__(self, config: Config, store: Store, iw: Runner = run_iw,
-                 wifi_source: FrameSource | None = None) -> None:
+                 wifi_source: FrameSource | None = None, config_path: str | None = None
+                 ) -> None:
+        self.config_path = config_path
+        self._export: subprocess.Popen[bytes] | None = None
+        self._export_period = ""
+        self._last_export_check = time.monotonic()  # the first look comes after a while
         self.config = config
         self.store = store
         self.stop = threading.Event()
@@ -126,6 +135,36 @@ class Agent:
             config, store, extra_gateways=self.ctx["gateways"],
             report=RunReport(keep_events=False),
         )
+
+    def _maybe_export(self, now: datetime) -> None:
+        """The monthly inspector export (exports.schedule = "agent"): last month's, once, after
+        02:00 on the 1st (or later if the appliance was off), in a child process so the PDF
+        renderer's memory never stays in the agent."""
+        if self._export is not None:
+            rc = self._export.poll()
+            if rc is None:
+                return  # never two at once
+            log.log(logging.INFO if rc == 0 else logging.ERROR,
+                    "monthly export %s finished with exit code %s", self._export_period, rc)
+            self._export = None
+        if self.config.exports.schedule != "agent" or now.hour < 2:
+            return
+        first = now.replace(day=1)
+        last_month = (first - timedelta(days=1)).strftime("%Y-%m")
+        try:
+            done = self.store.query("SELECT 1 FROM exports WHERE period = ? LIMIT 1",
+                                    (last_month,))
+        except StoreError as exc:
+            log.error("cannot check exports: %s", exc)
+            return
+        if done:
+            return
+        cmd = [sys.executable, "-m", "appliance.cli", "export", "--period", last_month]
+        if self.config_path:
+            cmd += ["--config", self.config_path]
+        log.info("starting the monthly export of %s", last_month)
+        self._export_period = last_month
+        self._export = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
     def _start_publisher(self) -> None:
         if not self.config.mqtt.host:
@@ -269,6 +308,13 @@ class Agent:
                     self.stop.wait(0.5)
                 last_beat, last_prune = self._tick(last_beat, last_prune)
         finally:
+            if self._export is not None and self._export.poll() is None:
+                log.info("waiting for the monthly export to finish")
+                try:
+                    self._export.wait(120)
+                except subprocess.TimeoutExpired:
+                    self._export.kill()
+                    self._export.wait(10)
             if self.publisher is not None:
                 self.publisher.close()
             if self.hopper is not None:
@@ -287,6 +333,9 @@ class Agent:
             since >= self.config.storage.flush_interval_s
         ):
             self.pipeline.flush()
+        if now - self._last_export_check >= EXPORT_CHECK_S:
+            self._last_export_check = now
+            self._maybe_export(datetime.now())
         if now - self._last_survey_sync >= 1.0:
             self._last_survey_sync = now
             self._sync_surveys()

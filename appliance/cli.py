@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import __version__
-from appliance.config import Config, ConfigError, load
+from appliance.config import ENV_VAR, Config, ConfigError, load
 from appliance.guideline import CatalogError
 from appliance.store import StoreError
 
@@ -254,8 +255,13 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
             store.write(ex.ensure_appliance_id)
             folder, doc, digest = store.read_with(lambda c: ex.write_export(
                 c, config, catalog_for(config), period, out, formats))
-            removed = store.write(lambda c: ex.record_export(c, period, folder, digest,
-                                                             config.exports.keep))
+            def record(c: Any) -> list[str]:
+                ex.notice(c, config, period, folder, digest)
+                return ex.record_export(c, period, folder, digest, config.exports.keep)
+
+            removed = store.write(record)
+        mailed = ex.email(config, folder, period) if (
+            args.email or (config.exports.email_to and config.exports.smtp_host)) else None
     except ex.ExportError as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:
@@ -263,6 +269,7 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
     result = {"folder": str(folder), "period": period.label, "manifest_sha256": digest,
               "signing_key_sha256": doc["signing_key_sha256"],
               "files": sorted(p.name for p in folder.iterdir()), "removed": removed,
+              "email": mailed,
               "estimate": doc["compliance"]["estimate"]}
     if args.json:
         _print_json(result)
@@ -376,7 +383,7 @@ def cmd_agent(args: argparse.Namespace, config: Config, with_web: bool = False) 
     from agent.runner import Agent
 
     with _open_store(config) as store:
-        agent = Agent(config, store)
+        agent = Agent(config, store, config_path=args.config or os.environ.get(ENV_VAR))
         _install_stop(agent.stop)
         server = None
         if with_web:
@@ -466,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--to", metavar="YYYY-MM-DD")
     ex.add_argument("--out", metavar="DIR", help="default: exports.dir or <data_dir>/exports")
     ex.add_argument("--formats", default="html,pdf,csv,json", help="any of html,pdf,csv,json")
+    ex.add_argument("--email", action="store_true",
+                    help="e-mail it to exports.email_to (done anyway when SMTP is configured)")
     ve = add("verify-export", cmd_verify_export, "check an export's signature and files", js)
     ve.add_argument("dir", metavar="DIR")
     ve.add_argument("--public-key", metavar="PEM", help="the appliance's pinned public key")

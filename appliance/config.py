@@ -297,6 +297,14 @@ class Exports:
     schedule: str = spec("agent", choices=("agent", "timer", "off"))
     pseudonymise: bool = True
     languages: list[str] = spec(factory=lambda: ["ja"], check=lambda v: _langs(v))
+    email_to: list[str] = spec(factory=list)
+    email_from: str = ""
+    smtp_host: str = ""
+    smtp_port: int = spec(587, ge=1, le=65535)
+    smtp_tls: str = spec("starttls", choices=("starttls", "tls"))
+    smtp_username: str = ""
+    smtp_password_file: str = ""
+    smtp_ca_file: str = ""
 
 
 def _langs(v: list[str]) -> list[str]:

@@ -348,3 +348,73 @@ def ensure_appliance_id(conn: sqlite3.Connection) -> str:
     aid = str(uuid.uuid4())
     conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?)", (aid,))
     return aid
+
+
+def notice(conn: sqlite3.Connection, config: Config, period: Period, folder: Path,
+           digest: str) -> None:
+    """An outbox row (topic `exports`) telling staff the export is ready; the MQTT publisher
+    sends it like an alert, in the transaction that records the export."""
+    alert_id = str(uuid.uuid4())
+    now = time.time()
+    payload = {"alert_id": alert_id, "change": "export", "time": iso(now), "severity": "info",
+               "measure": "1-4", "period": period.label, "folder": folder.name,
+               "manifest_sha256": digest, "subject": period.label,
+               "title_ja": "検査用エクスポートを作成しました", "title_en": "Inspector export ready",
+               "message_ja": f"{period.label} の検査用エクスポートができました（{folder.name}）。",
+               "message_en": f"The inspector export for {period.label} is ready ({folder.name})."}
+    conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) VALUES (?, ?, ?, ?)",
+                 (alert_id, now, "exports", json.dumps(payload, ensure_ascii=False)))
+
+
+def email(config: Config, folder: Path, period: Period) -> str:
+    """Send the export (the PDF and the signed manifest, and the whole folder as a zip) to
+    `exports.email_to` over SMTP with TLS. Returns a one-line result."""
+    import smtplib
+    import ssl
+    from email.message import EmailMessage
+
+    c = config.exports
+    if not (c.email_to and c.smtp_host):
+        raise ExportError("e-mail needs exports.email_to and exports.smtp_host")
+    msg = EmailMessage()
+    msg["Subject"] = f"[OfficeGuard] 検査用エクスポート {config.facility.id} {period.label}"
+    msg["From"] = c.email_from or f"officeguard@{socket.gethostname()}"
+    msg["To"] = ", ".join(c.email_to)
+    msg.set_content(
+        f"{config.facility.name or config.facility.id} の {period.label} の検査用エクスポートを"
+        "添付します。officeguard verify-export で改ざんがないことを確認できます。\n\n"
+        f"Inspector export of {config.facility.id} for {period.label}, attached.\n")
+    archive = shutil.make_archive(str(folder.parent / f".{folder.name}"), "zip", folder)
+    try:
+        for name in ("report.pdf", signing.MANIFEST, signing.SIGNATURE, signing.PUBLIC_KEY):
+            p = folder / name
+            if p.exists():
+                maintype, subtype = (("application", "pdf") if name.endswith(".pdf")
+                                     else ("application", "octet-stream"))
+                msg.add_attachment(p.read_bytes(), maintype=maintype, subtype=subtype,
+                                   filename=name)
+        msg.add_attachment(Path(archive).read_bytes(), maintype="application", subtype="zip",
+                           filename=f"{folder.name}.zip")
+    finally:
+        Path(archive).unlink(missing_ok=True)
+    ctx = ssl.create_default_context(cafile=c.smtp_ca_file or None)
+    password = None
+    if c.smtp_password_file:
+        try:
+            password = Path(c.smtp_password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ExportError(f"exports.smtp_password_file: {exc.strerror}") from exc
+    try:
+        smtp: smtplib.SMTP
+        if c.smtp_tls == "tls":
+            smtp = smtplib.SMTP_SSL(c.smtp_host, c.smtp_port, context=ctx, timeout=30)
+        else:
+            smtp = smtplib.SMTP(c.smtp_host, c.smtp_port, timeout=30)
+            smtp.starttls(context=ctx)  # never sends the export in clear text
+        with smtp:
+            if c.smtp_username:
+                smtp.login(c.smtp_username, password or "")
+            smtp.send_message(msg)
+    except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+        raise ExportError(f"e-mail to {', '.join(c.email_to)} failed: {exc}") from exc
+    return f"sent to {', '.join(c.email_to)}"

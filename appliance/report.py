@@ -257,7 +257,8 @@ def render_pdf(html: str, path: Path) -> None:
 
     from weasyprint import HTML
 
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    for name in ("weasyprint", "weasyprint.progress"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     # base_url points nowhere: the report has no external resources, and fetching is refused
     HTML(string=html, base_url="about:blank", url_fetcher=_no_fetch).write_pdf(path)

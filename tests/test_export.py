@@ -194,3 +194,93 @@ def test_units() -> None:
                 (None, "2026-02-01", "2026-01-01")):
         with pytest.raises(ExportError):
             parse_period(*bad)
+
+
+def test_export_notice_goes_to_the_outbox(exported: dict[str, Any]) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(exported["tmp"] / "officeguard-data" / "officeguard.db")
+    rows = [json.loads(p) for (p,) in conn.execute(
+        "SELECT payload FROM outbox WHERE topic = 'exports'")]
+    conn.close()
+    assert rows and rows[-1]["folder"] == exported["folder"].name
+    assert rows[-1]["change"] == "export" and rows[-1]["message_ja"]
+    from agent.mqtt import Router
+
+    assert Router(0, 0).route(rows[-1], 0.0) == "alert"  # staff hear about it at once
+
+
+def test_export_by_email_over_starttls(exported: dict[str, Any], tmp_path: Path) -> None:
+    import email
+    import ssl
+    import zipfile
+
+    from aiosmtpd.controller import Controller
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem"),
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+            received.append(envelope.content)
+            return "250 OK"
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
+                     require_starttls=True)
+    ctl.start()
+    try:
+        tmp = exported["tmp"]
+        (tmp / "mail.toml").write_text(
+            (tmp / "c.toml").read_text()
+            + f'[exports]\nemail_to = ["inspector@example.jp"]\nsmtp_host = "127.0.0.1"\n'
+            f'smtp_port = {port}\nsmtp_ca_file = "{tmp_path / "c.pem"}"\n')
+        res = subprocess.run([OFFICEGUARD, "export", "--period", "2026-11", "--config",
+                              str(tmp / "mail.toml"), "--json"], capture_output=True,
+                             text=True, cwd=tmp, timeout=300)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["email"] == "sent to inspector@example.jp"
+    finally:
+        ctl.stop()
+    [raw] = received
+    msg = email.message_from_bytes(raw)
+    names = {p.get_filename(): p for p in msg.walk() if p.get_filename()}
+    assert {"report.pdf", "manifest.json", "manifest.sig", "signing-public-key.pem"} <= set(names)
+    zipped = next(p for n, p in names.items() if n.endswith(".zip"))
+    (tmp_path / "x.zip").write_bytes(zipped.get_payload(decode=True))
+    with zipfile.ZipFile(tmp_path / "x.zip") as z:
+        z.extractall(tmp_path / "unzipped")
+    res = subprocess.run([OFFICEGUARD, "verify-export", str(tmp_path / "unzipped")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout  # what the inspector receives verifies
+
+
+def test_the_agent_schedules_last_months_export(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from agent.runner import Agent
+    from appliance.config import from_mapping
+
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'[interfaces]\nlan = "none0"\n[storage]\ndata_dir = "{tmp_path / "data"}"\n')
+    cfg = from_mapping({"interfaces": {"lan": "none0"},
+                        "storage": {"data_dir": str(tmp_path / "data")}})
+    with Store(tmp_path / "data" / "officeguard.db") as store:
+        agent = Agent(cfg, store, config_path=str(toml))
+        agent._maybe_export(datetime(2026, 12, 1, 1, 0))  # before 02:00: not yet
+        assert agent._export is None
+        agent._maybe_export(datetime(2026, 12, 1, 3, 0))
+        assert agent._export is not None and agent._export_period == "2026-11"
+        assert agent._export.wait(120) == 0
+        agent._maybe_export(datetime(2026, 12, 1, 3, 10))  # reaps it; done: nothing new
+        assert agent._export is None
+        rows = store.query("SELECT period, path FROM exports")
+    assert [r["period"] for r in rows] == ["2026-11"]
+    assert (Path(rows[0]["path"]) / "report.pdf").exists()
