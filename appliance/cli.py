@@ -245,7 +245,6 @@ def cmd_alert_test(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     from appliance import export as ex
-    from appliance.guideline import catalog_for
 
     try:
         period = ex.parse_period(args.period, getattr(args, "from"), args.to)
@@ -253,8 +252,7 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         out = (Path(args.out) if args.out else config.exports_dir).resolve()
         with _open_store(config, args.db) as store:
             store.write(ex.ensure_appliance_id)
-            folder, doc, digest = store.read_with(lambda c: ex.write_export(
-                c, config, catalog_for(config), period, out, formats))
+            folder, doc, digest = ex.write_export(store.path, config, period, out, formats)
             def record(c: Any) -> list[str]:
                 ex.notice(c, config, period, folder, digest)
                 return ex.record_export(c, period, folder, digest, config.exports.keep)

@@ -268,51 +268,81 @@ def _csv_files(folder: Path, doc: dict[str, Any]) -> None:
                for r in doc["probe_runs"]))
 
 
-def write_export(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: Period,
-                 out_dir: Path, formats: Sequence[str] = FORMATS,
-                 today: date | None = None) -> tuple[Path, dict[str, Any], str]:
+def _data_phase(db_path: str, config: Config, period: Period, tmp: str,
+                formats: Sequence[str], today: date | None, key_sha256: str) -> None:
+    """In a child process: gather, write JSON, CSV and the report's HTML. The child's memory
+    is gone before the parent loads the PDF renderer, so the two never add up."""
+    folder = Path(tmp)
+    try:
+        from appliance.guideline import catalog_for
+
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        gateways = set(config.networks.gateways)
+        keep = {r[0] for r in conn.execute("SELECT bssid FROM access_points")}
+        keep |= {r[0] for r in conn.execute(
+            "SELECT mac FROM stations WHERE ip IN ({})".format(  # noqa: S608 - placeholders
+                ",".join("?" * len(gateways)) or "''"), tuple(gateways))}
+        pseudo = Pseudonymiser(keep, config.exports.pseudonymise)
+        doc = gather(conn, config, catalog_for(config), period, pseudo, today)
+        conn.close()
+        doc["signing_key_sha256"] = key_sha256
+        if "json" in formats:
+            with (folder / "export.json").open("w", encoding="utf-8") as f:
+                json.dump(doc, f, ensure_ascii=False, indent=2, default=str)
+        if "csv" in formats:
+            _csv_files(folder, doc)
+        if "html" in formats or "pdf" in formats:
+            from appliance.report import render_html
+
+            for lang in config.exports.languages:
+                suffix = "" if lang == "ja" else f".{lang}"
+                (folder / f"report{suffix}.html").write_text(render_html(doc, lang),
+                                                            encoding="utf-8")
+        (folder / ".summary.json").write_text(json.dumps({
+            "signing_key_sha256": key_sha256, "appliance_id": doc["appliance_id"],
+            "generated_at": doc["generated_at"],
+            "compliance": {"estimate": doc["compliance"]["estimate"]}}, ensure_ascii=False))
+    except BaseException as exc:  # reported to the parent through the folder
+        (folder / ".error").write_text(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def write_export(db_path: Path, config: Config, period: Period, out_dir: Path,
+                 formats: Sequence[str] = FORMATS, today: date | None = None
+                 ) -> tuple[Path, dict[str, Any], str]:
     """Write one export folder; returns (folder, a summary, the manifest's SHA-256)."""
+    import multiprocessing
+
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ExportError(f"unknown format {', '.join(bad)} (choose from {', '.join(FORMATS)})")
     key = signing.load_or_create_key(config.data_dir)
-    gateways = set(config.networks.gateways)
-    keep = {r[0] for r in conn.execute("SELECT bssid FROM access_points")}
-    keep |= {r[0] for r in conn.execute(
-        "SELECT mac FROM stations WHERE ip IN ({})".format(  # noqa: S608 - placeholders
-            ",".join("?" * len(gateways)) or "''"), tuple(gateways))}
-    pseudo = Pseudonymiser(keep, config.exports.pseudonymise)
-    doc = gather(conn, config, catalog, period, pseudo, today)
-    doc["signing_key_sha256"] = signing.fingerprint(key)
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     folder = out_dir / f"officeguard-{config.facility.id}-{period.label}-{stamp}"
     tmp = out_dir / f".{folder.name}.partial"
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp.mkdir()
     try:
-        if "json" in formats:
-            with (tmp / "export.json").open("w", encoding="utf-8") as f:
-                json.dump(doc, f, ensure_ascii=False, indent=2, default=str)
-        if "csv" in formats:
-            _csv_files(tmp, doc)
-        reports: list[tuple[str, str]] = []
-        if "html" in formats or "pdf" in formats:
-            from appliance.report import render_html
-
-            for lang in config.exports.languages:
-                suffix = "" if lang == "ja" else f".{lang}"
-                reports.append((suffix, render_html(doc, lang)))
-                if "html" in formats:
-                    (tmp / f"report{suffix}.html").write_text(reports[-1][1], encoding="utf-8")
-        summary = {"signing_key_sha256": doc["signing_key_sha256"],
-                   "appliance_id": doc["appliance_id"], "generated_at": doc["generated_at"],
-                   "compliance": {"estimate": doc["compliance"]["estimate"]}}
-        del doc  # the rows are written; only the HTML goes on to the PDF renderer
+        child = multiprocessing.get_context("spawn").Process(
+            target=_data_phase, name="officeguard-export-data",
+            args=(str(db_path), config, period, str(tmp), list(formats), today,
+                  signing.fingerprint(key)))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            err = tmp / ".error"
+            why = err.read_text() if err.exists() else f"exit code {child.exitcode}"
+            raise ExportError(f"the export could not be written: {why}")
+        summary = json.loads((tmp / ".summary.json").read_text(encoding="utf-8"))
+        (tmp / ".summary.json").unlink()
         if "pdf" in formats:
             from appliance.report import render_pdf
 
-            for suffix, html in reports:
-                render_pdf(html, tmp / f"report{suffix}.pdf")
+            for html in sorted(tmp.glob("report*.html")):
+                render_pdf(html.read_text(encoding="utf-8"), html.with_suffix(".pdf"))
+                if "html" not in formats:
+                    html.unlink()
         digest = signing.sign_folder(tmp, key, {
             "facility": config.facility.id, "period": period.label,
             "appliance_id": summary["appliance_id"], "generated_at": summary["generated_at"],

@@ -64,8 +64,8 @@ th { background: #eee; } .cover { page-break-after: always; }
 
 # The printed report stays readable (and light to render): long lists are summarised and cut,
 # and the CSV and JSON files beside it carry every row.
-MAX_ROWS_PER_MEASURE = 25
-MAX_TABLE_ROWS = 300
+MAX_ROWS_PER_MEASURE = 10
+MAX_TABLE_ROWS = 100
 SEV_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
