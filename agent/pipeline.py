@@ -222,6 +222,10 @@ class Pipeline:
             if self.report.keep_events:
                 self.report.finding_keys.add((d.rule, d.subject))  # a clear may resolve one
 
+    def add_drafts(self, drafts: list[FindingDraft]) -> None:
+        """Findings decided outside the frame path (self-health), written with the next batch."""
+        self._pending_drafts.extend(drafts)
+
     @property
     def urgent(self) -> bool:
         return bool(self._pending_events or self._pending_drafts)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from agent import health, sdnotify
 from agent.capture import Frame
 from agent.monitor import MONITOR_FILTER, ChannelHopper, Runner, check_monitor, hop_plan, run_iw
 from agent.pipeline import Pipeline, RunReport, prune
@@ -37,6 +38,7 @@ from appliance.timeutil import iso
 log = logging.getLogger(__name__)
 
 URGENT_FLUSH_S = 0.05
+HEALTH_EVERY_S = float(os.environ.get("OFFICEGUARD_HEALTH_EVERY_S", "30"))
 EXPORT_CHECK_S = 600.0
 HEARTBEAT_S = 5.0
 PRUNE_EVERY_S = 6 * 3600.0
@@ -119,6 +121,11 @@ class Agent:
         self._export: subprocess.Popen[bytes] | None = None
         self._export_period = ""
         self._last_export_check = time.monotonic()  # the first look comes after a while
+        self._watchdog = sdnotify.watchdog_interval_s()
+        self._last_health = 0.0
+        self.health_reading: health.HealthReading | None = None
+        self._last_watchdog = 0.0
+        self._sources: list[FrameSource] = []
         self.config = config
         self.store = store
         self.stop = threading.Event()
@@ -135,6 +142,38 @@ class Agent:
             config, store, extra_gateways=self.ctx["gateways"],
             report=RunReport(keep_events=False),
         )
+
+    def _check_health(self) -> None:
+        data_dir = self.config.data_dir
+        if self.pipeline.last_error and "disk" in self.pipeline.last_error and (
+                health.release_reserve(data_dir)):
+            log.warning("the disk is full: released the reserve so the health finding and the "
+                        "pending batch can be written")
+        try:
+            r = health.read(data_dir, [self.ctx.get("lan_iface") or "",
+                                       self.config.interfaces.monitor])
+        except OSError as exc:
+            log.error("self-health check failed: %s", exc)
+            return
+        self.health_reading = r
+        if not r.clock_ok:
+            log.warning("the clock is not set yet (no NTP?): times recorded now will be wrong")
+        drafts = health.health_drafts(r, health.HealthSettings())
+        self.pipeline.add_drafts(drafts)
+        if r.disk_free_mb is not None and r.disk_free_mb > 2 * health.HealthSettings(
+                ).disk_min_free_mb:
+            health.ensure_reserve(data_dir)
+
+    def healthy(self) -> bool:
+        """Sensors that should run are running and the store accepts writes."""
+        wanted = [s for s in self.sensors if s.active and s.name in ("lan", "wifi")]
+        return self.pipeline.last_error is None and len(self._sources) >= len(wanted)
+
+    def _status_line(self) -> str:
+        active = ",".join(s.name for s in self.sensors if s.active) or "none"
+        return (f"sensors: {active}; frames {self.pipeline.report.frames}"
+                + (f"; store error: {self.pipeline.last_error}" if self.pipeline.last_error
+                   else ""))
 
     def _maybe_export(self, now: datetime) -> None:
         """The monthly inspector export (exports.schedule = "agent"): last month's, once, after
@@ -192,10 +231,12 @@ class Agent:
         catalog = catalog_for(self.config)
         doc = evaluate(catalog, self.store.read_with(
             lambda c: gather_facts(c, self.config, catalog)))
-        health = {k: v for k, v in self.status_doc().items()
-                  if k in ("sensors", "store_error", "channel", "started_at")}
-        health["outbox_backlog"] = self.publisher.backlog() if self.publisher else None
-        return {"compliance": doc, "health": health}
+        health_doc = {k: v for k, v in self.status_doc().items()
+                      if k in ("sensors", "store_error", "channel", "started_at")}
+        health_doc["outbox_backlog"] = self.publisher.backlog() if self.publisher else None
+        if self.health_reading is not None:
+            health_doc.update(self.health_reading.to_json())
+        return {"compliance": doc, "health": health_doc}
 
     def _sync_surveys(self) -> None:
         """Pick up surveys started from the CLI or the dashboard; finish the ones that ended."""
@@ -270,6 +311,7 @@ class Agent:
             "wifi_frames": self.pipeline.report.wifi_frames,
             "channel": self.hopper.current if self.hopper else None,
             "store_error": self.pipeline.last_error,
+            "health": self.health_reading.to_json() if self.health_reading else None,
         }
 
     def _heartbeat(self, running: bool = True) -> None:
@@ -291,6 +333,8 @@ class Agent:
         sources = self._open_sources()
         self._start_publisher()
         self._heartbeat()
+        self._sources = sources
+        sdnotify.notify("READY=1\nSTATUS=" + self._status_line())
         if not any(s.active for s in self.sensors):
             log.warning("no sensor is active: the agent idles until stopped (see reasons above)")
         last_beat = last_prune = time.monotonic()
@@ -308,6 +352,7 @@ class Agent:
                     self.stop.wait(0.5)
                 last_beat, last_prune = self._tick(last_beat, last_prune)
         finally:
+            sdnotify.notify("STOPPING=1")
             if self._export is not None and self._export.poll() is None:
                 log.info("waiting for the monthly export to finish")
                 try:
@@ -336,9 +381,16 @@ class Agent:
         if now - self._last_export_check >= EXPORT_CHECK_S:
             self._last_export_check = now
             self._maybe_export(datetime.now())
+        if now - self._last_health >= HEALTH_EVERY_S:
+            self._last_health = now
+            self._check_health()
         if now - self._last_survey_sync >= 1.0:
             self._last_survey_sync = now
             self._sync_surveys()
+        if self._watchdog and now - self._last_watchdog >= self._watchdog:
+            self._last_watchdog = now
+            if self.healthy():  # a stuck or broken agent stops pinging and systemd restarts it
+                sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_line())
         if now - last_beat >= HEARTBEAT_S:
             self._heartbeat()
             last_beat = now

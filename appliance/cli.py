@@ -404,6 +404,11 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
 
     from web.app import create_app
 
+    fds = os.environ.get("LISTEN_FDS")
+    if fds and os.environ.get("LISTEN_PID") == str(os.getpid()) and int(fds) >= 1:
+        # socket activation: systemd bound the port and passed it as file descriptor 3
+        uvicorn.run(create_app(config), fd=3, log_level="info")
+        return EXIT_OK
     uvicorn.run(create_app(config), host=args.host or config.web.host,
                 port=args.port or config.web.port, log_level="info")
     return EXIT_OK

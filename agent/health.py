@@ -1,0 +1,145 @@
+"""Self-health of the appliance: temperature and throttling, memory, disk, interfaces, capture
+drops, clock. Reading is at the edge (psutil, /sys); deciding is pure (`health_drafts`).
+
+A Raspberry Pi has no real-time clock: until NTP has set the time, timestamps would say 1970.
+`clock_ok` tells the agent, which then holds findings back instead of writing them with a
+wrong date.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.findings import FindingDraft
+
+MEASURE = "1-4"  # the periodic checks are only as good as the appliance doing them
+EARLIEST_SANE = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0, -1))
+RESERVE_NAME = ".disk-reserve"
+RESERVE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    disk_min_free_mb: float = 64.0
+    disk_min_free_pct: float = 5.0
+    memory_max_pct: float = 90.0
+    temp_max_c: float = 80.0
+
+
+@dataclass
+class HealthReading:
+    time: float
+    cpu_temp_c: float | None = None
+    throttled: int | None = None  # Raspberry Pi firmware flags (0: never throttled)
+    memory_pct: float | None = None
+    disk_free_mb: float | None = None
+    disk_free_pct: float | None = None
+    interfaces: dict[str, bool] = field(default_factory=dict)  # name -> up
+    capture_drops: int = 0
+    clock_ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cpu_temp_c": self.cpu_temp_c, "throttled": self.throttled,
+                "memory_pct": self.memory_pct, "disk_free_mb": self.disk_free_mb,
+                "disk_free_pct": self.disk_free_pct, "interfaces": self.interfaces,
+                "capture_drops": self.capture_drops, "clock_ok": self.clock_ok}
+
+
+def read(data_dir: Path, interfaces: list[str], capture_drops: int = 0) -> HealthReading:
+    import psutil
+
+    r = HealthReading(time=time.time(), capture_drops=capture_drops)
+    r.clock_ok = r.time >= EARLIEST_SANE
+    try:
+        temps = psutil.sensors_temperatures()
+        vals = [t.current for ts in temps.values() for t in ts if t.current]
+        r.cpu_temp_c = max(vals) if vals else None
+    except (AttributeError, OSError):
+        r.cpu_temp_c = None
+    throttled = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
+    if throttled.exists():
+        try:
+            r.throttled = int(throttled.read_text().strip(), 16)
+        except (OSError, ValueError):
+            r.throttled = None
+    r.memory_pct = psutil.virtual_memory().percent
+    try:
+        du = shutil.disk_usage(data_dir)
+        r.disk_free_mb = round(du.free / 2**20, 1)
+        r.disk_free_pct = round(du.free / du.total * 100, 1) if du.total else None
+    except OSError:
+        pass
+    stats = psutil.net_if_stats()
+    for name in interfaces:
+        if name:
+            r.interfaces[name] = bool(stats.get(name) and stats[name].isup)
+    return r
+
+
+def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
+    """Pure: a finding per problem, and a clearing draft per problem that went away."""
+    out = []
+
+    def draft(rule: str, bad: bool, sev: str, ja: str, en: str, msg_ja: str, msg_en: str,
+              subject: str = "appliance", **ev: Any) -> None:
+        out.append(FindingDraft(rule, MEASURE, sev if bad else "info", subject, ja, en, r.time,
+                                evidence=ev, message_ja=msg_ja, message_en=msg_en,
+                                clear=not bad))
+
+    low_disk = r.disk_free_mb is not None and (
+        r.disk_free_mb < s.disk_min_free_mb
+        or (r.disk_free_pct is not None and r.disk_free_pct < s.disk_min_free_pct))
+    draft("health.disk_low", low_disk, "high", "本機のディスク残量が不足しています",
+          "The appliance is running out of disk space",
+          f"データ保存先の空きが {r.disk_free_mb} MB です。古いエクスポートの削除や保存期間の短縮を"
+          "行ってください。記録が保存できなくなります。",
+          f"Only {r.disk_free_mb} MB free where the data is stored: remove old exports or "
+          "shorten retention, or records will be lost.",
+          disk_free_mb=r.disk_free_mb, disk_free_pct=r.disk_free_pct)
+    hot = r.cpu_temp_c is not None and r.cpu_temp_c >= s.temp_max_c
+    throttling = bool(r.throttled and r.throttled & 0xF)
+    draft("health.overheating", hot or throttling, "medium", "本機が高温です（性能低下）",
+          "The appliance is too hot (throttling)",
+          f"CPU温度 {r.cpu_temp_c} ℃。設置場所の風通しを確認してください。",
+          f"CPU at {r.cpu_temp_c} °C: check the appliance's ventilation.",
+          cpu_temp_c=r.cpu_temp_c, throttled=r.throttled)
+    mem = r.memory_pct is not None and r.memory_pct >= s.memory_max_pct
+    draft("health.memory_high", mem, "medium", "本機のメモリが不足しています",
+          "The appliance is short of memory", f"メモリ使用率 {r.memory_pct}%。",
+          f"Memory {r.memory_pct}% used.", memory_pct=r.memory_pct)
+    for name, up in r.interfaces.items():
+        draft("health.interface_down", not up, "high",
+              "監視用のネットワークインターフェースが停止しています",
+              "A monitored network interface is down",
+              f"{name} がダウンしています。ケーブルやUSBアダプタを確認してください。",
+              f"{name} is down: check the cable or the USB adapter.", subject=name,
+              interface=name)
+    return out
+
+
+def ensure_reserve(data_dir: Path) -> None:
+    """A small ballast file, released when the disk fills up so that the health finding and
+    the last batch can still be written."""
+    p = data_dir / RESERVE_NAME
+    if p.exists():
+        return
+    try:
+        with p.open("wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        p.unlink(missing_ok=True)
+
+
+def release_reserve(data_dir: Path) -> bool:
+    p = data_dir / RESERVE_NAME
+    if p.exists():
+        p.unlink()
+        return True
+    return False

@@ -1,0 +1,216 @@
+"""The appliance itself: self-health decisions, a full disk, power cuts, the watchdog, bridges."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.capture import write_pcap
+from agent.health import HealthReading, HealthSettings, health_drafts
+from tests import arpgen
+from tests.conftest import OFFICEGUARD, Broker
+
+S = HealthSettings()
+
+
+@pytest.mark.parametrize(("reading", "expected"), [
+    (HealthReading(0, disk_free_mb=5000, disk_free_pct=50, memory_pct=30, cpu_temp_c=50), set()),
+    (HealthReading(0, disk_free_mb=10, disk_free_pct=50), {"health.disk_low"}),
+    (HealthReading(0, disk_free_mb=900, disk_free_pct=2), {"health.disk_low"}),
+    (HealthReading(0, cpu_temp_c=85.0), {"health.overheating"}),
+    (HealthReading(0, throttled=0x4), {"health.overheating"}),
+    (HealthReading(0, throttled=0x40000), set()),  # throttled once, not now
+    (HealthReading(0, memory_pct=95.0), {"health.memory_high"}),
+    (HealthReading(0, interfaces={"eth0": False, "wlan1mon": True}),
+     {"health.interface_down"}),
+])
+def test_health_rules(reading: HealthReading, expected: set[str]) -> None:
+    raised = {d.rule for d in health_drafts(reading, S) if not d.clear}
+    assert raised == expected
+    for d in health_drafts(reading, S):
+        assert d.measure == "1-4"
+
+
+def _arp_capture(path: Path, n: int, seed: int) -> None:
+    rnd = random.Random(seed)
+    frames = []
+    for i in range(n):
+        a = rnd.randrange(400)
+        mac = f"02:00:5e:00:{a >> 8:02x}:{a & 255:02x}"
+        # every 50th frame: the same address claimed by a second MAC (a finding and an alert)
+        if i % 50 == 0:
+            mac = f"02:00:5e:01:{(i >> 8) & 255:02x}:{i & 255:02x}"
+        frames.append((1000.0 + i * 0.01, arpgen.ether_arp(2, mac, f"192.0.2.{a % 250}")))
+    write_pcap(path, 1, frames)
+
+
+@pytest.mark.slow
+def test_power_cuts_lose_nothing_committed(tmp_path: Path) -> None:
+    """SIGKILL during heavy ingest, a hundred times: the database stays intact and nothing that
+    was committed (findings, alerts) ever disappears."""
+    db = tmp_path / "og.db"
+    caps = []
+    for k in range(4):
+        cap = tmp_path / f"cap{k}.pcap"
+        _arp_capture(cap, 60_000, k)
+        caps.append(cap)
+    committed: set[tuple[str, str]] = set()
+    alerts: set[str] = set()
+    rnd = random.Random(5)
+    kills = 0
+    for i in range(100):
+        p = subprocess.Popen([OFFICEGUARD, "ingest", str(caps[i % 4]), "--db", str(db)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # a run takes about 1.7 s here: kills land before, during and after its commits
+        time.sleep(rnd.uniform(0.3, 2.0))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait(30)
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", f"run {i}"
+        now = {(r, s) for r, s in conn.execute("SELECT rule, subject FROM findings")}
+        now_alerts = {a for (a,) in conn.execute("SELECT alert_id FROM outbox")}
+        conn.close()
+        assert committed <= now, f"run {i} lost findings"
+        assert alerts <= now_alerts, f"run {i} lost alerts"
+        committed, alerts = now, now_alerts
+    assert kills >= 40  # many runs were really cut mid-way
+    assert committed and alerts  # and work did get committed
+
+
+def _tiny_fs(tmp_path: Path, size: str) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs here: {res.stderr.strip()}")
+    return mnt
+
+
+def test_full_disk_keeps_the_agent_running_with_a_health_finding(tmp_path: Path) -> None:
+    mnt = _tiny_fs(tmp_path, "6m")
+    try:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[interfaces]\nlan = "none0"\n[storage]\ndata_dir = "{mnt}"\n'
+                       'flush_interval_s = 1\n')
+        env = {**os.environ, "OFFICEGUARD_HEALTH_EVERY_S": "1"}
+        agent = subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        db = mnt / "officeguard.db"
+        deadline = time.time() + 20
+        while not (mnt / ".disk-reserve").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        with (mnt / "filler").open("wb") as f:  # fill the disk to the last byte
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError:
+                pass
+        found = None
+        deadline = time.time() + 30
+        while time.time() < deadline and agent.poll() is None:
+            try:
+                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                found = conn.execute("SELECT severity FROM findings WHERE rule = "
+                                     "'health.disk_low'").fetchone()
+                conn.close()
+            except sqlite3.Error:
+                found = None
+            if found:
+                break
+            time.sleep(0.5)
+        assert agent.poll() is None, agent.stderr.read().decode()[-2000:] if agent.stderr else ""
+        assert found and found[0] == "high"
+        agent.send_signal(signal.SIGTERM)
+        _out, err = agent.communicate(timeout=30)
+        assert agent.returncode == 0, err.decode()[-2000:]
+        assert "Traceback" not in err.decode()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_watchdog_pings_while_healthy(tmp_path: Path) -> None:
+    sock_path = tmp_path / "notify"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(sock_path))
+    srv.settimeout(10)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[interfaces]\nlan = "none0"\n[storage]\ndata_dir = "{tmp_path / "d"}"\n')
+    env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"}
+    agent = subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        got = [srv.recv(4096).decode() for _ in range(4)]
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(15)
+        srv.close()
+    assert got[0].startswith("READY=1")
+    assert sum(m.startswith("WATCHDOG=1") for m in got[1:]) >= 2
+
+
+def test_bridge_forwards_a_facility_to_the_central_broker(tmp_path: Path) -> None:
+    """docs/fleet.md's bridge: a finding at facility A reaches a subscriber on the central
+    broker."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    central_dir = tmp_path / "central"
+    central_dir.mkdir()
+    central = Broker(central_dir)
+    central.start()
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    site = Broker(site_dir, extra_conf=(
+        "connection central\n"
+        f"address 127.0.0.1:{central.port}\n"
+        "topic officeguard/# out 1\n"
+        "cleansession false\n"
+        "remote_clientid bridge-site-a\n"))
+    site.start()
+    got: list[bytes] = []
+    try:
+        sub = mqtt.Client(CallbackAPIVersion.VERSION2)
+        sub.on_message = lambda _c, _u, m: got.append(m.payload)
+        sub.connect("127.0.0.1", central.port)
+        sub.subscribe("officeguard/site-a/alerts/#", qos=1)
+        sub.loop_start()
+        time.sleep(1.0)  # the bridge connects
+        cfg = tmp_path / "og.toml"
+        cfg.write_text(f'[facility]\nid = "site-a"\n[interfaces]\nlan = "none0"\n'
+                       f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+                       f'[mqtt]\nhost = "127.0.0.1"\nport = {site.port}\n')
+        agent = subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            cap = tmp_path / "poison.pcap"
+            write_pcap(cap, 1, [
+                (1.0, arpgen.ether_arp(2, "02:00:5e:00:53:01", "192.0.2.1")),
+                (2.0, arpgen.ether_arp(2, "02:00:5e:00:53:66", "192.0.2.1"))])
+            assert subprocess.run([OFFICEGUARD, "ingest", str(cap), "--config", str(cfg)],
+                                  capture_output=True).returncode == 0
+            deadline = time.time() + 20
+            while not got and time.time() < deadline:
+                time.sleep(0.1)
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(15)
+            sub.loop_stop()
+        assert got, "nothing reached the central broker"
+        assert json.loads(got[0])["rule"] == "lan.arp_poisoning"
+    finally:
+        site.stop()
+        central.stop()

@@ -1,0 +1,117 @@
+"""The units in systemd/: they verify, they are hardened, and the exposure scores stay OK."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+UNITS = ROOT / "systemd"
+
+
+def directives(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "[")):
+            continue
+        k, _, v = line.partition("=")
+        out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+COMMON = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+          "PrivateTmp": "yes", "PrivateDevices": "yes", "ProtectKernelModules": "yes",
+          "ProtectKernelTunables": "yes", "RestrictSUIDSGID": "yes",
+          "SystemCallArchitectures": "native", "LockPersonality": "yes"}
+
+
+@pytest.mark.parametrize("unit", ["officeguard-agent.service", "officeguard-web.service",
+                                  "officeguard-export.service", "officeguard-monitor@.service"])
+def test_hardening(unit: str) -> None:
+    d = directives(UNITS / unit)
+    for key, value in COMMON.items():
+        assert d.get(key) == [value], (unit, key)
+    assert "@system-service" in d["SystemCallFilter"]
+    if unit != "officeguard-monitor@.service":
+        assert d["User"] == ["officeguard"]
+
+
+def test_agent_has_exactly_the_capabilities_it_needs() -> None:
+    d = directives(UNITS / "officeguard-agent.service")
+    assert d["Type"] == ["notify"] and d["WatchdogSec"] == ["60"]
+    assert d["AmbientCapabilities"] == ["CAP_NET_RAW CAP_NET_ADMIN"]
+    assert d["CapabilityBoundingSet"] == ["CAP_NET_RAW CAP_NET_ADMIN"]
+    assert "AF_PACKET" in d["RestrictAddressFamilies"][0]
+    assert d["StateDirectory"] == ["officeguard"]
+
+
+def test_web_has_no_capabilities() -> None:
+    d = directives(UNITS / "officeguard-web.service")
+    assert d["CapabilityBoundingSet"] == [""] and d["AmbientCapabilities"] == [""]
+    assert "AF_PACKET" not in d["RestrictAddressFamilies"][0]
+    assert directives(UNITS / "officeguard-web.socket")["ListenStream"]
+
+
+def test_sysusers_declares_the_static_user() -> None:
+    assert re.search(r"^u officeguard - ", (UNITS / "officeguard.sysusers.conf").read_text(),
+                     re.M)
+
+
+def _copies(tmp_path: Path) -> Path:
+    d = tmp_path / "units"
+    d.mkdir()
+    exe = str(Path(sys.executable).with_name("officeguard"))
+    for p in UNITS.iterdir():
+        if p.suffix in (".service", ".socket", ".timer"):
+            (d / p.name).write_text(p.read_text().replace(
+                "/opt/officeguard/venv/bin/officeguard", exe))
+    shutil.copy(d / "officeguard-monitor@.service", d / "officeguard-monitor@wlan1.service")
+    return d
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_systemd_analyze_verify(tmp_path: Path) -> None:
+    d = _copies(tmp_path)
+    files = sorted(str(p) for p in d.iterdir() if p.name != "officeguard-monitor@.service")
+    res = subprocess.run(["systemd-analyze", "verify", "--man=no", *files],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "officeguard" not in res.stderr, res.stderr  # no warning about our units
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+@pytest.mark.parametrize(("unit", "limit"), [
+    ("officeguard-agent.service", 2.5), ("officeguard-web.service", 2.0),
+    ("officeguard-export.service", 2.0), ("officeguard-monitor@wlan1.service", 2.5)])
+def test_exposure_scores(tmp_path: Path, unit: str, limit: float) -> None:
+    d = _copies(tmp_path)
+    res = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager",
+                          str(d / unit)], capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", res.stdout)
+    assert m, res.stdout[-500:] + res.stderr
+    assert float(m.group(1)) <= limit and m.group(2) == "OK", m.group(0)
+
+
+def test_sd_notify_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from agent import sdnotify
+
+    path = tmp_path / "notify.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(path))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", "60000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert sdnotify.notify("READY=1") and srv.recv(100) == b"READY=1"
+    assert sdnotify.watchdog_interval_s() == 30.0
+    srv.close()
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert sdnotify.notify("READY=1") is False
