@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 DEB_RUN := libpcap0.8 ieee-data iw libpango-1.0-0 libpangoft2-1.0-0 fonts-ipafont-gothic
 DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl poppler-utils
 
-.PHONY: run test lint bench fuzz deb-run deb-test venv clean
+.PHONY: run test test-image lint bench fuzz deb-run deb-test venv clean
 
 define ensure_debs
 	@missing=""; for p in $(1); do \
@@ -50,6 +50,11 @@ run: deb-run $(STAMP)
 
 test: deb-test $(STAMP)
 	$(BIN)/pytest
+
+# the image's install step in a debootstrap chroot (slow, needs the network; not in CI)
+test-image: deb-test $(STAMP)
+	@command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
+	OFFICEGUARD_TEST_IMAGE=1 $(BIN)/pytest tests/test_image_install.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check appliance agent web tests bench

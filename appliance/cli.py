@@ -304,6 +304,29 @@ def cmd_verify_export(args: argparse.Namespace, config: Config) -> int:
     return EXIT_ERROR if problems else EXIT_OK
 
 
+def cmd_firstboot(args: argparse.Namespace, config: Config) -> int:
+    from appliance import firstboot
+
+    try:
+        summary = firstboot.run(Path(args.root), force=args.force)
+    except firstboot.FirstBootError as exc:
+        raise CliError(str(exc)) from exc
+    except PermissionError as exc:
+        raise CliError(f"first boot needs root: {exc}") from exc
+    console = summary.pop("console")
+    if args.json:
+        _print_json(summary)
+    else:
+        print(console)
+    for tty in ("/dev/console",) if args.root == "/" else ():
+        try:
+            with open(tty, "w") as f:  # the journal has it too, via stdout
+                f.write(console)
+        except OSError:
+            pass
+    return EXIT_OK
+
+
 def cmd_findings(args: argparse.Namespace, config: Config) -> int:
     from appliance.findings import finding_to_json
     from appliance.store import open_readonly
@@ -481,6 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
     ve = add("verify-export", cmd_verify_export, "check an export's signature and files", js)
     ve.add_argument("dir", metavar="DIR")
     ve.add_argument("--public-key", metavar="PEM", help="the appliance's pinned public key")
+    fb = add("firstboot", cmd_firstboot, "make this unit's own credentials (run once, as root)",
+             js)
+    fb.add_argument("--root", default="/", help=argparse.SUPPRESS)
+    fb.add_argument("--force", action="store_true", help="replace existing credentials")
     t = add("alert-test", cmd_alert_test, "send a test alert over MQTT and record its delivery",
             js, dbp)
     t.add_argument("--by", default="manager", help="who asked for it")

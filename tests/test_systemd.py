@@ -115,3 +115,21 @@ def test_sd_notify_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     srv.close()
     monkeypatch.delenv("NOTIFY_SOCKET")
     assert sdnotify.notify("READY=1") is False
+
+
+def test_firstboot_credentials_are_unique_and_private(tmp_path: Path) -> None:
+    from appliance import firstboot
+
+    a = firstboot.run(tmp_path / "a", hostname="officeguard")
+    b = firstboot.run(tmp_path / "b", hostname="officeguard")
+    assert a["setup_code"] != b["setup_code"] and a["mqtt_password"] != b["mqtt_password"]
+    assert a["export_signing_key_sha256"] != b["export_signing_key_sha256"]
+    root = tmp_path / "a"
+    assert oct((root / "root/officeguard-first-boot.txt").stat().st_mode)[-3:] == "600"
+    assert oct((root / "etc/officeguard/mqtt-password").stat().st_mode)[-3:] == "640"
+    assert oct((root / "etc/officeguard/tls/web.key").stat().st_mode)[-3:] == "640"
+    assert a["mqtt_password"] in (root / "etc/officeguard/mqtt-password").read_text()
+    with pytest.raises(firstboot.FirstBootError, match="already ran"):
+        firstboot.run(root)
+    if shutil.which("mosquitto_passwd"):
+        assert (root / "etc/mosquitto/officeguard.passwd").read_text().startswith("officeguard:")

@@ -1,0 +1,137 @@
+"""First boot: credentials that are unique to this unit, made on the unit, never shipped.
+
+`officeguard firstboot` (run once by officeguard-firstboot.service, as root) creates the
+dashboard's one-time setup code, the local MQTT broker's password, the export-signing key and the
+web service's TLS certificate, prints them to the console and keeps a copy readable by root only.
+Nothing has a default; a second run refuses to replace anything unless asked to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import grp
+import ipaddress
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from appliance import signing
+
+USER = "officeguard"
+DONE = ".firstboot-done"
+
+
+class FirstBootError(Exception):
+    pass
+
+
+def _owner() -> tuple[int, int] | None:
+    try:
+        return pwd.getpwnam(USER).pw_uid, grp.getgrnam(USER).gr_gid
+    except KeyError:
+        return None
+
+
+def _write(path: Path, data: bytes, mode: int, group_readable: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    owner = _owner()
+    if group_readable and owner and os.geteuid() == 0:
+        os.chown(tmp, 0, owner[1])
+    os.replace(tmp, path)
+
+
+def setup_code() -> str:
+    """12 characters from an unambiguous alphabet, shown as 3 groups of 4 (≈ 60 bits)."""
+    alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+    raw = "".join(secrets.choice(alphabet) for _ in range(12))
+    return "-".join(raw[i:i + 4] for i in range(0, 12, 4))
+
+
+def tls_certificate(hostname: str) -> tuple[bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OfficeGuard appliance")])
+    now = dt.datetime.now(dt.UTC)
+    san = [x509.DNSName(hostname), x509.DNSName(f"{hostname}.local"),
+           x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.SubjectAlternativeName(san), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()),
+            cert.public_bytes(serialization.Encoding.PEM))
+
+
+def run(root: Path = Path("/"), force: bool = False, hostname: str | None = None
+        ) -> dict[str, Any]:
+    etc = root / "etc" / "officeguard"
+    data = root / "var" / "lib" / "officeguard"
+    marker = data / DONE
+    if marker.exists() and not force:
+        raise FirstBootError(f"{marker} exists: first boot already ran (use --force to make "
+                             "new credentials; the old ones stop working)")
+    hostname = hostname or socket.gethostname()
+    code = setup_code()
+    _write(etc / "setup-code", (code + "\n").encode(), 0o640, group_readable=True)
+    broker_pw = secrets.token_urlsafe(24)
+    _write(etc / "mqtt-password", (broker_pw + "\n").encode(), 0o640, group_readable=True)
+    passwd = root / "etc" / "mosquitto" / "officeguard.passwd"
+    if shutil.which("mosquitto_passwd"):
+        passwd.parent.mkdir(parents=True, exist_ok=True)
+        passwd.unlink(missing_ok=True)
+        subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, broker_pw],
+                       check=True, capture_output=True)
+        os.chmod(passwd, 0o640)
+        try:
+            if os.geteuid() == 0:
+                os.chown(passwd, 0, grp.getgrnam("mosquitto").gr_gid)
+        except KeyError:
+            pass
+    key_pem, cert_pem = tls_certificate(hostname)
+    _write(etc / "tls" / "web.key", key_pem, 0o640, group_readable=True)
+    _write(etc / "tls" / "web.crt", cert_pem, 0o644)
+    data.mkdir(parents=True, exist_ok=True)
+    key = signing.load_or_create_key(data)
+    owner = _owner()
+    if owner and os.geteuid() == 0:
+        for p in (data, data / "keys", signing.key_path(data)):
+            os.chown(p, *owner)
+    summary = {
+        "hostname": hostname,
+        "setup_code": code,
+        "mqtt_user": USER,
+        "mqtt_password": broker_pw,
+        "export_signing_key_sha256": signing.fingerprint(key),
+        "tls_certificate": str(etc / "tls" / "web.crt"),
+    }
+    text = "\n".join([
+        "OfficeGuard — 初回起動 / first boot",
+        f"  ダッシュボードの初期設定コード / dashboard setup code: {code}",
+        f"  MQTT: user {USER}, password {broker_pw}",
+        "  エクスポート署名鍵 / export signing key (SHA-256): "
+        f"{summary['export_signing_key_sha256']}",
+        "  この内容は root だけが読める /root/officeguard-first-boot.txt にも保存されています。",
+        ""])
+    _write(root / "root" / "officeguard-first-boot.txt", text.encode(), 0o600)
+    _write(marker, b"", 0o644)
+    summary["console"] = text
+    return summary

@@ -1,0 +1,87 @@
+#!/bin/bash
+# Turn a Debian bookworm / Raspberry Pi OS Lite root into an OfficeGuard appliance.
+# Plain and idempotent: pi-gen runs it in its chroot (stage-officeguard/01-officeguard), and
+# tests/test_image_install.py runs it in a debootstrap chroot.
+#
+#   install.sh WHEEL_OR_DIR [UNITS_DIR]
+#
+# WHEEL_OR_DIR is the officeguard wheel, or a folder of wheels; with OFFLINE=1 that folder must
+# hold every dependency too (built for the target's architecture) and nothing is downloaded.
+#
+# It installs no credential of any kind: the unit makes its own at first boot
+# (officeguard-firstboot.service → `officeguard firstboot`).
+set -euo pipefail
+
+WHEELS=${1:?usage: install.sh WHEEL_OR_DIR [UNITS_DIR]}
+UNITS=${2:-$(dirname "$0")/../systemd}
+VENV=/opt/officeguard/venv
+export DEBIAN_FRONTEND=noninteractive
+
+apt-get install -y -qq --no-install-recommends \
+  python3 python3-venv mosquitto mosquitto-clients libpcap0.8 ieee-data iw iproute2 \
+  libpango-1.0-0 libpangoft2-1.0-0 fonts-ipafont-gothic ca-certificates systemd >/dev/null
+
+# the static user, from the same sysusers file the units expect
+install -D -m 0644 "$UNITS/officeguard.sysusers.conf" /usr/lib/sysusers.d/officeguard.conf
+if command -v systemd-sysusers >/dev/null; then
+  systemd-sysusers /usr/lib/sysusers.d/officeguard.conf
+fi
+id officeguard >/dev/null 2>&1 || useradd --system --home-dir /var/lib/officeguard \
+  --shell /usr/sbin/nologin officeguard
+
+# the application, in its own venv
+python3 -m venv "$VENV"
+PIP_OPTS=(-q --disable-pip-version-check)
+[ "${OFFLINE:-0}" = 1 ] && PIP_OPTS+=(--no-index)
+if [ -d "$WHEELS" ]; then
+  "$VENV/bin/pip" install "${PIP_OPTS[@]}" --find-links "$WHEELS" officeguard
+else
+  "$VENV/bin/pip" install "${PIP_OPTS[@]}" "$WHEELS"
+fi
+ln -sf "$VENV/bin/officeguard" /usr/local/bin/officeguard
+
+# configuration: the appliance's paths; secrets are files made at first boot
+install -d -m 0750 -o root -g officeguard /etc/officeguard
+if [ ! -e /etc/officeguard/officeguard.toml ]; then
+  cat > /etc/officeguard/officeguard.toml <<'TOML'
+# OfficeGuard on this appliance. See /opt/officeguard/docs/configuration.md.
+[storage]
+data_dir = "/var/lib/officeguard"
+
+[mqtt]
+host = "127.0.0.1"
+port = 1883
+username = "officeguard"
+password_file = "/etc/officeguard/mqtt-password"
+TOML
+  chmod 0640 /etc/officeguard/officeguard.toml
+  chgrp officeguard /etc/officeguard/officeguard.toml
+fi
+install -d -m 0750 -o officeguard -g officeguard /var/lib/officeguard
+
+# the facility's local broker: authentication on, no anonymous access
+install -D -m 0644 /dev/stdin /etc/mosquitto/conf.d/officeguard.conf <<'CONF'
+# OfficeGuard: the facility's broker. The password file is made at first boot.
+per_listener_settings false
+allow_anonymous false
+password_file /etc/mosquitto/officeguard.passwd
+listener 1883
+CONF
+
+# units
+for u in officeguard-agent.service officeguard-web.service officeguard-web.socket \
+         officeguard-monitor@.service officeguard-export.service officeguard-export.timer \
+         officeguard-firstboot.service; do
+  install -D -m 0644 "$UNITS/$u" "/etc/systemd/system/$u"
+done
+systemctl enable officeguard-firstboot.service officeguard-agent.service \
+  officeguard-web.socket mosquitto.service >/dev/null 2>&1 || {
+  # in a chroot without a running systemd, link by hand what `systemctl enable` would
+  install -d /etc/systemd/system/multi-user.target.wants /etc/systemd/system/sockets.target.wants
+  ln -sf /etc/systemd/system/officeguard-firstboot.service /etc/systemd/system/multi-user.target.wants/
+  ln -sf /etc/systemd/system/officeguard-agent.service /etc/systemd/system/multi-user.target.wants/
+  ln -sf /etc/systemd/system/officeguard-web.socket /etc/systemd/system/sockets.target.wants/
+}
+
+echo officeguard > /etc/hostname
+echo "installed: $("$VENV/bin/officeguard" --version)"
