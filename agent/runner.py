@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -115,8 +116,11 @@ class FrameSource(Protocol):
 
 class Agent:
     def __init__(self, config: Config, store: Store, iw: Runner = run_iw,
-                 wifi_source: FrameSource | None = None, config_path: str | None = None
-                 ) -> None:
+                 wifi_source: FrameSource | None = None, config_path: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.frames_before_clock = 0
+        self._clock_warned = False
         self.config_path = config_path
         self._export: subprocess.Popen[bytes] | None = None
         self._export_period = ""
@@ -163,6 +167,20 @@ class Agent:
         if r.disk_free_mb is not None and r.disk_free_mb > 2 * health.HealthSettings(
                 ).disk_min_free_mb:
             health.ensure_reserve(data_dir)
+
+    def clock_ok(self) -> bool:
+        """A Pi has no real-time clock: until NTP has set it, nothing is recorded, so no
+        finding, event or export ever carries a 1970 date."""
+        ok = self.clock() >= health.EARLIEST_SANE
+        if not ok and not self._clock_warned:
+            log.warning("the clock is not set yet (no NTP?): observations are not recorded "
+                        "until it is")
+            self._clock_warned = True
+        elif ok and self._clock_warned:
+            log.info("the clock is set: recording (%d frames were skipped before)",
+                     self.frames_before_clock)
+            self._clock_warned = False
+        return ok
 
     def healthy(self) -> bool:
         """Sensors that should run are running and the store accepts writes."""
@@ -312,6 +330,7 @@ class Agent:
             "channel": self.hopper.current if self.hopper else None,
             "store_error": self.pipeline.last_error,
             "health": self.health_reading.to_json() if self.health_reading else None,
+            "frames_before_clock": self.frames_before_clock,
         }
 
     def _heartbeat(self, running: bool = True) -> None:
@@ -347,7 +366,10 @@ class Agent:
                             frame = src.read()
                             if frame is None:
                                 break
-                            self.pipeline.feed(frame)
+                            if self.clock_ok():
+                                self.pipeline.feed(frame)
+                            else:
+                                self.frames_before_clock += 1
                 else:
                     self.stop.wait(0.5)
                 last_beat, last_prune = self._tick(last_beat, last_prune)
@@ -372,6 +394,8 @@ class Agent:
 
     def _tick(self, last_beat: float, last_prune: float) -> tuple[float, float]:
         now = time.monotonic()
+        if not self.clock_ok():
+            return last_beat, last_prune  # nothing is written with a wrong date
         self.pipeline.wifi.tick(time.time())
         since = now - self.pipeline.last_flush
         if (self.pipeline.urgent and since >= URGENT_FLUSH_S) or (

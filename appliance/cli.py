@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -244,8 +245,12 @@ def cmd_alert_test(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from agent.health import EARLIEST_SANE
     from appliance import export as ex
 
+    if time.time() < EARLIEST_SANE:
+        raise CliError("the clock is not set (no NTP yet?): an export now would carry wrong "
+                       "dates; try again once the time is right")
     try:
         period = ex.parse_period(args.period, getattr(args, "from"), args.to)
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]

@@ -242,3 +242,39 @@ def test_live_survey_session(tmp_path: Path) -> None:
         assert '"rssi_mean_dbm": -60.0' in rows[0]["evidence"]
         samples = store.query("SELECT bssid, n FROM survey_samples WHERE survey_id = ?", (sid,))
         assert {r["bssid"]: r["n"] for r in samples} == {strong: 5, weak: 5}
+
+
+def test_nothing_is_recorded_before_the_clock_is_set(tmp_path: Path) -> None:
+    """A Pi boots with a 1970 clock: frames then are skipped, none stored with a wrong date."""
+    guest = "02:00:5e:10:00:01"
+    cfg = Config.model_validate({
+        "interfaces": {"lan": "nonexistent0", "monitor": "wlan1mon"},
+        "storage": {"data_dir": str(tmp_path), "flush_interval_s": 1}})
+    radio = FakeRadio()
+    ntp_done = threading.Event()
+
+    def clock() -> float:
+        return time.time() if ntp_done.is_set() else 86400.0  # 1970-01-02 until "NTP"
+
+    with Store(tmp_path / "officeguard.db") as store:
+        agent = Agent(cfg, store, iw=fake_iw(USB), wifi_source=radio, clock=clock)
+        t = threading.Thread(target=agent.run)
+        t.start()
+        try:
+            radio.send([g.radiotap(g.beacon(guest, "Early"))] * 5)
+            time.sleep(1.0)
+            assert store.query("SELECT COUNT(*) AS n FROM access_points")[0]["n"] == 0
+            assert agent.frames_before_clock == 5
+            ntp_done.set()
+            radio.send([g.radiotap(g.beacon(guest, "Shibuya-Guest"))] * 5)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not store.query(
+                    "SELECT 1 FROM access_points"):
+                time.sleep(0.05)
+        finally:
+            agent.stop.set()
+            t.join(10)
+            radio.close()
+        [ap] = store.query("SELECT ssid, beacons, first_seen FROM access_points")
+        assert ap["ssid"] == "Shibuya-Guest" and ap["beacons"] == 5
+        assert ap["first_seen"] > 1.7e9  # a real date
