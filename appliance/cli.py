@@ -332,6 +332,30 @@ def cmd_firstboot(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def cmd_upgrade(args: argparse.Namespace, config: Config) -> int:
+    from appliance import upgrade as up
+
+    base = Path(args.base)
+    db = config.db_path.resolve()
+    since = time.time()
+    restart = None if args.no_restart else up.systemd_restart
+    healthy = (lambda: True) if args.no_restart else up.heartbeat_after(
+        db, since, args.health_timeout)
+    cfg_file = Path(args.config or os.environ.get(ENV_VAR) or "")
+    try:
+        res = up.upgrade(base, Path(args.source), db, cfg_file if cfg_file.name else None,
+                         healthy, restart, offline=args.offline)
+    except up.UpgradeError as exc:
+        raise CliError(str(exc)) from exc
+    doc = {"ok": res.ok, "previous": res.previous, "current": res.current,
+           "rolled_back": res.rolled_back, "detail": res.detail}
+    if args.json:
+        _print_json(doc)
+    else:
+        print(("upgraded to " if res.ok else "ROLLED BACK to ") + res.current + f" ({res.detail})")
+    return EXIT_OK if res.ok else EXIT_ERROR
+
+
 def cmd_findings(args: argparse.Namespace, config: Config) -> int:
     from appliance.findings import finding_to_json
     from appliance.store import open_readonly
@@ -513,6 +537,13 @@ def build_parser() -> argparse.ArgumentParser:
              js)
     fb.add_argument("--root", default="/", help=argparse.SUPPRESS)
     fb.add_argument("--force", action="store_true", help="replace existing credentials")
+    u = add("upgrade", cmd_upgrade, "install a new release beside this one; roll back on failure",
+            js)
+    u.add_argument("source", metavar="WHEEL_OR_DIR")
+    u.add_argument("--base", default="/opt/officeguard", help="where venv and releases/ live")
+    u.add_argument("--offline", action="store_true", help="install only from WHEEL_OR_DIR")
+    u.add_argument("--no-restart", action="store_true", help="switch only; restart later")
+    u.add_argument("--health-timeout", type=float, default=90.0)
     t = add("alert-test", cmd_alert_test, "send a test alert over MQTT and record its delivery",
             js, dbp)
     t.add_argument("--by", default="manager", help="who asked for it")

@@ -29,8 +29,13 @@ fi
 id officeguard >/dev/null 2>&1 || useradd --system --home-dir /var/lib/officeguard \
   --shell /usr/sbin/nologin officeguard
 
-# the application, in its own venv
-python3 -m venv "$VENV"
+# the application: one venv per release under releases/, `venv` a symlink to the current one
+# (`officeguard upgrade` installs the next release beside it and can switch back)
+RELEASE=/opt/officeguard/releases/initial
+if [ -e "$VENV" ] && [ ! -L "$VENV" ]; then rm -rf "$VENV"; fi
+rm -rf "$RELEASE"
+python3 -m venv "$RELEASE"
+ln -sfn "$RELEASE" "$VENV"
 PIP_OPTS=(-q --disable-pip-version-check)
 [ "${OFFLINE:-0}" = 1 ] && PIP_OPTS+=(--no-index)
 if [ -d "$WHEELS" ]; then

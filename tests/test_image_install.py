@@ -102,3 +102,20 @@ def test_first_boot_makes_unique_credentials(installed: Path) -> None:
     b = json.loads(chroot(root, "/opt/officeguard/venv/bin/officeguard", "firstboot", "--force",
                           "--json").stdout)
     assert a["mqtt_password"] != b["mqtt_password"] and a["setup_code"] != b["setup_code"]
+
+
+def test_upgrade_in_place_with_real_pip(installed: Path) -> None:
+    root = installed
+    officeguard = "/usr/local/bin/officeguard"
+    before = chroot(root, "readlink", "-f", "/opt/officeguard/venv").stdout.strip()
+    res = chroot(root, officeguard, "upgrade", "/tmp/wheels", "--offline", "--no-restart",
+                 "--json", check=False)
+    assert res.returncode == 0, res.stderr
+    after = chroot(root, "readlink", "-f", "/opt/officeguard/venv").stdout.strip()
+    assert after != before and after.startswith("/opt/officeguard/releases/")
+    assert chroot(root, officeguard, "--version").stdout.startswith("officeguard ")
+    # a release that cannot even be installed changes nothing
+    res = chroot(root, officeguard, "upgrade", "/tmp/systemd", "--offline", "--no-restart",
+                 check=False)
+    assert res.returncode == 1 and "nothing changed" in res.stderr
+    assert chroot(root, "readlink", "-f", "/opt/officeguard/venv").stdout.strip() == after
