@@ -8,6 +8,7 @@ wrong date.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -40,20 +41,24 @@ class HealthReading:
     disk_free_mb: float | None = None
     disk_free_pct: float | None = None
     interfaces: dict[str, bool] = field(default_factory=dict)  # name -> up
-    capture_drops: int = 0
+    capture_packets: int = 0  # since the last reading
+    capture_drops: int = 0  # since the last reading
+    sd_written_gb: float | None = None  # total written to the SD card since boot (wear)
     clock_ok: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {"cpu_temp_c": self.cpu_temp_c, "throttled": self.throttled,
                 "memory_pct": self.memory_pct, "disk_free_mb": self.disk_free_mb,
                 "disk_free_pct": self.disk_free_pct, "interfaces": self.interfaces,
-                "capture_drops": self.capture_drops, "clock_ok": self.clock_ok}
+                "capture_packets": self.capture_packets, "capture_drops": self.capture_drops,
+                "sd_written_gb": self.sd_written_gb, "clock_ok": self.clock_ok}
 
 
-def read(data_dir: Path, interfaces: list[str], capture_drops: int = 0) -> HealthReading:
+def read(data_dir: Path, interfaces: list[str], capture: tuple[int, int] = (0, 0)
+         ) -> HealthReading:
     import psutil
 
-    r = HealthReading(time=time.time(), capture_drops=capture_drops)
+    r = HealthReading(time=time.time(), capture_packets=capture[0], capture_drops=capture[1])
     r.clock_ok = r.time >= EARLIEST_SANE
     try:
         temps = psutil.sensors_temperatures()
@@ -74,6 +79,13 @@ def read(data_dir: Path, interfaces: list[str], capture_drops: int = 0) -> Healt
         r.disk_free_pct = round(du.free / du.total * 100, 1) if du.total else None
     except OSError:
         pass
+    # SD cards wear with writes: sectors written since boot, from the block layer
+    for dev in ("mmcblk0", "mmcblk1"):
+        stat = Path("/sys/block", dev, "stat")
+        if stat.exists():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                r.sd_written_gb = round(int(stat.read_text().split()[6]) * 512 / 1e9, 2)
+            break
     stats = psutil.net_if_stats()
     for name in interfaces:
         if name:
@@ -112,6 +124,14 @@ def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
     draft("health.memory_high", mem, "medium", "本機のメモリが不足しています",
           "The appliance is short of memory", f"メモリ使用率 {r.memory_pct}%。",
           f"Memory {r.memory_pct}% used.", memory_pct=r.memory_pct)
+    drops = r.capture_drops > 0 and r.capture_drops * 100 >= max(1, r.capture_packets) * 1
+    draft("health.capture_drops", drops, "medium", "キャプチャでパケットを取りこぼしています",
+          "The sensors are dropping packets",
+          f"直近でパケットの {r.capture_drops} 件を取りこぼしました（{r.capture_packets} 件中）。"
+          "本機の負荷を確認してください。",
+          f"{r.capture_drops} of {r.capture_packets} packets were dropped recently: the "
+          "appliance is overloaded.", capture_drops=r.capture_drops,
+          capture_packets=r.capture_packets)
     for name, up in r.interfaces.items():
         draft("health.interface_down", not up, "high",
               "監視用のネットワークインターフェースが停止しています",

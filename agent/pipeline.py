@@ -471,3 +471,33 @@ def prune(conn: sqlite3.Connection, now: float, retention_days: int) -> dict[str
     out["outbox"] = conn.execute(
         "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", (cutoff,)).rowcount
     return out
+
+
+def used_bytes(conn: sqlite3.Connection) -> int:
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page)
+
+
+def prune_to_size(conn: sqlite3.Connection, max_bytes: int) -> int:
+    """Keep the database's live pages under max_bytes by dropping the oldest raw observations
+    (events, per-minute signal, sent alerts) a tenth at a time; findings stay. Freed pages are
+    reused, so the file stops growing. Returns the rows deleted."""
+    deleted = 0
+    for _ in range(20):
+        if used_bytes(conn) <= max_bytes:
+            break
+        n = 0
+        for table, order in (("events", "last_ts"), ("rssi_minutes", "minute"),
+                             ("outbox", "sent_at")):
+            where = "WHERE sent_at IS NOT NULL" if table == "outbox" else ""
+            count = conn.execute(f"SELECT COUNT(*) FROM {table} {where}").fetchone()[0]  # noqa: S608
+            if count:
+                n += conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} {where} "  # noqa: S608
+                    f"ORDER BY {order} LIMIT ?)", (max(1, count // 10),)).rowcount
+        if not n:
+            break
+        deleted += n
+    return deleted

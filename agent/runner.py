@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from agent import health, sdnotify
 from agent.capture import Frame
 from agent.monitor import MONITOR_FILTER, ChannelHopper, Runner, check_monitor, hop_plan, run_iw
-from agent.pipeline import Pipeline, RunReport, prune
+from agent.pipeline import Pipeline, RunReport, prune, prune_to_size
 from agent.sources import (
     LiveSource,
     SourceError,
@@ -147,15 +147,32 @@ class Agent:
             report=RunReport(keep_events=False),
         )
 
+    def _prune(self) -> None:
+        s = self.config.storage
+        try:
+            self.store.write(lambda c: prune(c, time.time(), s.retention_days))
+            n = self.store.write(lambda c: prune_to_size(c, s.max_db_mb * 2**20))
+            if n:
+                log.warning("the database reached storage.max_db_mb (%d MB): dropped the %d "
+                            "oldest raw observations (findings are kept)", s.max_db_mb, n)
+        except StoreError as exc:
+            log.error("retention pruning failed: %s", exc)
+
     def _check_health(self) -> None:
         data_dir = self.config.data_dir
         if self.pipeline.last_error and "disk" in self.pipeline.last_error and (
                 health.release_reserve(data_dir)):
             log.warning("the disk is full: released the reserve so the health finding and the "
                         "pending batch can be written")
+        packets = drops = 0
+        for src in self._sources:
+            stats = getattr(src, "stats", None)
+            if stats is not None:
+                p, d = stats()
+                packets, drops = packets + p, drops + d
         try:
             r = health.read(data_dir, [self.ctx.get("lan_iface") or "",
-                                       self.config.interfaces.monitor])
+                                       self.config.interfaces.monitor], (packets, drops))
         except OSError as exc:
             log.error("self-health check failed: %s", exc)
             return
@@ -345,10 +362,7 @@ class Agent:
         for s in self.sensors:
             log.info("sensor %-5s %s: %s", s.name, "active" if s.active else "inactive", s.detail)
         self.pipeline.restore()
-        try:
-            self.store.write(lambda c: prune(c, time.time(), self.config.storage.retention_days))
-        except StoreError as exc:
-            log.error("retention pruning failed: %s", exc)
+        self._prune()
         sources = self._open_sources()
         self._start_publisher()
         self._heartbeat()
@@ -419,10 +433,6 @@ class Agent:
             self._heartbeat()
             last_beat = now
         if now - last_prune >= PRUNE_EVERY_S:
-            try:
-                self.store.write(
-                    lambda c: prune(c, time.time(), self.config.storage.retention_days))
-            except StoreError as exc:
-                log.error("retention pruning failed: %s", exc)
+            self._prune()
             last_prune = now
         return last_beat, last_prune

@@ -59,6 +59,7 @@ SO_ATTACH_FILTER = 26
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
+PACKET_STATISTICS = 6
 
 
 def attach_bpf(sock: socket.socket, expr: str, linktype: int) -> None:
@@ -122,6 +123,15 @@ class LiveSource:
 
     def fileno(self) -> int:
         return self._sock.fileno()
+
+    def stats(self) -> tuple[int, int]:
+        """(packets, drops) the kernel counted since the last call (PACKET_STATISTICS)."""
+        try:
+            raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+        except OSError:
+            return 0, 0
+        packets, drops = struct.unpack("II", raw)
+        return packets, drops
 
     def read(self) -> Frame | None:
         """One waiting frame, or None when there is none (never blocks)."""

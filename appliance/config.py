@@ -320,6 +320,7 @@ def _langs(v: list[str]) -> list[str]:
 class Storage:
     data_dir: str = "officeguard-data"
     retention_days: int = spec(180, ge=1, le=3650)
+    max_db_mb: int = spec(1024, ge=16)
     flush_interval_s: float = spec(5.0, gt=0, le=600)
 
 

@@ -32,6 +32,8 @@ S = HealthSettings()
     (HealthReading(0, memory_pct=95.0), {"health.memory_high"}),
     (HealthReading(0, interfaces={"eth0": False, "wlan1mon": True}),
      {"health.interface_down"}),
+    (HealthReading(0, capture_packets=1000, capture_drops=50), {"health.capture_drops"}),
+    (HealthReading(0, capture_packets=100000, capture_drops=3), set()),
 ])
 def test_health_rules(reading: HealthReading, expected: set[str]) -> None:
     raised = {d.rule for d in health_drafts(reading, S) if not d.clear}
@@ -214,3 +216,24 @@ def test_bridge_forwards_a_facility_to_the_central_broker(tmp_path: Path) -> Non
     finally:
         site.stop()
         central.stop()
+
+
+def test_database_stays_under_its_size_cap(tmp_path: Path) -> None:
+    from agent.pipeline import prune_to_size, used_bytes
+    from appliance.findings import FindingDraft, apply_drafts
+    from appliance.store import Store
+
+    with Store(tmp_path / "big.db") as store:
+        store.write(lambda c: c.executemany(
+            "INSERT INTO events (kind, sensor, ts, last_ts, count, subject, detail) "
+            "VALUES ('new_station', 'lan', ?, ?, 1, ?, ?)",
+            [(float(i), float(i), f"s{i}", "x" * 400) for i in range(20000)]))
+        store.write(lambda c: apply_drafts(c, [FindingDraft(
+            "lan.arp_poisoning", "3-8", "high", "192.0.2.1", "t", "t", 1.0)]))
+        size = store.write(used_bytes)
+        assert size > 8 * 2**20
+        deleted = store.write(lambda c: prune_to_size(c, 4 * 2**20))
+        assert deleted > 0 and store.write(used_bytes) <= 4 * 2**20
+        oldest = store.query("SELECT MIN(ts) AS t FROM events")[0]["t"]
+        assert oldest > 1000  # the oldest went first
+        assert store.query("SELECT COUNT(*) AS n FROM findings")[0]["n"] == 1  # evidence stays
