@@ -14,7 +14,7 @@ from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_rec
 from agent.pipeline import Pipeline, RunReport
 from agent.rules.wifi import is_own
 from agent.survey import SurveyAcc
-from agent.wifi import ap_to_json
+from agent.wifi_json import ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
 from appliance.store import Store

@@ -22,7 +22,8 @@ from typing import Any, Protocol
 from agent import health, sdnotify
 from agent.capture import Frame
 from agent.monitor import MONITOR_FILTER, ChannelHopper, Runner, check_monitor, hop_plan, run_iw
-from agent.pipeline import Pipeline, RunReport, prune, prune_to_size
+from agent.pipeline import Pipeline, RunReport
+from agent.retention import prune, prune_to_size
 from agent.sources import (
     LiveSource,
     SourceError,

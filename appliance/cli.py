@@ -7,35 +7,35 @@ lazily inside the commands; the rest of `appliance` imports neither.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from appliance import __version__
+from appliance.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
+from appliance.cli_common import open_store as _open_store
+from appliance.cli_common import print_json as _print_json
+from appliance.cli_ops import (
+    cmd_alert_test,
+    cmd_attest,
+    cmd_attestations,
+    cmd_compliance,
+    cmd_export,
+    cmd_firstboot,
+    cmd_survey,
+    cmd_upgrade,
+    cmd_verify_export,
+)
 from appliance.config import ENV_VAR, Config, ConfigError, load
 from appliance.guideline import CatalogError
 from appliance.store import StoreError
 
 log = logging.getLogger("officeguard")
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    pass
-
-
-def _print_json(doc: Any) -> None:
-    # json.dump writes in chunks: a report of thousands of APs never exists as one string
-    json.dump(doc, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -80,10 +80,6 @@ def cmd_guideline(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def _open_store(config: Config, db: str | None = None) -> Any:
-    from appliance.store import Store
-
-    return Store(Path(db) if db else config.db_path)
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
@@ -111,249 +107,6 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         return EXIT_ERROR
     return EXIT_OK
 
-
-def cmd_survey(args: argparse.Namespace, config: Config) -> int:
-    from agent import survey
-
-    with _open_store(config, args.db) as store:
-        if args.action == "start":
-            if not args.label:
-                raise CliError("survey start needs a label, e.g. \"street side, 2F window\"")
-            if not config.facility.ssids:
-                raise CliError("a survey measures the facility's own Wi-Fi: list its SSIDs in "
-                               "[[facility.ssids]] first")
-            sid = store.write(lambda c: survey.start(
-                c, args.label, config.wifi.leakage_threshold_dbm, args.location, args.seconds))
-            doc: Any = {"id": sid, "label": args.label, "location": args.location,
-                        "seconds": args.seconds}
-            msg = (f"survey {sid} started: {args.label} ({args.location}); the running agent "
-                   "records signal until it is stopped" + (
-                       f" or {args.seconds:g} s pass" if args.seconds else ""))
-        elif args.action == "stop":
-            n = store.write(lambda c: survey.stop(c, args.id))
-            doc, msg = {"stopped": n}, f"{n} survey(s) stopped"
-        else:
-            doc = {"surveys": store.read_with(survey.summary)}
-            msg = "\n".join(
-                f"#{s['id']} {s['label']} [{s['location']}] {s['started_at']}: "
-                + ", ".join(f"{b['ssid']} {b['bssid']} {b['rssi_dbm']['mean']} dBm"
-                            + (" LEAKS" if b["leaks"] else "") for b in s["bssids"])
-                for s in doc["surveys"]) or "no surveys"
-    if args.json:
-        _print_json(doc)
-    else:
-        print(msg)
-    return EXIT_OK
-
-
-def cmd_attest(args: argparse.Namespace, config: Config) -> int:
-    from appliance import attestations as att
-    from appliance.guideline import catalog_for
-
-    catalog = catalog_for(config)
-    result = "not_applicable" if args.not_applicable else args.result
-    check = args.check or ("*" if args.not_applicable else "")
-    if not check:
-        m = next((m for m in catalog.measures if m.id == args.measure), None)
-        ids = [c["id"] for c in m.checks if c["kind"] == "attest"] if m else []
-        if len(ids) != 1:
-            raise CliError(f"say which check with --check ({', '.join(ids) or 'none'})")
-        check = ids[0]
-    valid = args.valid_days or att.default_valid_days(catalog, args.measure, check)
-    try:
-        stored = [(Path(f).name, *att.store_evidence(config, Path(f))) for f in args.evidence]
-        with _open_store(config, args.db) as store:
-            aid = store.write(lambda c: att.record(
-                c, catalog, args.measure, check, result, args.by, args.note, valid, stored))
-            doc = next(a for a in store.read_with(
-                lambda c: att.list_attestations(c, config)) if a["id"] == aid)
-    except att.AttestError as exc:
-        raise CliError(str(exc)) from exc
-    if args.json:
-        _print_json(doc)
-    else:
-        print(f"attestation {aid}: {args.measure} {check} {result}, valid until "
-              f"{doc['expires_on']}, {len(stored)} evidence file(s)")
-    return EXIT_OK
-
-
-def cmd_attestations(args: argparse.Namespace, config: Config) -> int:
-    from appliance import attestations as att
-
-    with _open_store(config, args.db) as store:
-        rows = store.read_with(lambda c: att.list_attestations(c, config))
-    bad = [e for a in rows for e in a["evidence"] if not e["hash_ok"]]
-    if args.json:
-        _print_json({"attestations": rows})
-    else:
-        for a in rows:
-            print(f"#{a['id']} {a['measure']} {a['check']} {a['result']} by {a['by']} "
-                  f"on {a['attested_on']} (until {a['expires_on']}): {a['note']}")
-            for e in a["evidence"]:
-                print(f"    {e['name']} sha256={e['sha256'][:16]}… "
-                      f"{'ok' if e['hash_ok'] else 'MISSING OR CHANGED'}")
-        if not rows:
-            print("no attestations")
-    return EXIT_ERROR if bad else EXIT_OK
-
-
-def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
-    from datetime import date
-
-    from appliance import attestations as att
-    from appliance.compliance import evaluate
-    from appliance.guideline import catalog_for
-
-    catalog = catalog_for(config)
-    try:
-        today = date.fromisoformat(args.date) if args.date else date.today()
-    except ValueError as exc:
-        raise CliError(f"--date: {exc} (use YYYY-MM-DD)") from exc
-    with _open_store(config, args.db) as store:
-        doc = evaluate(catalog, store.read_with(
-            lambda c: att.gather_facts(c, config, catalog, today)))
-    if args.json:
-        _print_json(doc)
-        return EXIT_OK
-    e, g = doc["estimate"], doc["grades"]
-    print(f"{e['label_ja']}  (監査 {g['audit']} / 脆弱性診断 {g['vulnerability']}, "
-          f"信頼度 {e['confidence']:.0%})")
-    print(e["disclaimer_ja"])
-    for m in doc["measures"]:
-        print(f"  {m['measure']} {m['verdict']:15} {m['title_ja']}")
-    for r in doc["reminders"]:
-        print(f"reminder: {r['measure']} {r['check']} expires on {r['expires_on']}")
-    return EXIT_OK
-
-
-def cmd_alert_test(args: argparse.Namespace, config: Config) -> int:
-    from agent.mqtt import MqttError, send_test_alert
-
-    try:
-        with _open_store(config, args.db) as store:
-            doc = send_test_alert(config, store, args.by)
-    except MqttError as exc:
-        raise CliError(str(exc)) from exc
-    if args.json:
-        _print_json(doc)
-    elif doc["error"]:
-        print(f"test alert NOT delivered: {doc['error']}")
-    else:
-        print(f"test alert {doc['alert_id']} delivered to {doc['broker']} "
-              f"({doc['topic']}) at {doc['delivered_at']}")
-    return EXIT_ERROR if doc["error"] else EXIT_OK
-
-
-def cmd_export(args: argparse.Namespace, config: Config) -> int:
-    from agent.health import EARLIEST_SANE
-    from appliance import export as ex
-
-    if time.time() < EARLIEST_SANE:
-        raise CliError("the clock is not set (no NTP yet?): an export now would carry wrong "
-                       "dates; try again once the time is right")
-    try:
-        period = ex.parse_period(args.period, getattr(args, "from"), args.to)
-        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-        out = (Path(args.out) if args.out else config.exports_dir).resolve()
-        with _open_store(config, args.db) as store:
-            store.write(ex.ensure_appliance_id)
-            folder, doc, digest = ex.write_export(store.path, config, period, out, formats)
-            def record(c: Any) -> list[str]:
-                ex.notice(c, config, period, folder, digest)
-                return ex.record_export(c, period, folder, digest, config.exports.keep)
-
-            removed = store.write(record)
-        mailed = ex.email(config, folder, period) if (
-            args.email or (config.exports.email_to and config.exports.smtp_host)) else None
-    except ex.ExportError as exc:
-        raise CliError(str(exc)) from exc
-    except OSError as exc:
-        raise CliError(f"cannot write the export: {exc}") from exc
-    result = {"folder": str(folder), "period": period.label, "manifest_sha256": digest,
-              "signing_key_sha256": doc["signing_key_sha256"],
-              "files": sorted(p.name for p in folder.iterdir()), "removed": removed,
-              "email": mailed,
-              "estimate": doc["compliance"]["estimate"]}
-    if args.json:
-        _print_json(result)
-    else:
-        print(f"export {period.label} written to {folder}")
-        print(f"signing key sha256 {doc['signing_key_sha256']}")
-    return EXIT_OK
-
-
-def cmd_verify_export(args: argparse.Namespace, config: Config) -> int:
-    from appliance import signing
-
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        raise CliError(f"{folder}: not a folder")
-    problems = signing.verify_folder(folder, Path(args.public_key) if args.public_key else None)
-    fp = None
-    try:
-        from cryptography.hazmat.primitives import serialization
-
-        pem = (Path(args.public_key) if args.public_key else folder / signing.PUBLIC_KEY)
-        fp = signing.fingerprint(serialization.load_pem_public_key(pem.read_bytes()))  # type: ignore[arg-type]
-    except (OSError, ValueError):
-        pass
-    if args.json:
-        _print_json({"folder": str(folder), "ok": not problems, "problems": problems,
-                     "signing_key_sha256": fp})
-    elif problems:
-        print(f"{folder}: NOT intact")
-        for p in problems:
-            print(f"  {p}")
-    else:
-        print(f"{folder}: intact, signed by key sha256 {fp}")
-    return EXIT_ERROR if problems else EXIT_OK
-
-
-def cmd_firstboot(args: argparse.Namespace, config: Config) -> int:
-    from appliance import firstboot
-
-    try:
-        summary = firstboot.run(Path(args.root), force=args.force)
-    except firstboot.FirstBootError as exc:
-        raise CliError(str(exc)) from exc
-    except PermissionError as exc:
-        raise CliError(f"first boot needs root: {exc}") from exc
-    console = summary.pop("console")
-    if args.json:
-        _print_json(summary)
-    else:
-        print(console)
-    for tty in ("/dev/console",) if args.root == "/" else ():
-        try:
-            with open(tty, "w") as f:  # the journal has it too, via stdout
-                f.write(console)
-        except OSError:
-            pass
-    return EXIT_OK
-
-
-def cmd_upgrade(args: argparse.Namespace, config: Config) -> int:
-    from appliance import upgrade as up
-
-    base = Path(args.base)
-    db = config.db_path.resolve()
-    since = time.time()
-    restart = None if args.no_restart else up.systemd_restart
-    healthy = (lambda: True) if args.no_restart else up.heartbeat_after(
-        db, since, args.health_timeout)
-    cfg_file = Path(args.config or os.environ.get(ENV_VAR) or "")
-    try:
-        res = up.upgrade(base, Path(args.source), db, cfg_file if cfg_file.name else None,
-                         healthy, restart, offline=args.offline)
-    except up.UpgradeError as exc:
-        raise CliError(str(exc)) from exc
-    doc = {"ok": res.ok, "previous": res.previous, "current": res.current,
-           "rolled_back": res.rolled_back, "detail": res.detail}
-    if args.json:
-        _print_json(doc)
-    else:
-        print(("upgraded to " if res.ok else "ROLLED BACK to ") + res.current + f" ({res.detail})")
-    return EXIT_OK if res.ok else EXIT_ERROR
 
 
 def cmd_findings(args: argparse.Namespace, config: Config) -> int:

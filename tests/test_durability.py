@@ -219,7 +219,7 @@ def test_bridge_forwards_a_facility_to_the_central_broker(tmp_path: Path) -> Non
 
 
 def test_database_stays_under_its_size_cap(tmp_path: Path) -> None:
-    from agent.pipeline import prune_to_size, used_bytes
+    from agent.retention import prune_to_size, used_bytes
     from appliance.findings import FindingDraft, apply_drafts
     from appliance.store import Store
 
