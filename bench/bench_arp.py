@@ -10,7 +10,6 @@ stations (plus a share of IPv4 frames the sensor must skip), then times the real
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import socket
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.capture import write_pcap  # noqa: E402
+from bench._common import run_child  # noqa: E402
 
 
 def _mac(i: int) -> bytes:
@@ -56,15 +56,6 @@ def generate(path: Path, frames: int, stations: int, seed: int = 7) -> None:
     write_pcap(path, 1, out)
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall time and that child's own peak RSS in MB (wait4 gives one child's rusage)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
-        raise SystemExit(f"{cmd[0]} failed with {p.returncode}")
-    return time.perf_counter() - t0, ru.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -87,12 +78,12 @@ def main() -> None:
         print(f"generated {args.frames:,} frames ({cap.stat().st_size / 1e6:.1f} MB, "
               f"{args.stations} stations) in {time.perf_counter() - t0:.1f} s")
         db = Path(tmp) / "bench.db"
-        secs, rss = timed([officeguard, "ingest", str(cap), "--db", str(db), "--json"])
+        secs, rss = run_child([officeguard, "ingest", str(cap), "--db", str(db), "--json"])
         print(f"officeguard ingest --json: {secs:.2f} s, {args.frames / secs:,.0f} frames/s "
               f"end to end, peak RSS {rss:.0f} MB")
         tshark = shutil.which("tshark")
         if tshark:
-            secs_t, _ = timed([tshark, "-r", str(cap), "-Y", "arp", "-T", "fields",
+            secs_t, _ = run_child([tshark, "-r", str(cap), "-Y", "arp", "-T", "fields",
                                "-e", "arp.src.proto_ipv4", "-e", "arp.src.hw_mac"])
             print(f"tshark -Y arp -T fields: {secs_t:.2f} s, {args.frames / secs_t:,.0f} frames/s"
                   f" (officeguard is {secs_t / secs:.1f}x tshark's rate)")

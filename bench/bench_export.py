@@ -7,8 +7,6 @@ devices (the real command, as a child process; its own peak RSS from wait4).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from appliance.findings import FindingDraft, apply_drafts  # noqa: E402
 from appliance.store import Store  # noqa: E402
+from bench._common import run_child  # noqa: E402
 
 
 def fill(db: Path, findings: int, devices: int, t0: float) -> None:
@@ -52,17 +51,12 @@ def main() -> None:
         fill(db, args.findings, args.devices, t0)
         cfg = Path(tmp) / "c.toml"
         cfg.write_text(f'[storage]\ndata_dir = "{db.parent}"\n')
-        start = time.perf_counter()
-        p = subprocess.Popen([officeguard, "export", "--period", "2026-10", "--config",
-                              str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _pid, status, ru = os.wait4(p.pid, 0)
-        secs = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status):
-            raise SystemExit("export failed")
+        secs, rss = run_child([officeguard, "export", "--period", "2026-10", "--config",
+                               str(cfg)])
         folder = next((db.parent / "exports").iterdir())
         pdf = folder / "report.pdf"
         print(f"export of a month with {args.findings:,} findings and {args.devices:,} devices: "
-              f"{secs:.1f} s, peak RSS {ru.ru_maxrss / 1024:.0f} MB, report.pdf "
+              f"{secs:.1f} s, peak RSS {rss:.0f} MB, report.pdf "
               f"{pdf.stat().st_size / 1e6:.1f} MB")
 
 

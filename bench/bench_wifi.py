@@ -13,7 +13,6 @@ peak resident memory.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.capture import write_pcap  # noqa: E402
+from bench._common import run_child  # noqa: E402
 from tests import wifigen as g  # noqa: E402
 
 SECURITIES = ["WPA2", "WPA2", "WPA2", "WPA3", "WPA2/WPA3", "WPA2-TKIP", "WPA/WPA2", "WPA",
@@ -75,16 +75,6 @@ def generate(path: Path, frames: int, aps: int, seed: int = 11) -> dict[str, int
     return counts
 
 
-def run_child(cmd: list[str]) -> tuple[float, float]:
-    """Wall time and the child's own peak RSS in MB (wait4 gives that child's rusage)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, ru = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[0]} failed with {os.waitstatus_to_exitcode(status)}")
-    p.returncode = 0
-    return elapsed, ru.ru_maxrss / 1024
 
 
 def main() -> None:

@@ -39,6 +39,14 @@ def _ap_evidence(ap: ApSnapshot) -> dict[str, Any]:
             "rssi_mean_dbm": None if ap.rssi_mean is None else round(ap.rssi_mean, 1)}
 
 
+def _own(e: WifiEventSeen, view: RuleView) -> ApSnapshot | None:
+    """The AP of an AP event when it is one of the facility's own, else None."""
+    ap = e.ap
+    if ap is None or e.kind not in (w.AP_CONFIRMED, w.AP_CHANGED) or not is_own(view, ap):
+        return None
+    return ap
+
+
 def _draft(rule: str, measure: str, severity: str, ap: ApSnapshot, e: WifiEventSeen,
            ja: str, en: str, msg_ja: str, msg_en: str, clear: bool = False,
            **extra: Any) -> FindingDraft:
@@ -91,8 +99,8 @@ def rogue_ap(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
 
 
 def weak_encryption(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
-    ap = e.ap
-    if ap is None or e.kind not in (w.AP_CONFIRMED, w.AP_CHANGED) or not is_own(view, ap):
+    ap = _own(e, view)
+    if ap is None:
         return []
     if rogue_reasons(view, ap):
         return []
@@ -118,8 +126,8 @@ def weak_encryption(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
 
 
 def no_pmf(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
-    ap = e.ap
-    if ap is None or e.kind not in (w.AP_CONFIRMED, w.AP_CHANGED) or not is_own(view, ap):
+    ap = _own(e, view)
+    if ap is None:
         return []
     applies = ap.security in ("WPA2", "WPA/WPA2", "WPA2-Enterprise", "WPA/WPA2-Enterprise")
     if not applies or ap.pmf != "none":
@@ -134,8 +142,8 @@ def no_pmf(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
 
 
 def wps_enabled(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
-    ap = e.ap
-    if ap is None or e.kind not in (w.AP_CONFIRMED, w.AP_CHANGED) or not is_own(view, ap):
+    ap = _own(e, view)
+    if ap is None:
         return []
     wps = ap.wps
     active = wps is not None and wps.get("state") == "configured" and not wps.get("locked")
@@ -151,8 +159,8 @@ def wps_enabled(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
 
 
 def hidden_ssid(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
-    ap = e.ap
-    if ap is None or e.kind not in (w.AP_CONFIRMED, w.AP_CHANGED) or not is_own(view, ap):
+    ap = _own(e, view)
+    if ap is None:
         return []
     if not ap.hidden or rogue_reasons(view, ap):
         return []
