@@ -22,6 +22,27 @@ VULN_CATEGORIES = (3, 4, 5)
 AUDIT_KEY_MEASURES = ("1-1", "2-2", "2-3")
 STAR_LABELS_JA = {3: "★★★ 信頼", 2: "★★ 安全", 1: "★ 安心", 0: "認証不可"}
 STAR_LABELS_EN = {3: "★★★ Trusted", 2: "★★ Safe", 1: "★ Secure", 0: "Not certifiable"}
+REASONS_JA = {
+    "findings of high or critical severity are open": "重大度の高い検出事項が未解決です",
+    "findings of low or medium severity are open": "注意すべき検出事項が未解決です",
+    "measured, nothing found": "計測済み・問題なし",
+    "not attested yet": "未申告（証跡がありません）",
+    "attested as not met": "未実施として申告されています",
+    "attested": "申告済み",
+    "measure not identified in the source (6-③)": "出典で内容を確認できない対策です（6-③）",
+}
+
+
+def reason_ja(reason: str) -> str:
+    if reason in REASONS_JA:
+        return REASONS_JA[reason]
+    if reason.startswith("no data yet"):
+        return "データがまだありません"
+    if reason.startswith("evidence expired on "):
+        return f"証跡の有効期限切れ（{reason.removeprefix('evidence expired on ')}）"
+    return reason  # a person's own words (a not-applicable reason) stay as written
+
+
 DISCLAIMER_JA = ("本表示は機器による推定であり、認証は指定検査事業者の検査結果に基づき"
                  "認証機関が付与するものです。")
 DISCLAIMER_EN = ("This is the appliance's estimate. Certification is granted by the certification "
@@ -134,6 +155,7 @@ def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
                 state, why, info = _check_attest(chk, latest.get((m.id, chk["id"])),
                                                  facts.today)
                 out.update(state=state, reason=why, **info)
+            out["reason_ja"] = reason_ja(str(out.get("reason", "")))
             checks.append(out)
         verdict = measure_verdict(c["state"] for c in checks)
         rules = {r for chk in m.checks for r in chk.get("rules", ())}

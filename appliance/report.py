@@ -176,8 +176,9 @@ def render_html(doc: dict[str, Any], lang: str = "ja") -> str:
         for ch in m["checks"]:
             ev = ", ".join(f"{x['name']} (sha256 {x['sha256'][:12]}…)"
                            for x in ch.get("evidence", []))
+            why = ch.get("reason_ja") if lang == "ja" else ch.get("reason")
             out.append(f"<tr><td>{e(title(ch))}</td><td>{_verdict(ch['state'], lang)}</td>"
-                       f"<td>{e(ch.get('reason'))}{(' · ' + e(ev)) if ev else ''}</td></tr>")
+                       f"<td>{e(why)}{(' · ' + e(ev)) if ev else ''}</td></tr>")
         out.append("</table>")
         fs = by_measure.get(m["measure"], [])
         if fs:

@@ -104,6 +104,8 @@ def test_labels_range_and_disclaimer() -> None:
     assert 0.9 <= e["confidence"] <= 1.0 and e["confidence_level"] == "high"
     m14 = next(m for m in doc["measures"] if m["measure"] == "1-4")
     assert m14["verdict"] == "expired"
+    training = next(c for c in m14["checks"] if c["check"] == "training")
+    assert training["reason_ja"].startswith("証跡の有効期限切れ")
     assert m14["remediation_ja"] and m14["remediation_en"]
 
 
