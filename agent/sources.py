@@ -7,13 +7,9 @@ imported (not `scapy.all`): it keeps the agent small enough for a Pi Zero 2 W.
 from __future__ import annotations
 
 import logging
-import os
-import select
 import socket
 import struct
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_RADIOTAP, Frame
@@ -144,22 +140,6 @@ class LiveSource:
             return None
         return Frame(time.time(), self.linktype, data)
 
-    def frames(self, stop: threading.Event, poll_s: float = 0.1) -> Iterator[Frame | None]:
-        """Yield frames as they arrive, and None every poll_s while idle (a chance to flush)."""
-        sock = self._sock
-        while not stop.is_set():
-            ready, _, _ = select.select([sock], [], [], poll_s)
-            if not ready:
-                yield None
-                continue
-            try:
-                data = sock.recv(65535)
-            except OSError as exc:
-                log.error("%s: receive failed: %s", self.iface, exc)
-                yield None
-                continue
-            yield Frame(time.time(), self.linktype, data)
-
     def close(self) -> None:
         self._sock.close()
 
@@ -176,13 +156,3 @@ def default_route_interface() -> tuple[str, str] | None:
         return None
     gw, iface = entry[0], entry[1]
     return str(iface), str(gw)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -126,10 +126,6 @@ class DeauthSeen:
     radio: RadioInfo
 
 
-def _mac(b: bytes) -> str:
-    return b.hex(":")
-
-
 def _suite(b: bytes, oui: bytes) -> int:
     return b[3] if b[:3] == oui else -int.from_bytes(b, "big")  # vendor suites: negative
 
@@ -371,6 +367,3 @@ def band_and_freq(b: BeaconSeen) -> tuple[str | None, int | None]:
         return band, freq_of(ch, band)
     return band, b.radio.frequency_mhz
 
-
-def mac_str(b: bytes) -> str:
-    return _mac(b)

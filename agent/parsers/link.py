@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.capture import (
-    LINKTYPE_ETHERNET,
-    LINKTYPE_IEEE802_11,
-    LINKTYPE_PPI,
-    LINKTYPE_RADIOTAP,
-)
+from agent.capture import LINKTYPE_ETHERNET
+from agent.parsers.radio import split_radio
 
 ETH_ARP = 0x0806
 _VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
@@ -26,28 +22,6 @@ class NetworkPayload:
     ethertype: int
     src: bytes  # link-layer source (Ethernet source, 802.11 SA); b"" when not known
     payload: bytes
-
-
-def strip_radio_header(linktype: int, data: bytes) -> bytes | None:
-    """Return the 802.11 frame inside a radiotap / PPI / bare 802.11 capture record."""
-    if linktype == LINKTYPE_IEEE802_11:
-        return data
-    if linktype == LINKTYPE_RADIOTAP:
-        if len(data) < 8 or data[0] != 0:
-            return None
-        hlen = data[2] | (data[3] << 8)
-        if hlen < 8 or hlen > len(data):
-            return None
-        return data[hlen:]
-    if linktype == LINKTYPE_PPI:
-        if len(data) < 8 or data[0] != 0:
-            return None
-        hlen = data[2] | (data[3] << 8)
-        dlt = int.from_bytes(data[4:8], "little")
-        if hlen < 8 or hlen > len(data) or dlt != LINKTYPE_IEEE802_11:
-            return None
-        return data[hlen:]
-    return None
 
 
 def dot11_data_payload(frame: bytes) -> NetworkPayload | None:
@@ -101,7 +75,7 @@ def ethernet_payload(data: bytes) -> NetworkPayload | None:
 def network_payload(linktype: int, data: bytes) -> NetworkPayload | None:
     if linktype == LINKTYPE_ETHERNET:
         return ethernet_payload(data)
-    frame = strip_radio_header(linktype, data)
-    if frame is None:
+    split = split_radio(linktype, data)
+    if split is None:
         return None
-    return dot11_data_payload(frame)
+    return dot11_data_payload(split[1])
