@@ -118,12 +118,26 @@ def default_valid_days(catalog: Catalog, measure: str, check: str) -> int:
     return 365
 
 
-def verify_file(config: Config, sha256: str) -> bool:
+_VERIFIED: dict[tuple[str, int, int, int], bool] = {}
+
+
+def verify_file(config: Config, sha256: str, fresh: bool = False) -> bool:
+    """Does the stored evidence still hash to its name? The agent asks every 30 s (MQTT
+    states), so a result is remembered while the file's inode, size and mtime are unchanged;
+    `fresh` (the `attestations` command) always re-reads the file."""
     p = evidence_dir(config) / sha256
     try:
-        return _sha256(p)[0] == sha256
+        st = p.stat()
+        key = (str(p), st.st_ino, st.st_size, st.st_mtime_ns)
+        if not fresh and key in _VERIFIED:
+            return _VERIFIED[key]
+        ok = _sha256(p)[0] == sha256
     except OSError:
         return False
+    if len(_VERIFIED) > 4096:
+        _VERIFIED.clear()
+    _VERIFIED[key] = ok
+    return ok
 
 
 def gather_facts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
@@ -187,7 +201,7 @@ def list_attestations(conn: sqlite3.Connection, config: Config) -> list[dict[str
     out = []
     for r in conn.execute("SELECT * FROM attestations ORDER BY id"):
         ev = [{"name": e["name"], "sha256": e["sha256"], "size": e["size"],
-               "hash_ok": verify_file(config, e["sha256"])} for e in conn.execute(
+               "hash_ok": verify_file(config, e["sha256"], fresh=True)} for e in conn.execute(
             "SELECT * FROM evidence WHERE attestation_id = ? ORDER BY id", (r["id"],))]
         out.append({"id": r["id"], "framework": r["framework"], "measure": r["measure"],
                     "check": r["check_id"], "result": r["result"], "by": r["actor"],
