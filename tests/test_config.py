@@ -34,7 +34,7 @@ def test_example_file_validates() -> None:
         ("[facility]\nnmae = 'x'\n", "facility.nmae", "unknown key"),
         ("[bogus]\n", "bogus", "unknown key"),
         ("[mqtt]\nport = 70000\n", "mqtt.port", "less than or equal"),
-        ("[networks]\nguest = ['10.0.0.0/33']\n", "networks.guest", "CIDR"),
+        ("[networks]\nguest = ['192.0.2.0/33']\n", "networks.guest", "CIDR"),
         ("[[facility.ssids]]\nname = 'a'\nbssids = ['zz']\n", "facility.ssids.0.bssids",
          "MAC"),
         ("[storage]\nretention_days = 0\n", "storage.retention_days", "greater than"),

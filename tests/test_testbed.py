@@ -65,7 +65,7 @@ def test_only_documentation_addresses() -> None:
     with Testbed() as tb:
         tb.bridge("lan")
         with pytest.raises(ValueError, match="documentation ranges"):
-            tb.link("x", "lan", "10.0.0.5/24")
+            tb.link("x", "lan", "100.64.0.5/24")
 
 
 def test_cleanup_removes_every_namespace() -> None:
