@@ -99,11 +99,20 @@ def preflight(config: Config, iw: Runner = run_iw
             out.append(SensorStatus("wifi", bool(plan), f"{chk.detail}; {how}" if plan else
                                     "none of the configured channels is supported by "
                                     f"{mon}: check wifi.channels_24 / wifi.channels_5"))
-    if not config.probe.scope and not config.probe.websites:
+    pc = config.probe
+    if not pc.scope:
         out.append(SensorStatus("probe", False,
                                 "probe.scope is empty: passive monitoring only (the default)"))
     else:
-        out.append(SensorStatus("probe", False, "active probing is not part of this build yet"))
+        jobs = [f"scan every {pc.scan_interval_s / 3600:g} h"]
+        if pc.guest_interface:
+            jobs.append(f"isolation from {pc.guest_interface} every "
+                        f"{pc.isolation_interval_s / 3600:g} h")
+        if pc.websites:
+            jobs.append(f"{len(pc.websites)} web site(s) every "
+                        f"{pc.website_interval_s / 3600:g} h")
+        out.append(SensorStatus("probe", True, f"scope {', '.join(pc.scope)}; "
+                                + "; ".join(jobs)))
     return out, ctx
 
 
@@ -142,6 +151,11 @@ class Agent:
         self.hopper: ChannelHopper | None = None
         self._last_survey_sync = 0.0
         self.publisher: Any = None
+        self.prober: Any = None
+        if config.probe.scope:
+            from agent.probe.jobs import Scheduler
+
+            self.prober = Scheduler(config, store)
         self.started = time.time()
         self.pipeline = Pipeline(
             config, store, extra_gateways=self.ctx["gateways"],
@@ -349,6 +363,9 @@ class Agent:
             "store_error": self.pipeline.last_error,
             "health": self.health_reading.to_json() if self.health_reading else None,
             "frames_before_clock": self.frames_before_clock,
+            "probe": ({"last": self.prober.last, "next": {
+                j: iso(t) for j, t in self.prober.next_runs().items()}}
+                if self.prober else None),
         }
 
     def _heartbeat(self, running: bool = True) -> None:
@@ -397,6 +414,8 @@ class Agent:
                 except subprocess.TimeoutExpired:
                     self._export.kill()
                     self._export.wait(10)
+            if self.prober is not None and self.prober.running is not None:
+                self.prober.running.join(10)  # a cycle in flight gets a moment to record
             if self.publisher is not None:
                 self.publisher.close()
             if self.hopper is not None:
@@ -426,6 +445,8 @@ class Agent:
         if now - self._last_survey_sync >= 1.0:
             self._last_survey_sync = now
             self._sync_surveys()
+            if self.prober is not None:
+                self.prober.tick(now)
         if self._watchdog and now - self._last_watchdog >= self._watchdog:
             self._last_watchdog = now
             if self.healthy():  # a stuck or broken agent stops pinging and systemd restarts it

@@ -185,14 +185,18 @@ def coverage(conn: sqlite3.Connection, config: Config, now: float) -> dict[str, 
             agent_recent = now - seen < timedelta(days=7).total_seconds()
     monitoring = (conn.execute("SELECT 1 FROM stations LIMIT 1").fetchone() is not None
                   or conn.execute("SELECT 1 FROM access_points LIMIT 1").fetchone() is not None)
-    return {
+    cov = {
         "facility_aps": facility_aps,
         "leakage_measured": surveyed or boundary,
         "agent_recent": agent_recent,
         "monitoring": monitoring,
         "retention_set": config.storage.retention_days <= 365,
-        "probe": False,  # the probe sensor records its runs here once it exists
     }
+    # what probe cycles of the last week measured (probe.website, probe.isolation, ...)
+    for (keys,) in conn.execute("SELECT coverage FROM probe_runs WHERE finished_at >= ?",
+                                (now - timedelta(days=7).total_seconds(),)):
+        cov.update(dict.fromkeys(json.loads(keys), True))
+    return cov
 
 
 def list_attestations(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:

@@ -21,12 +21,16 @@ from appliance.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from appliance.cli_common import open_store as _open_store
 from appliance.cli_common import print_json as _print_json
 from appliance.cli_ops import (
+    cmd_advisories,
     cmd_alert_test,
     cmd_attest,
     cmd_attestations,
+    cmd_baseline,
     cmd_compliance,
     cmd_export,
+    cmd_firmware,
     cmd_firstboot,
+    cmd_probe,
     cmd_survey,
     cmd_upgrade,
     cmd_verify_export,
@@ -300,6 +304,23 @@ def build_parser() -> argparse.ArgumentParser:
     t = add("alert-test", cmd_alert_test, "send a test alert over MQTT and record its delivery",
             js, dbp)
     t.add_argument("--by", default="manager", help="who asked for it")
+    pr = add("probe", cmd_probe, "run one probe cycle now, inside the authorised scope", js, dbp)
+    pr.add_argument("--scope", action="append", metavar="CIDR",
+                    help="scope for this run only (repeat or comma-separate)")
+    pr.add_argument("--website", action="append", metavar="URL",
+                    help="web site to check for this run only (repeatable)")
+    pr.add_argument("--jobs", metavar="LIST", help="scan,isolation,website (default: all)")
+    pr.add_argument("--no-record", action="store_true", help="print only; store nothing")
+    bl = add("baseline", cmd_baseline, "approve a device's open services (4-③)", js, dbp)
+    bl.add_argument("action", choices=["approve", "list"])
+    bl.add_argument("ip", nargs="?")
+    bl.add_argument("--by", default="manager")
+    ad = add("advisories", cmd_advisories, "import or list JVN iPedia advisories", js, dbp)
+    ad.add_argument("action", choices=["import", "list"])
+    ad.add_argument("source", nargs="?", metavar="FILE_OR_URL")
+    fwp = add("firmware", cmd_firmware, "show or replace the firmware catalog", js)
+    fwp.add_argument("action", choices=["import", "show"])
+    fwp.add_argument("source", nargs="?", metavar="FILE_OR_URL")
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

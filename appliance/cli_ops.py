@@ -266,3 +266,140 @@ def cmd_survey(args: argparse.Namespace, config: Config) -> int:
 
 
 
+
+
+def cmd_probe(args: argparse.Namespace, config: Config) -> int:
+    from agent.probe import jobs
+    from agent.probe.scope import OutOfScope
+
+    scope = [s for chunk in args.scope for s in chunk.split(",")] if args.scope else None
+    websites = list(args.website) if args.website else None
+    selected = tuple(j for j in (args.jobs.split(",") if args.jobs else jobs.JOBS))
+    unknown = [j for j in selected if j not in jobs.JOBS]
+    if unknown:
+        raise CliError(f"unknown job {unknown[0]!r} ({', '.join(jobs.JOBS)})")
+    if not (scope or config.probe.scope):
+        raise CliError("the probe scope is empty: nothing is probed until [probe] scope lists "
+                       "the facility's networks, or give --scope CIDR for this run")
+    with _open_store(config, args.db) as store:
+        try:
+            plan = jobs.build_plan(config, store, scope, websites, selected)
+        except OutOfScope as exc:
+            raise CliError(str(exc)) from exc
+        doc, _ = jobs.run_once(config, store, plan, save=not args.no_record)
+    if args.json:
+        _print_json(doc)
+        return EXIT_OK
+    for h in doc["hosts"]:
+        d = h["device"]
+        print(f"{h['ip']:<16} {h['mac'] or '-':<18} {d['class']:<8} "
+              f"{' '.join(x for x in (d['vendor'], d['model'], d['firmware']) if x) or '-'}")
+        for p in h["ports"]:
+            print(f"    {p['port']:>5}/{p['proto']:<4} {p['service']:<12} "
+                  f"{' '.join(x for x in (p['product'], p['version']) if x)}")
+    for c in doc["checks"]:
+        print(f"[{c['result']:<7}] {c['measure']} {c['check']:<20} {c['subject']}")
+    for r in doc["refused"]:
+        print(f"refused: {r}")
+    for e in doc["errors"]:
+        print(f"error: {e}")
+    print(f"{len(doc['hosts'])} hosts, {len(doc['findings'])} findings, "
+          f"{doc['duration_s']:.1f} s")
+    return EXIT_OK
+
+
+def cmd_baseline(args: argparse.Namespace, config: Config) -> int:
+    from agent.probe import record
+
+    with _open_store(config, args.db) as store:
+        if args.action == "approve":
+            if not args.ip:
+                raise CliError("baseline approve needs the device's address")
+            try:
+                n = store.write(lambda c: record.approve(c, args.ip, args.by, time.time()))
+            except ValueError as exc:
+                raise CliError(str(exc)) from exc
+            doc: Any = {"ip": args.ip, "approved": n}
+            msg = f"{n} service(s) of {args.ip} approved as its baseline"
+        else:
+            doc = {"baseline": store.read_with(record.baseline)}
+            msg = "\n".join(f"{ip}: " + ", ".join(f"{p['port']}/{p['proto']}" for p in ps)
+                            for ip, ps in doc["baseline"].items()) or "no baseline approved"
+    if args.json:
+        _print_json(doc)
+    else:
+        print(msg)
+    return EXIT_OK
+
+
+def _fetch(source: str, limit: int = 20_000_000) -> bytes:
+    if source.startswith(("http://", "https://")):
+        import urllib.request
+
+        with urllib.request.urlopen(source, timeout=30) as r:  # noqa: S310  (http(s) only)
+            return bytes(r.read(limit))
+    try:
+        return Path(source).read_bytes()[:limit]
+    except OSError as exc:
+        raise CliError(f"{source}: {exc.strerror or exc}") from exc
+
+
+def cmd_advisories(args: argparse.Namespace, config: Config) -> int:
+    from agent.probe import firmware, record
+
+    with _open_store(config, args.db) as store:
+        if args.action == "import":
+            source = args.source or config.probe.advisories_url
+            if not source:
+                raise CliError("give a MyJVN feed file or URL (or set probe.advisories_url)")
+            try:
+                advs = firmware.parse_jvn(_fetch(source))
+            except (firmware.CatalogError, OSError) as exc:
+                raise CliError(f"{source}: {exc}") from exc
+            n = store.write(lambda c: record.import_advisories(c, advs, time.time()))
+            doc: Any = {"imported": n, "source": source}
+            msg = f"{n} advisories imported from {source}"
+        else:
+            doc = {"advisories": store.read_with(record.load_advisories)}
+            msg = "\n".join(f"{a['id']} {a['cvss'] or '-'} {a['title']}"
+                            for a in doc["advisories"]) or "no advisories imported"
+    if args.json:
+        _print_json(doc)
+    else:
+        print(msg)
+    return EXIT_OK
+
+
+def cmd_firmware(args: argparse.Namespace, config: Config) -> int:
+    import json
+
+    from agent.probe import firmware
+
+    if args.action == "import":
+        if not args.source:
+            raise CliError("firmware import needs a catalog file or URL")
+        raw = _fetch(args.source)
+        try:
+            as_of, entries = firmware.parse_catalog(json.loads(raw))
+        except (ValueError, firmware.CatalogError) as exc:
+            raise CliError(f"{args.source}: not a usable catalog: {exc}") from exc
+        dest = config.data_dir / "firmware-catalog.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, dest)
+        doc: Any = {"as_of": as_of, "entries": len(entries), "path": str(dest)}
+        msg = f"catalog of {as_of or 'unknown date'} with {len(entries)} entries installed"
+    else:
+        as_of, entries = firmware.load_catalog(config.data_dir)
+        doc = {"as_of": as_of, "entries": [e.__dict__ if hasattr(e, "__dict__") else
+                                           {f: getattr(e, f) for f in e.__slots__}
+                                           for e in entries]}
+        msg = "\n".join(f"{e.id:<16} {e.kind:<8} min_safe={e.min_safe or '-'} "
+                        f"latest={e.latest or '-'} eos={e.end_of_support or '-'}"
+                        for e in entries)
+    if args.json:
+        _print_json(doc)
+    else:
+        print(msg)
+    return EXIT_OK

@@ -248,11 +248,46 @@ class Wifi:
     lookalike_distance: int = spec(2, ge=0, le=5)
 
 
+_DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
+                  5357, 7547, 8000, 8080, 8443, 8554, 9100, 49152]
+_CLASSES = ("router", "ap", "printer", "camera", "nas", "pc", "other")
+
+
+def _ports(v: list[int]) -> list[int]:
+    bad = [p for p in v if not 1 <= p <= 65535]
+    if bad:
+        raise ValueError(f"not a TCP port: {bad[0]}")
+    return sorted(set(v))
+
+
+def _classes(v: list[str]) -> list[str]:
+    for c in v:
+        if c not in _CLASSES:
+            raise ValueError(f"unknown device class {c!r} ({', '.join(_CLASSES)})")
+    return v
+
+
 @dataclass(frozen=True)
 class Probe:
     scope: list[str] = spec(factory=list, check=_scope)
     websites: list[str] = spec(factory=list, check=_urls)
     ca_file: str = ""
+    ports: list[int] = spec(factory=lambda: list(_DEFAULT_PORTS), check=_ports)
+    scan_interval_s: float = spec(86400.0, ge=300)
+    isolation_interval_s: float = spec(21600.0, ge=300)
+    website_interval_s: float = spec(86400.0, ge=300)
+    jitter_s: float = spec(600.0, ge=0, le=86400)
+    rate_per_s: float = spec(200.0, gt=0, le=5000)
+    host_rate_per_s: float = spec(50.0, gt=0, le=1000)
+    host_concurrency: int = spec(8, ge=1, le=64)
+    connect_timeout_s: float = spec(1.5, ge=0.1, le=30)
+    host_budget_s: float = spec(120.0, ge=5, le=3600)
+    cycle_budget_s: float = spec(1800.0, ge=30, le=86400)
+    guest_interface: str = ""
+    isolation_allow: list[str] = spec(factory=list, check=lambda v: _ips(v))
+    credentials: list[str] = spec(factory=list, check=_classes)
+    snmp_community: str = spec("public", min_len=1, max_len=64)
+    advisories_url: str = ""
 
 
 def _hhmm_range(v: str) -> str:

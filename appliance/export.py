@@ -177,13 +177,23 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "last_seen": iso(r["last_seen"])}
         for r in conn.execute("SELECT * FROM access_points WHERE first_seen < ? AND "
                               "last_seen >= ? ORDER BY ssid, bssid", (t1, t0))]
+    fw_status = {r["ip"]: r["firmware_status"] for r in conn.execute(
+        "SELECT ip, firmware_status FROM devices")}
     devices = [{
         "ip": r["ip"], "mac": pseudo.mac(r["mac"]), "vendor": r["vendor"],
         "randomized": bool(r["randomized"]), "first_seen": iso(r["first_seen"]),
         "last_seen": iso(r["last_seen"]), "frames": r["frames"],
-        "firmware_status": "unknown (no probe data)"}
+        "firmware_status": fw_status.get(r["ip"], "unknown (no probe data)")}
         for r in conn.execute("SELECT * FROM stations WHERE first_seen < ? AND last_seen >= ? "
                               "ORDER BY ip, mac", (t1, t0))]
+    probe_runs = [{
+        "started_at": iso(r["started_at"]), "finished_at": iso(r["finished_at"]),
+        "jobs": json.loads(r["jobs"]), "hosts": r["hosts"], "open_ports": r["open_ports"],
+        "checks": len(json.loads(r["checks"])),
+        "failed": sum(1 for c in json.loads(r["checks"]) if c["result"] == "fail"),
+        "refused": len(json.loads(r["refused"]))}
+        for r in conn.execute("SELECT * FROM probe_runs WHERE started_at >= ? AND "
+                              "started_at < ? ORDER BY id", (t0, t1))]
     surveys = [dict(s) for s in conn.execute(
         "SELECT id, label, location, started_at, threshold_dbm FROM surveys WHERE "
         "started_at >= ? AND started_at < ? ORDER BY id", (t0, t1))]
@@ -219,7 +229,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "findings_per_day": daily,
         "access_points": aps,
         "devices": devices,
-        "probe_runs": [],  # the probe sensor records its runs here once it exists (1-④)
+        "probe_runs": probe_runs,
         "surveys": surveys,
         "attestations": attest,
         "alert_tests": tests,
@@ -263,8 +273,11 @@ def _csv_files(folder: Path, doc: dict[str, Any]) -> None:
                "firmware_status"],
               ([d["ip"], d["mac"], d["vendor"], d["randomized"], d["first_seen"],
                 d["last_seen"], d["frames"], d["firmware_status"]] for d in doc["devices"]))
-    write_csv(folder / "probe_runs.csv", ["started_at", "finished_at", "hosts", "checks"],
-              ([r.get("started_at"), r.get("finished_at"), r.get("hosts"), r.get("checks")]
+    write_csv(folder / "probe_runs.csv",
+              ["started_at", "finished_at", "jobs", "hosts", "open_ports", "checks", "failed",
+               "refused"],
+              ([r["started_at"], r["finished_at"], ",".join(r["jobs"]), r["hosts"],
+                r["open_ports"], r["checks"], r["failed"], r["refused"]]
                for r in doc["probe_runs"]))
 
 

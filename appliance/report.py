@@ -230,7 +230,16 @@ def render_html(doc: dict[str, Any], lang: str = "ja") -> str:
                    f"<td>{e(d['firmware_status'])}</td></tr>")
     out.append("</table>" + _more(t, len(doc["devices"]), "devices.csv"))
     out.append(f"<h2>{e(t['probes'])}</h2>")
-    out.append(f"<p>{e(t['no_probes'])}</p>" if not doc["probe_runs"] else "")
+    if not doc["probe_runs"]:
+        out.append(f"<p>{e(t['no_probes'])}</p>")
+    else:
+        out.append("<table><tr><th>start</th><th>jobs</th><th>hosts</th><th>ports</th>"
+                   "<th>checks</th><th>fail</th></tr>")
+        for r in doc["probe_runs"][:MAX_TABLE_ROWS]:
+            out.append(f"<tr><td>{e(r['started_at'])}</td><td>{e(','.join(r['jobs']))}</td>"
+                       f"<td>{e(r['hosts'])}</td><td>{e(r['open_ports'])}</td>"
+                       f"<td>{e(r['checks'])}</td><td>{e(r['failed'])}</td></tr>")
+        out.append("</table>" + _more(t, len(doc["probe_runs"]), "probe_runs.csv"))
     out.append(f"<h2>{e(t['attest'])}</h2><table><tr><th>#</th><th>measure</th><th>check</th>"
                "<th>result</th><th>by</th><th>date</th><th>until</th><th>evidence</th></tr>")
     for a in doc["attestations"]:

@@ -231,4 +231,74 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX exports_period ON exports (period);
         """,
     ),
+    (
+        "0006_probes",
+        """
+        -- One row per probe cycle: what ran, what it covered, what it refused.
+        CREATE TABLE probe_runs (
+            id           INTEGER PRIMARY KEY,
+            started_at   REAL NOT NULL,
+            finished_at  REAL NOT NULL,
+            jobs         TEXT NOT NULL,
+            scope        TEXT NOT NULL,
+            hosts        INTEGER NOT NULL,
+            open_ports   INTEGER NOT NULL,
+            checks       TEXT NOT NULL,
+            coverage     TEXT NOT NULL,
+            refused      TEXT NOT NULL DEFAULT '[]',
+            errors       TEXT NOT NULL DEFAULT '[]',
+            packets      INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX probe_runs_started ON probe_runs (started_at);
+
+        -- The probed inventory: one row per address, with the evidence of each field.
+        CREATE TABLE devices (
+            ip               TEXT PRIMARY KEY,
+            mac              TEXT NOT NULL DEFAULT '',
+            vendor           TEXT NOT NULL DEFAULT '',
+            model            TEXT NOT NULL DEFAULT '',
+            firmware         TEXT NOT NULL DEFAULT '',
+            class            TEXT NOT NULL DEFAULT 'other',
+            firmware_status  TEXT NOT NULL DEFAULT 'unknown',
+            evidence         TEXT NOT NULL DEFAULT '{}',
+            first_seen       REAL NOT NULL,
+            last_seen        REAL NOT NULL
+        ) STRICT;
+
+        CREATE TABLE device_ports (
+            ip          TEXT NOT NULL,
+            port        INTEGER NOT NULL,
+            proto       TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+            service     TEXT NOT NULL DEFAULT '',
+            product     TEXT NOT NULL DEFAULT '',
+            version     TEXT NOT NULL DEFAULT '',
+            banner      TEXT NOT NULL DEFAULT '',
+            first_seen  REAL NOT NULL,
+            last_seen   REAL NOT NULL,
+            PRIMARY KEY (ip, port, proto)
+        ) STRICT;
+
+        -- Services the manager approved per device (4-③); others raise a finding.
+        CREATE TABLE probe_baseline (
+            ip           TEXT NOT NULL,
+            port         INTEGER NOT NULL,
+            proto        TEXT NOT NULL,
+            approved_by  TEXT NOT NULL,
+            approved_at  REAL NOT NULL,
+            PRIMARY KEY (ip, port, proto)
+        ) STRICT;
+
+        -- JVN iPedia advisories imported from MyJVN (URL or file).
+        CREATE TABLE advisories (
+            id           TEXT PRIMARY KEY,
+            title        TEXT NOT NULL,
+            url          TEXT NOT NULL,
+            published    TEXT NOT NULL,
+            cvss         REAL,
+            severity     TEXT NOT NULL,
+            products     TEXT NOT NULL,
+            imported_at  REAL NOT NULL
+        ) STRICT;
+        """,
+    ),
 )

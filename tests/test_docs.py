@@ -53,6 +53,18 @@ def test_every_rule_and_event_is_documented() -> None:
         assert f"`{kind}`" in text, kind
 
 
+def test_every_probe_rule_is_documented() -> None:
+    import json
+
+    text = (DOCS / "probes.md").read_text()
+    doc = json.loads((ROOT / "appliance" / "data" / "jta-siotp-2021.json").read_text())
+    rules = {r for m in doc["measures"] for c in m["checks"] for r in c.get("rules", ())
+             if r.startswith("probe.")}
+    assert len(rules) >= 10
+    for rule in rules:
+        assert f"`{rule}`" in text, rule
+
+
 def test_readme_has_the_two_commands() -> None:
     text = (ROOT / "README.md").read_text()
     assert "make run" in text and "make test" in text

@@ -1,0 +1,288 @@
+"""One probe cycle: scope → discovery → ports → services → device records → firmware →
+credentials (opt-in) → isolation and separation from the guest side → web sites → checks.
+
+`run_cycle` returns the CLI document (`hosts`, `checks`, `findings`, ...) and the drafts; it
+writes nothing. `agent.probe.store` records a cycle in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from agent.probe import checks as ck
+from agent.probe import creds as cr
+from agent.probe import fingerprint as fp
+from agent.probe import firmware as fw
+from agent.probe import segments, services, udp, website
+from agent.probe.net import Ctx, Settings
+from agent.probe.scope import OutOfScope, Resolver, Scope, system_resolver
+
+DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
+                 5357, 7547, 8000, 8080, 8443, 8554, 9100, 49152]
+DISCOVERY_PORTS = [80, 443, 22, 23, 445, 139, 554, 631, 8080, 9100, 21, 3389]
+ADMIN_PORTS = [22, 23, 80, 443, 445, 3389, 8080, 8443, 631, 9100, 161]
+
+
+@dataclass
+class Plan:
+    scope: Scope
+    ports: list[int] = field(default_factory=lambda: list(DEFAULT_PORTS))
+    websites: list[str] = field(default_factory=list)
+    ca_file: str = ""
+    settings: Settings = field(default_factory=Settings)
+    guest_interface: str = ""
+    isolation_allow: list[str] = field(default_factory=list)
+    business: list[str] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=list)
+    credential_classes: list[str] = field(default_factory=list)
+    snmp_community: str = "public"
+    catalog: list[fw.Entry] = field(default_factory=list)
+    credentials: list[cr.Cred] = field(default_factory=list)
+    advisories: list[dict[str, Any]] = field(default_factory=list)
+    baseline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    inventory: dict[str, str] = field(default_factory=dict)  # ip -> mac from the LAN sensor
+    known_hosts: list[str] = field(default_factory=list)  # addresses probed in earlier cycles
+    oui: Any = None  # callable mac -> vendor
+    host_budget_s: float = 120.0
+    cycle_budget_s: float = 1800.0
+    credential_pause_s: float = 1.0
+    jobs: tuple[str, ...] = ("scan", "isolation", "website")
+    resolver: Resolver = system_resolver
+    today: date = field(default_factory=date.today)
+
+
+async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[str, Any]]:
+    up: dict[str, dict[str, Any]] = {}
+    ifaces = segments.interfaces()
+    local: dict[str, list[str]] = {}
+    remote: list[str] = []
+    for ip in targets:
+        i = segments.iface_for(ip, ifaces) if ":" not in ip else None
+        if i is not None and (not ctx.device or i.name == ctx.device):
+            local.setdefault(i.name, []).append(ip)
+        else:
+            remote.append(ip)
+    for name, ips in local.items():
+        iface = next(i for i in ifaces if i.name == name)
+        for ip, mac in (await segments.arp_sweep(ctx, iface, ips)).items():
+            up[ip] = {"mac": mac, "how": "arp"}
+        remote += [ip for ip in ips if ip not in up and ip in plan.inventory]
+
+    async def tcp_up(ip: str) -> None:
+        for port in DISCOVERY_PORTS:
+            if await ctx.tcp_state(ip, port) in ("open", "closed"):
+                up.setdefault(ip, {"mac": "", "how": f"tcp/{port}"})
+                return
+        if await segments.ping(ctx, ip):
+            up.setdefault(ip, {"mac": "", "how": "icmp"})
+
+    await asyncio.gather(*(tcp_up(ip) for ip in remote))
+    for ip in list(up):
+        if not up[ip]["mac"]:
+            up[ip]["mac"] = plan.inventory.get(ip, "")
+    return up
+
+
+async def _host(ctx: Ctx, plan: Plan, ip: str, mac: str) -> dict[str, Any]:
+    states = await asyncio.gather(*(ctx.tcp_state(ip, p) for p in plan.ports))
+    open_ports = [p for p, s in zip(plan.ports, states, strict=True) if s == "open"]
+    idents, snmp_i, upnp_i, mdns_i = await asyncio.gather(
+        asyncio.gather(*(services.identify(ctx, ip, p) for p in open_ports)),
+        udp.snmp_info(ctx, ip, plan.snmp_community), udp.upnp_info(ctx, ip), udp.mdns_info(ctx, ip))
+    ports: list[dict[str, Any]] = []
+    for p, info in zip(open_ports, idents, strict=True):
+        ports.append({"port": p, "proto": "tcp", "state": "open", **info})
+    if snmp_i:
+        ports.append({"port": 161, "proto": "udp", "state": "open", "service": "snmp",
+                      "product": "", "version": "", "banner": snmp_i["sysDescr"][:200]})
+    if upnp_i is not None:
+        ports.append({"port": 1900, "proto": "udp", "state": "open", "service": "upnp",
+                      "product": upnp_i.get("modelName", ""), "version": "",
+                      "banner": upnp_i.get("location", "")})
+    if mdns_i is not None:
+        ports.append({"port": 5353, "proto": "udp", "state": "open", "service": "mdns",
+                      "product": "", "version": "", "banner": ",".join(mdns_i["services"])[:200]})
+    facts = {"ports": ports, "snmp": snmp_i, "upnp": upnp_i, "mdns": mdns_i,
+             "ipp": next((p["ipp"] for p in ports if p.get("ipp")), None),
+             "rtsp": next((p["rtsp"] for p in ports if p.get("rtsp")), None)}
+    vendor_oui = plan.oui(mac) if (plan.oui and mac) else ""
+    dev = fp.build_device(facts, vendor_oui or "", gateway=ip in plan.gateways)
+    hint = _vendor_hint(plan, ports, snmp_i)
+    if hint and (not dev.vendor or dev.evidence.get("vendor") == "oui"):
+        dev.vendor, dev.evidence["vendor"] = hint
+    host: dict[str, Any] = {"ip": ip, "mac": mac, "vendor": vendor_oui or "", "ports": ports,
+                            "device": dev.as_dict(), "snmp": snmp_i, "upnp": upnp_i,
+                            "mdns": mdns_i}
+    host["firmware"] = _firmware(plan, dev, ports)
+    host["advisories"] = [
+        {k: a[k] for k in ("id", "title", "url", "cvss", "severity", "published")}
+        for a in fw.advisories_for(plan.advisories, dev.vendor, dev.model)][:20]
+    if upnp_i and "InternetGatewayDevice" in upnp_i.get("deviceType", ""):
+        host["upnp_mappings"] = await udp.igd_mappings(ctx, ip, upnp_i)
+    if ip in plan.baseline:
+        host["baseline"] = plan.baseline[ip]
+    if dev.kind in plan.credential_classes:
+        cands = cr.candidates(plan.credentials, dev.vendor, dev.model)
+        if cands:
+            host["credentials"] = await cr.check_device(
+                ctx, ip, {p["port"]: p for p in ports if p["proto"] == "tcp"}, cands,
+                plan.credential_pause_s)
+    return host
+
+
+def _vendor_hint(plan: Plan, ports: list[dict[str, Any]], snmp_i: dict[str, Any] | None
+                 ) -> tuple[str, str] | None:
+    texts = []
+    for p in ports:
+        h = p.get("http") or {}
+        texts += [("http title", h.get("title", "")), ("http realm", h.get("realm", "")),
+                  (f"{p['service']} banner", p.get("banner", ""))]
+    if snmp_i:
+        texts.append(("snmp sysDescr", snmp_i.get("sysDescr", "")))
+    names = cr.vendors(plan.credentials) + [e.vendor for e in plan.catalog if e.kind == "device"]
+    for source, text in texts:
+        low = text.lower()
+        for n in names:
+            if n and n.lower() in low:
+                return n, source
+    return None
+
+
+def _firmware(plan: Plan, dev: fp.Device, ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    entry = fw.match(plan.catalog, dev.vendor, dev.model, "device")
+    if entry:
+        a = fw.assess(entry, dev.firmware, plan.today)
+        a.update(kind="device", component=dev.model or entry.id)
+        out.append(a)
+    seen = set()
+    for p in ports:
+        if not p.get("product") or not p.get("version"):
+            continue
+        e = fw.match(plan.catalog, "", p["product"], "software")
+        if e and e.id not in seen:
+            seen.add(e.id)
+            a = fw.assess(e, p["version"].split()[0], plan.today)
+            a.update(kind="software", component=p["product"], port=p["port"])
+            out.append(a)
+    return out
+
+
+async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
+                     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """From the guest interface: who else answers (3-⑤), what of the business side (3-⑥)."""
+    iface = next((i for i in segments.interfaces() if i.name == plan.guest_interface), None)
+    if iface is None:
+        return None, None
+    gctx = Ctx(ctx.scope, ctx.settings, device=iface.name)
+    peers = [ip for ip in plan.scope.hosts()
+             if ipaddress.ip_address(ip) in iface.network and ip != iface.ip]
+    allowed = set(plan.gateways) | set(plan.isolation_allow)
+    arp = await segments.arp_sweep(gctx, iface, peers)
+
+    async def reach(ip: str, ports: list[int]) -> str:
+        # a gateway's other leg answering ping is the gateway itself; its admin ports count
+        if ip not in plan.gateways and await segments.ping(gctx, ip):
+            return "icmp"
+        for p in ports:
+            if await gctx.tcp_state(ip, p) == "open":
+                return f"tcp/{p}"
+        return ""
+
+    answered = []
+    for ip in sorted(arp, key=lambda a: ipaddress.ip_address(a)):
+        # an ARP answer is already layer-2 reachability between guests
+        if ip not in allowed:
+            how = "arp" + ("+icmp" if await segments.ping(gctx, ip) else "")
+            answered.append({"ip": ip, "mac": arp[ip], "how": how})
+    iso = {"interface": iface.name, "network": str(iface.network), "tested": len(peers),
+           "allowed": sorted(allowed), "answered": answered}
+    sep = None
+    nets = [ipaddress.ip_network(n) for n in plan.business]
+    if nets:
+        # the business hosts known to exist: this cycle's, earlier cycles', the gateways
+        known = dict.fromkeys([*seen, *plan.known_hosts, *plan.gateways])
+        targets = [ip for ip in known if plan.scope.allows(ip)
+                   and any(ipaddress.ip_address(ip) in n for n in nets)]
+        results = await asyncio.gather(*(reach(ip, ADMIN_PORTS[:-1]) for ip in targets))
+        reached = [{"ip": ip, "how": how} for ip, how in zip(targets, results, strict=True) if how]
+        sep = {"networks": [str(n) for n in nets], "targets": targets, "reached": reached,
+               "reached_hosts": reached, "allowed": sorted(allowed)}
+    return iso, sep
+
+
+async def run_cycle(plan: Plan) -> dict[str, Any]:
+    started = time.time()
+    ctx = Ctx(plan.scope, plan.settings)
+    doc: dict[str, Any] = {"started_at": started, "scope": [str(n) for n in plan.scope.networks],
+                           "hosts": [], "checks": [], "findings": [], "refused": ctx.refused,
+                           "jobs": list(plan.jobs), "errors": []}
+    out = ck.Outcome()
+    targets: list[str] = []
+    if "scan" in plan.jobs:
+        targets = list(plan.scope.hosts())
+        for name in plan.scope.names:
+            try:
+                targets += [a for a in plan.scope.resolve(name, plan.resolver) if a not in targets]
+            except OutOfScope as exc:
+                ctx.refused.append(str(exc))
+        targets += [ip for ip in plan.inventory if plan.scope.allows(ip) and ip not in targets]
+        own = {i.ip for i in segments.interfaces()}  # the appliance does not probe itself
+        targets = [ip for ip in targets if ip not in own]
+
+    async def body() -> None:
+        if targets:
+            up = await _discover(ctx, plan, targets)
+
+            async def one(ip: str) -> dict[str, Any]:
+                try:
+                    return await asyncio.wait_for(_host(ctx, plan, ip, up[ip]["mac"]),
+                                                  plan.host_budget_s)
+                except TimeoutError:
+                    doc["errors"].append(f"{ip}: host budget of {plan.host_budget_s:g} s spent")
+                    return {"ip": ip, "mac": up[ip]["mac"], "vendor": "", "ports": [],
+                            "device": fp.Device().as_dict(), "incomplete": True}
+
+            hosts = await asyncio.gather(*(one(ip) for ip in sorted(
+                up, key=lambda a: ipaddress.ip_address(a))))
+            for h, ip in zip(hosts, sorted(up, key=lambda a: ipaddress.ip_address(a)),
+                             strict=True):
+                h["discovered_by"] = up[ip]["how"]
+            doc["hosts"] = list(hosts)
+        if "isolation" in plan.jobs and plan.guest_interface:
+            doc["isolation"], doc["separation"] = await _isolation(
+                plan, ctx, [h["ip"] for h in doc["hosts"]])
+        if "website" in plan.jobs and plan.websites:
+            doc["websites"] = await website.check_all(ctx, plan.websites, plan.ca_file,
+                                                      plan.resolver)
+
+    try:
+        await asyncio.wait_for(body(), plan.cycle_budget_s)
+    except TimeoutError:
+        doc["errors"].append(f"cycle budget of {plan.cycle_budget_s:g} s spent")
+    ts = time.time()
+    for h in doc["hosts"]:
+        if not h.get("incomplete"):
+            ck.host_checks(out, h, ts, bool(plan.credential_classes))
+    if doc.get("isolation"):
+        ck.isolation_checks(out, doc["isolation"], ts)
+    if doc.get("separation"):
+        ck.separation_checks(out, doc["separation"], ts)
+    mappings = [m for h in doc["hosts"] for m in h.get("upnp_mappings", [])]
+    if "scan" in plan.jobs:
+        ck.printer_checks(out, doc["hosts"], doc.get("separation"), mappings, ts)
+    ck.website_checks(out, doc.get("websites", []), ts)
+    doc["checks"] = out.checks
+    doc["findings"] = [{"rule": d.rule, "measure": d.measure, "severity": d.severity,
+                        "subject": d.subject, "title_ja": d.title_ja, "title_en": d.title_en}
+                       for d in out.drafts]
+    doc["finished_at"] = time.time()
+    doc["duration_s"] = round(doc["finished_at"] - started, 3)
+    doc["packets"] = ctx.limiter.sent
+    doc["_outcome"] = out
+    return doc

@@ -1,0 +1,256 @@
+"""Banner grabbing on open TCP ports: HTTP(S), SSH, FTP, Telnet, RTSP, IPP, and a generic
+read-then-HTTP fallback. Each returns what it learned; nothing here decides a finding."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from typing import Any
+
+from agent.probe import fingerprint as fp
+from agent.probe import ipp
+from agent.probe.net import Ctx, read_some, read_until_idle
+
+TLS_PORTS = {443, 8443, 993, 995, 465, 636, 5001, 9443}
+HTTP_PORTS = {80, 8000, 8008, 8080, 8081, 8888, 5000, 7547, 49152, 5357}
+SERVICE_NAMES = {21: "ftp", 22: "ssh", 23: "telnet", 25: "smtp", 53: "domain", 80: "http",
+                 139: "netbios-ssn", 443: "https", 445: "microsoft-ds", 515: "printer",
+                 554: "rtsp", 631: "ipp", 1883: "mqtt", 1900: "upnp", 3389: "ms-wbt-server",
+                 5000: "upnp", 5357: "wsdapi", 7547: "cwmp", 8000: "http-alt",
+                 8080: "http-proxy", 8443: "https-alt", 8554: "rtsp-alt", 9100: "jetdirect"}
+ERRORS = (OSError, asyncio.TimeoutError, TimeoutError, ssl.SSLError, EOFError, ValueError)
+
+
+def _clean(b: bytes, n: int = 256) -> str:
+    s = b.decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else " " for c in s).strip()[:n]
+
+
+def parse_http(raw: bytes) -> dict[str, Any]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("iso-8859-1").split("\r\n")
+    parts = lines[0].split(" ", 2) if lines else []
+    if len(parts) < 2 or not parts[0].startswith(("HTTP/", "RTSP/")) or not parts[1].isdigit():
+        raise ValueError("not an HTTP/RTSP response")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        k, sep, v = line.partition(":")
+        if sep:
+            headers.setdefault(k.strip().lower(), v.strip())
+    return {"status": int(parts[1]), "headers": headers, "body": body}
+
+
+async def http_get(ctx: Ctx, ip: str, port: int, tls: bool, path: str = "/", host: str = "",
+                   method: str = "GET", body: bytes = b"", extra: str = "",
+                   ssl_ctx: ssl.SSLContext | None = None, limit: int = 131072) -> dict[str, Any]:
+    hosthdr = host or (f"[{ip}]" if ":" in ip else ip)
+    if port not in (80, 443):
+        hosthdr += f":{port}"
+    req = (f"{method} {path} HTTP/1.1\r\nHost: {hosthdr}\r\nUser-Agent: OfficeGuard-probe\r\n"
+           f"Accept: */*\r\nConnection: close\r\n{extra}")
+    if body:
+        req += f"Content-Length: {len(body)}\r\n"
+    async with ctx.stream(ip, port, tls, server_hostname=host, ssl_ctx=ssl_ctx) as (r, w):
+        w.write(req.encode() + b"\r\n" + body)
+        await w.drain()
+        raw = b""
+        with contextlib.suppress(*ERRORS):
+            while len(raw) < limit:
+                chunk = await asyncio.wait_for(r.read(65536), ctx.settings.read_timeout_s)
+                if not chunk:
+                    break
+                raw += chunk
+    return parse_http(raw)
+
+
+async def http_info(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
+    res = await http_get(ctx, ip, port, tls)
+    h = res["headers"]
+    product, version = fp.http_server(h.get("server", ""))
+    title = fp.html_title(res["body"])
+    realm = fp.realm(h.get("www-authenticate", ""))
+    return {"service": "https" if tls else "http", "product": product, "version": version,
+            "banner": _clean(h.get("server", "").encode()),
+            "http": {"status": res["status"], "server": h.get("server", "")[:200],
+                     "title": title, "realm": realm, "location": h.get("location", "")[:500],
+                     "auth": h.get("www-authenticate", "").split(" ")[0][:40],
+                     "admin": fp.looks_like_admin(title, realm, res["body"])}}
+
+
+async def ssh_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    async with ctx.stream(ip, port) as (r, _w):
+        line = await read_some(r, ctx.settings.read_timeout_s, 512)
+    banner = _clean(line.split(b"\n")[0])
+    i = fp.ssh(banner)
+    return {"service": "ssh", "product": i.product, "version": i.version, "banner": banner}
+
+
+async def ftp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    async with ctx.stream(ip, port) as (r, w):
+        greet = await read_until_idle(r, ctx.settings.read_timeout_s)
+        anon = False
+        if greet.startswith(b"220"):
+            w.write(b"USER anonymous\r\n")
+            await w.drain()
+            ans = await read_until_idle(r, ctx.settings.read_timeout_s)
+            if ans.startswith(b"331"):
+                w.write(b"PASS officeguard@example.invalid\r\n")
+                await w.drain()
+                ans = await read_until_idle(r, ctx.settings.read_timeout_s)
+            anon = ans.startswith(b"230")
+            w.write(b"QUIT\r\n")
+            with contextlib.suppress(*ERRORS):
+                await w.drain()
+    banner = _clean(greet.split(b"\r\n")[0])
+    i = fp.ftp(banner)
+    return {"service": "ftp", "product": i.product, "version": i.version, "banner": banner,
+            "ftp": {"anonymous": anon}}
+
+
+def strip_telnet(data: bytes) -> tuple[bytes, bytes]:
+    """(text, replies): drop IAC negotiation and refuse every option."""
+    text, reply, i = bytearray(), bytearray(), 0
+    while i < len(data):
+        c = data[i]
+        if c == 255 and i + 1 < len(data):
+            cmd = data[i + 1]
+            if cmd in (251, 252, 253, 254) and i + 2 < len(data):  # WILL WONT DO DONT
+                opt = data[i + 2]
+                if cmd == 253:
+                    reply += bytes([255, 252, opt])  # DO -> WONT
+                elif cmd == 251:
+                    reply += bytes([255, 254, opt])  # WILL -> DONT
+                i += 3
+                continue
+            if cmd == 250:  # subnegotiation: skip to IAC SE
+                end = data.find(b"\xff\xf0", i)
+                i = len(data) if end < 0 else end + 2
+                continue
+            i += 2
+            continue
+        text.append(c)
+        i += 1
+    return bytes(text), bytes(reply)
+
+
+async def telnet_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    text = first = b""
+    async with ctx.stream(ip, port) as (r, w):
+        for _ in range(4):
+            data = await read_until_idle(r, ctx.settings.read_timeout_s)
+            if not data:
+                break
+            first = first or data
+            t, reply = strip_telnet(data)
+            text += t
+            if reply:
+                w.write(reply)
+                await w.drain()
+            if t.strip():
+                break
+    s = _clean(text, 512)
+    i = fp.telnet(s, first)
+    low = s.lower()
+    return {"service": "telnet", "product": i.product, "version": i.version,
+            "banner": s[:200], "telnet": {
+                "login_prompt": "login" in low or "user" in low or "password" in low,
+                "shell_without_login": s.rstrip().endswith(("#", "$", ">")) and "login" not in low}}
+
+
+async def rtsp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    url = f"rtsp://{ip}:{port}/"
+    out: dict[str, Any] = {"service": "rtsp", "product": "", "version": "", "banner": ""}
+    async with ctx.stream(ip, port) as (r, w):
+        w.write(f"OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: OfficeGuard-probe\r\n\r\n"
+                .encode())
+        await w.drain()
+        opt = parse_http(await read_until_idle(r, ctx.settings.read_timeout_s))
+        w.write(f"DESCRIBE {url} RTSP/1.0\r\nCSeq: 2\r\nAccept: application/sdp\r\n"
+                "User-Agent: OfficeGuard-probe\r\n\r\n".encode())
+        await w.drain()
+        desc = parse_http(await read_until_idle(r, ctx.settings.read_timeout_s))
+    server = opt["headers"].get("server", "") or desc["headers"].get("server", "")
+    out["product"], out["version"] = fp.http_server(server)
+    out["banner"] = _clean(server.encode())
+    out["rtsp"] = {"options_status": opt["status"], "describe_status": desc["status"],
+                   "unauthenticated": desc["status"] == 200,
+                   "public": opt["headers"].get("public", "")[:200]}
+    return out
+
+
+async def ipp_info(ctx: Ctx, ip: str, port: int, tls: bool = False) -> dict[str, Any]:
+    last: Exception | None = None
+    for path in ("/ipp/print", "/"):
+        uri = f"ipp://{ip}:{port}{path}"
+        try:
+            res = await http_get(ctx, ip, port, tls, path=path, method="POST",
+                                 body=ipp.get_printer_attributes(uri),
+                                 extra="Content-Type: application/ipp\r\n")
+        except ERRORS as exc:
+            last = exc
+            continue
+        if res["status"] != 200:
+            continue
+        status, attrs = ipp.parse_response(res["body"])
+        if status >= 0x0400:
+            continue
+        product, version = fp.http_server(res["headers"].get("server", ""))
+        keep = {k: [v for v in vs if isinstance(v, str)][:4] for k, vs in attrs.items()
+                if k in ipp.REQUESTED}
+        return {"service": "ipp", "product": product, "version": version,
+                "banner": _clean(res["headers"].get("server", "").encode()), "ipp": keep}
+    raise last or ValueError("no IPP answer")
+
+
+async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    async with ctx.stream(ip, port) as (r, _w):
+        data = await read_some(r, ctx.settings.read_timeout_s, 1024)
+    if data.startswith(b"SSH-"):
+        i = fp.ssh(_clean(data.split(b"\n")[0]))
+        return {"service": "ssh", "product": i.product, "version": i.version,
+                "banner": _clean(data.split(b"\n")[0])}
+    if data.startswith(b"220"):
+        i = fp.ftp(_clean(data))
+        if i.product:
+            return {"service": "ftp", "product": i.product, "version": i.version,
+                    "banner": _clean(data.split(b"\r\n")[0])}
+    if data.startswith(b"\xff"):
+        text, _ = strip_telnet(data)
+        return {"service": "telnet", "product": "", "version": "", "banner": _clean(text)}
+    if data:
+        return {"service": SERVICE_NAMES.get(port, "unknown"), "product": "", "version": "",
+                "banner": _clean(data)}
+    with contextlib.suppress(*ERRORS):
+        return await http_info(ctx, ip, port, False)
+    return {"service": SERVICE_NAMES.get(port, "unknown"), "product": "", "version": "",
+            "banner": ""}
+
+
+async def identify(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    """What answers on an open TCP port. Never raises; errors leave the service name only."""
+    try:
+        if port == 22:
+            return await ssh_info(ctx, ip, port)
+        if port == 21:
+            return await ftp_info(ctx, ip, port)
+        if port == 23:
+            return await telnet_info(ctx, ip, port)
+        if port in (554, 8554):
+            return await rtsp_info(ctx, ip, port)
+        if port == 631:
+            try:
+                return await ipp_info(ctx, ip, port)
+            except ERRORS:
+                return await http_info(ctx, ip, port, False)
+        if port in TLS_PORTS:
+            return await http_info(ctx, ip, port, True)
+        if port in HTTP_PORTS:
+            try:
+                return await http_info(ctx, ip, port, False)
+            except ERRORS:
+                return await generic_info(ctx, ip, port)
+        return await generic_info(ctx, ip, port)
+    except ERRORS as exc:
+        return {"service": SERVICE_NAMES.get(port, "unknown"), "product": "", "version": "",
+                "banner": "", "error": f"{type(exc).__name__}: {exc}"[:200]}

@@ -1,0 +1,281 @@
+"""Probes against a small office in network namespaces: real lighttpd, sshd, snmpd, busybox
+telnetd, the tests' own IPP/RTSP/IGD responders; compared with nmap on the same hosts and ports.
+
+The code under test runs inside the prober namespace, whose only routes lead into the testbed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import netns, probebed
+from tests.conftest import ROOT
+from tests.probebed import CAMERA, PRINTER, ROUTER, WWW, Bed
+
+pytestmark = pytest.mark.root
+DATA = ROOT / "tests" / "data"
+
+
+def _bed(hardened: bool) -> Iterator[tuple[Bed, dict[str, Any]]]:
+    ok, why = netns.available()
+    if not ok:
+        pytest.skip(why)
+    if why := probebed.missing():
+        pytest.skip(why)
+    d = Path(tempfile.mkdtemp(prefix="og-probe-"))
+    tb = netns.Testbed()
+    bed = None
+    try:
+        bed = probebed.build(tb, d, hardened)
+        cfg = bed.config()
+        for args in (("firmware", "import", str(DATA / "firmware-catalog-test.json")),
+                     ("advisories", "import", str(DATA / "myjvn-overview-test.rdf"))):
+            r = bed.run(*args, "--config", str(cfg))
+            assert r.returncode == 0, r.stderr
+        # capture every packet the prober sends while it probes
+        caps = [tb.spawn("prober", "tcpdump", "-i", ifname, "-n", "-U", "-w",
+                         str(d / f"{ifname}.pcap"), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL) for ifname in ("eth0", "eth1")]
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        r = bed.run("probe", "--config", str(cfg), "--json")
+        elapsed = time.monotonic() - t0
+        time.sleep(0.5)
+        for c in caps:
+            c.terminate()
+            c.wait(5)
+        assert r.returncode == 0, r.stderr[-3000:]
+        doc = json.loads(r.stdout)
+        doc["_elapsed"] = elapsed
+        yield bed, doc
+    finally:
+        tb.close()
+        if bed is not None:
+            bed.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def weak() -> Iterator[tuple[Bed, dict[str, Any]]]:
+    yield from _bed(False)
+
+
+@pytest.fixture(scope="module")
+def hardened() -> Iterator[tuple[Bed, dict[str, Any]]]:
+    yield from _bed(True)
+
+
+def _findings(doc: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(f["rule"], f["measure"], f["subject"]) for f in doc["findings"]}
+
+
+def test_every_planted_weakness_raises_its_finding(weak: tuple[Bed, dict[str, Any]]) -> None:
+    _, doc = weak
+    got = _findings(doc)
+    expected = {
+        ("probe.firmware_outdated", "3-1", f"{ROUTER} lighttpd"),  # lighttpd 1.4.35
+        ("probe.default_credentials", "3-2", f"{ROUTER} http-basic"),  # admin/admin
+        ("probe.insecure_admin", "3-2", f"{ROUTER}:80/tcp http-admin"),
+        ("probe.firmware_outdated", "4-1", f"{PRINTER} Brother HL-L2350DW series"),
+        ("probe.firmware_advisory", "4-1", f"{PRINTER} JVNDB-2099-000001"),
+        ("probe.default_credentials", "4-2", f"{PRINTER} snmp-write"),  # community internal
+        ("probe.exposed_service", "4-3", f"{PRINTER}:161/udp snmp"),  # community public
+        ("probe.default_credentials", "4-2", f"{CAMERA} telnet"),  # root/vizxv
+        ("probe.exposed_service", "4-3", f"{CAMERA}:23/tcp telnet"),
+        ("probe.unauthenticated_stream", "4-2", f"{CAMERA}:554/tcp rtsp"),
+        ("probe.exposed_service", "4-3", f"{ROUTER}:1900/udp upnp"),
+        ("probe.printer_exposed", "4-4", f"{PRINTER} mapped TCP 9100"),  # IGD mapping
+        ("probe.printer_exposed", "4-4", f"{PRINTER} from guest"),
+        ("probe.client_isolation", "3-5", "guest 198.51.100.0/24"),
+        ("probe.guest_to_business", "3-6", PRINTER),
+        ("probe.guest_to_business", "3-6", CAMERA),
+        ("probe.website_tls", "2-3", "https://www.facility.test/"),  # expired certificate
+    }
+    assert expected <= got, sorted(expected - got)
+    sev = {(f["rule"], f["subject"]): f["severity"] for f in doc["findings"]}
+    assert sev[("probe.default_credentials", f"{CAMERA} telnet")] == "critical"
+    assert sev[("probe.guest_to_business", PRINTER)] == "critical"
+    site = doc["websites"][0]
+    assert any("expired" in p for p in site["problems"]) and not site["verified"]
+    assert "http:// does not redirect to https://" in site["problems"]
+    iso = doc["isolation"]
+    assert {a["ip"] for a in iso["answered"]} == set(probebed.GUESTS)
+
+
+def test_hardened_office_raises_nothing(hardened: tuple[Bed, dict[str, Any]]) -> None:
+    _, doc = hardened
+    assert doc["findings"] == [], [(f["rule"], f["subject"]) for f in doc["findings"]]
+    by = {(c["check"], c["subject"]): c["result"] for c in doc["checks"]}
+    assert by[("client_isolation", "guest 198.51.100.0/24")] == "pass"
+    assert by[("guest_separation", "192.0.2.0/24")] == "pass"
+    assert by[("website_tls", "https://www.facility.test/")] == "pass"
+    assert by[("firmware", PRINTER)] == "pass"  # 1.72 is the catalog's latest
+    assert by[("default_credentials", ROUTER)] == "pass"  # admin/admin tried, refused
+
+
+def test_cli_contract_keys(weak: tuple[Bed, dict[str, Any]]) -> None:
+    _, doc = weak
+    for key in ("hosts", "checks", "findings"):
+        assert isinstance(doc[key], list) and doc[key]
+    for h in doc["hosts"]:
+        assert {"ip", "mac", "vendor", "ports", "device"} <= set(h)
+        assert {"vendor", "model", "firmware"} <= set(h["device"])
+        for p in h["ports"]:
+            assert {"port", "proto", "state", "service", "product", "version", "banner"} <= set(p)
+    for c in doc["checks"]:
+        assert {"check", "measure", "result", "evidence"} <= set(c)
+        assert c["result"] in ("pass", "fail", "warn", "unknown")
+    printer = next(h for h in doc["hosts"] if h["ip"] == PRINTER)
+    assert printer["device"]["model"] == "Brother HL-L2350DW series"
+    assert printer["device"]["firmware"] == "1.05"
+    assert printer["device"]["evidence"]["firmware"].startswith("ipp")
+    assert printer["snmp"]["sysDescr"].startswith("Brother NC-8300w")
+
+
+def _nmap(bed: Bed, hosts: list[str]) -> dict[str, dict[int, tuple[str, str]]]:
+    r = subprocess.run(["ip", "netns", "exec", bed.prober_ns, "nmap", "-n", "-Pn", "-sT", "-sV",
+                        "--version-intensity", "7", "-p", ",".join(map(str, probebed.PORTS)),
+                        "-oX", "-", *hosts], capture_output=True, text=True, timeout=600)
+    out: dict[str, dict[int, tuple[str, str]]] = {}
+    for host in ET.fromstring(r.stdout).iter("host"):
+        ip = host.find("address").get("addr")  # type: ignore[union-attr]
+        ports = {}
+        for p in host.iter("port"):
+            if p.find("state").get("state") == "open":  # type: ignore[union-attr]
+                svc = p.find("service")
+                ports[int(p.get("portid", 0))] = (
+                    (svc.get("product") or "") if svc is not None else "",
+                    (svc.get("version") or "") if svc is not None else "")
+        out[str(ip)] = ports
+    return out
+
+
+def _norm(s: str) -> str:
+    return " ".join(s.replace("/", " ").lower().split())
+
+
+@pytest.mark.parametrize("variant", ["weak", "hardened"])
+def test_open_ports_and_versions_match_nmap(variant: str, request: pytest.FixtureRequest
+                                             ) -> None:
+    if shutil.which("nmap") is None:
+        pytest.skip("needs nmap (make test installs it when run as root)")
+    bed, doc = request.getfixturevalue(variant)
+    hosts = [ROUTER, PRINTER, CAMERA, WWW]
+    ref = _nmap(bed, hosts)
+    ours = {h["ip"]: {p["port"]: p for p in h["ports"] if p["proto"] == "tcp"}
+            for h in doc["hosts"] if h["ip"] in hosts}
+    for ip in hosts:
+        assert set(ours.get(ip, {})) == set(ref.get(ip, {})), ip
+        for port, (product, version) in ref[ip].items():
+            if not product:
+                continue
+            mine = ours[ip][port]
+            assert _norm(mine["product"]).startswith(_norm(product)) or \
+                _norm(product).startswith(_norm(mine["product"])), (ip, port, product, mine)
+            if version:
+                assert _norm(mine["version"]).split()[0] == _norm(version).split()[0], \
+                    (ip, port, version, mine["version"])
+
+
+def _destinations(pcap: Path) -> set[str]:
+    """Every address the prober sent to: IPv4, ARP targets, and any IPv6 that is not the
+    kernel's own neighbour discovery or multicast listener reports."""
+    ours = ("192.0.2.10", "198.51.100.10")
+    r = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-E", "separator=\t",
+                        "-e", "ip.src", "-e", "ip.dst", "-e", "arp.src.proto_ipv4",
+                        "-e", "arp.dst.proto_ipv4", "-e", "ipv6.dst",
+                        "-Y", "ip or arp or (ipv6 and not icmpv6)"],
+                       capture_output=True, text=True, timeout=120)
+    out = set()
+    for line in r.stdout.splitlines():
+        # the first value of a field is the outer header's (an ICMP error quotes the inner one)
+        src, dst, asrc, adst, v6 = (f.split(",")[0] for f in (line.split("\t") + [""] * 5)[:5])
+        if src in ours and dst:
+            out.add(dst)
+        if asrc in ours and adst:
+            out.add(adst)
+        if v6:
+            out.add(v6)
+    return out
+
+
+def test_no_packet_leaves_the_scope(weak: tuple[Bed, dict[str, Any]]) -> None:
+    if shutil.which("tshark") is None:
+        pytest.skip("needs tshark")
+    bed, _ = weak
+    dests = _destinations(bed.dir / "eth0.pcap") | _destinations(bed.dir / "eth1.pcap")
+    assert dests, "the capture saw nothing: the test would prove nothing"
+    outside = {d for d in dests if not d.startswith(("192.0.2.", "198.51.100.", WWW))}
+    assert outside == set()
+
+
+def test_out_of_scope_targets_are_refused_before_any_packet(
+        weak: tuple[Bed, dict[str, Any]]) -> None:
+    bed, _ = weak
+    pcap = bed.dir / "narrow.pcap"
+    cap = bed.tb.spawn("prober", "tcpdump", "-i", "any", "-n", "-U", "-w", str(pcap),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    # the web site's name resolves to 203.0.113.10, outside a scope of the printer alone
+    r = bed.run("probe", "--config", str(bed.config()), "--scope", f"{PRINTER}/32",
+                "--website", "https://www.facility.test/", "--jobs", "scan,website", "--json",
+                "--no-record")
+    time.sleep(0.5)
+    cap.terminate()
+    cap.wait(5)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [h["ip"] for h in doc["hosts"]] == [PRINTER]
+    assert any("www.facility.test resolves to 203.0.113.10" in x for x in doc["refused"])
+    dests = _destinations(pcap)
+    assert PRINTER in dests
+    assert dests <= {PRINTER}, dests
+    # a wide scope is refused outright, before anything is sent
+    r = bed.run("probe", "--config", str(bed.config()), "--scope", "10.0.0.0/8", "--json")
+    assert r.returncode != 0 and "wider than" in r.stderr
+
+
+def test_fixed_weakness_resolves_its_finding(weak: tuple[Bed, dict[str, Any]]) -> None:
+    bed, _ = weak
+    db = bed.dir / "data" / "officeguard.db"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    subject = f"{CAMERA}:23/tcp telnet"
+    status = conn.execute("SELECT status FROM findings WHERE rule = 'probe.exposed_service' "
+                          "AND subject = ?", (subject,)).fetchone()
+    assert status == ("open",)
+    bed.tb.exec("camera", "pkill", "-f", "telnetd", check=False)
+    r = bed.run("probe", "--config", str(bed.config()), "--scope", f"{CAMERA}/32",
+                "--jobs", "scan", "--json")
+    assert r.returncode == 0, r.stderr
+    status = conn.execute("SELECT status FROM findings WHERE rule = 'probe.exposed_service' "
+                          "AND subject = ?", (subject,)).fetchone()
+    assert status == ("resolved",)
+    runs = conn.execute("SELECT COUNT(*) FROM probe_runs").fetchone()[0]
+    assert runs >= 2
+    conn.close()
+
+
+def test_compliance_uses_probe_results(weak: tuple[Bed, dict[str, Any]],
+                                       hardened: tuple[Bed, dict[str, Any]]) -> None:
+    verdicts = {}
+    for name, (bed, _) in (("weak", weak), ("hardened", hardened)):
+        r = bed.run("compliance", "--config", str(bed.config()), "--json")
+        assert r.returncode == 0, r.stderr
+        verdicts[name] = {m["measure"]: m["verdict"] for m in json.loads(r.stdout)["measures"]}
+    for m in ("2-3", "3-5", "3-6", "4-4"):
+        assert verdicts["weak"][m] == "fail", m
+    for m in ("3-5", "3-6", "4-4"):
+        assert verdicts["hardened"][m] != "fail", m
+    # a measured check that passed is no longer "no data"
+    assert verdicts["hardened"]["2-3"] in ("pass", "warn")

@@ -1,0 +1,244 @@
+"""Probe parsers, rules and scheduling: pure functions, and loopback servers for the sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import struct
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.probe import checks, fingerprint, firmware, ipp, snmp, udp, website
+from agent.probe.jobs import Scheduler
+from agent.probe.scope import OutOfScope, Scope
+from agent.probe.services import strip_telnet
+from appliance.config import Config, ConfigError
+from appliance.store import Store
+from tests.conftest import OFFICEGUARD, ROOT
+
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.mark.parametrize(("a", "b", "want"), [
+    ("1.4.35", "1.4.64", -1), ("1.4.69", "1.4.64", 1), ("2.0", "2.0.0", 0),
+    ("Rev.14.01.38", "Rev.14.01.40", -1), ("1.0rc1", "1.0", -1), ("1.10", "1.9", 1),
+    ("9.2p1", "9.8p1", -1), ("1.0.2a", "1.0.2", 1), ("V1.2.3 build 5", "1.2.3 build 4", 1),
+    ("2020.79", "2022.83", -1), ("1.3.5a", "1.3.5", 1),
+])
+def test_version_comparison_copes_with_vendor_formats(a: str, b: str, want: int) -> None:
+    assert firmware.compare(a, b) == want
+    assert firmware.compare(b, a) == -want
+
+
+def test_scope_refuses_outside_wide_and_names_resolving_outside() -> None:
+    sc = Scope.parse(["192.0.2.0/28", "printer.example"])
+    assert sc.allows("192.0.2.5") and not sc.allows("192.0.2.16")
+    with pytest.raises(OutOfScope, match="outside the probe scope"):
+        sc.check("198.51.100.1")
+    assert sc.resolve("p.example", lambda n: ["192.0.2.9"]) == ["192.0.2.9"]
+    with pytest.raises(OutOfScope, match="resolves to 203.0.113.7"):
+        sc.resolve("p.example", lambda n: ["192.0.2.9", "203.0.113.7"])
+    with pytest.raises(OutOfScope, match="wider than"):
+        Scope.parse(["10.0.0.0/8"])
+    with pytest.raises(OutOfScope, match="multicast"):
+        Scope.parse(["224.0.0.0/24"])
+    assert len(list(Scope.parse(["192.0.2.0/30"]).hosts())) == 2  # no network/broadcast
+
+
+def test_snmp_request_decodes_and_garbage_is_refused() -> None:
+    # a GetResponse built the way an agent builds it
+    body = (snmp._int(77) + snmp._int(0) + snmp._int(0) + snmp._tlv(snmp.SEQUENCE, snmp._tlv(
+        snmp.SEQUENCE, snmp._oid(snmp.SYS_DESCR) + snmp.encode_value("Brother NC-8300w"))))
+    msg = snmp._tlv(snmp.SEQUENCE, snmp._int(1) + snmp._tlv(snmp.OCTETS, b"public")
+                    + snmp._tlv(snmp.GET_RESPONSE, body))
+    r = snmp.parse_response(msg)
+    assert r.request_id == 77 and r.values == {snmp.SYS_DESCR: "Brother NC-8300w"}
+    rng = random.Random(4)
+    for _ in range(3000):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 60)))
+        cut = msg[:rng.randrange(len(msg))]
+        for buf in (junk, cut):
+            with contextlib.suppress(snmp.SnmpError):
+                snmp.parse_response(buf)
+
+
+def test_ipp_roundtrip_and_truncation() -> None:
+    raw = ipp.encode_response(0, 9, {"printer-make-and-model": ["EPSON PX-M884F"],
+                                     "printer-firmware-string-version": ["CX08K4"]})
+    status, attrs = ipp.parse_response(raw)
+    assert status == 0 and attrs["printer-make-and-model"] == ["EPSON PX-M884F"]
+    for n in range(0, len(raw) - 1):
+        with contextlib.suppress(ipp.IppError):
+            ipp.parse_response(raw[:n])
+    req = ipp.get_printer_attributes("ipp://192.0.2.20:631/ipp/print")
+    assert req[2:4] == b"\x00\x0b" and req.endswith(b"\x03")
+
+
+def test_mdns_parser_follows_pointers_and_stops_loops() -> None:
+    q = udp.mdns_query(["_services._dns-sd._udp.local"])
+    # an answer: PTR _ipp._tcp.local, name compressed to the question
+    ans = (b"\xc0\x0c" + struct.pack(">HHIH", 12, 1, 120, 16)
+           + b"\x04_ipp\x04_tcp\xc0\x23")
+    msg = struct.pack(">HHHHHH", 0, 0x8400, 1, 1, 0, 0) + q[12:] + ans
+    assert udp.parse_mdns(msg)["ptr"] == ["_ipp._tcp.local"]
+    loop = struct.pack(">HHHHHH", 0, 0, 1, 0, 0, 0) + b"\xc0\x0c" + b"\x00\x0c\x00\x01"
+    with pytest.raises(ValueError):
+        udp.parse_mdns(loop)
+
+
+def test_banner_fingerprints_in_nmaps_words() -> None:
+    assert fingerprint.ssh("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3") == fingerprint.Ident(
+        "ssh", "OpenSSH", "9.2p1 Debian 2+deb12u3", "protocol 2.0")
+    assert fingerprint.ssh("SSH-2.0-dropbear_2022.83").product == "Dropbear sshd"
+    assert fingerprint.http_server("lighttpd/1.4.35") == ("lighttpd", "1.4.35")
+    assert fingerprint.http_server("Apache/2.4.57 (Debian)") == ("Apache httpd", "2.4.57")
+    assert fingerprint.http_server("Dahua Rtsp Server/2.0") == ("Dahua Rtsp Server", "2.0")
+    assert fingerprint.ftp("220 (vsFTPd 3.0.3)") == fingerprint.Ident("ftp", "vsftpd", "3.0.3")
+    text, reply = strip_telnet(b"\xff\xfd\x01\xff\xfb\x03login: ")
+    assert text == b"login: " and reply == b"\xff\xfc\x01\xff\xfe\x03"
+    assert fingerprint.html_title(b"<title>&lt;b&gt;Admin\n</title>") == "<b>Admin"
+
+
+def test_forms_posting_personal_data_over_http() -> None:
+    page = (b'<form action="http://x.example/r"><input name="mail"></form>'
+            b'<form action="/search"><input name="q"></form>')
+    bad = website.forms_over_http("https://x.example/", page)
+    assert bad == [{"action": "http://x.example/r", "fields": ["mail"]}]
+    assert website.forms_over_http("https://x.example/", b'<form><input type=email></form>') \
+        == []
+
+
+def test_jvn_feed_parses_and_hostile_feeds_are_refused() -> None:
+    advs = firmware.parse_jvn((DATA / "myjvn-overview-test.rdf").read_bytes())
+    assert [a.id for a in advs] == ["JVNDB-2099-000001", "JVNDB-2099-000002"]
+    assert advs[0].cvss == 9.8
+    with pytest.raises(firmware.CatalogError, match="DOCTYPE"):
+        firmware.parse_jvn(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+    with pytest.raises(firmware.CatalogError, match="not a JVN feed"):
+        firmware.parse_jvn(b"not xml at all")
+
+
+def test_catalog_validation_names_the_entry() -> None:
+    with pytest.raises(firmware.CatalogError, match=r"entries\[0\]"):
+        firmware.parse_catalog({"entries": [{"id": "x", "model": "(", "kind": "device"}]})
+    as_of, entries = firmware.load_catalog(Path("/nonexistent"))
+    assert as_of and any(e.id == "lighttpd" for e in entries)
+
+
+def _host(**kw: Any) -> dict[str, Any]:
+    h: dict[str, Any] = {"ip": "192.0.2.20", "mac": "", "ports": [],
+                         "device": {"vendor": "Brother", "model": "HL", "firmware": "1.0",
+                                    "class": "printer", "evidence": {}}}
+    h.update(kw)
+    return h
+
+
+def test_checks_raise_each_weakness_with_its_measure_and_clear_the_rest() -> None:
+    out = checks.Outcome()
+    checks.host_checks(out, _host(ports=[
+        {"port": 23, "proto": "tcp", "state": "open", "service": "telnet"},
+        {"port": 21, "proto": "tcp", "state": "open", "service": "ftp", "ftp": {"anonymous": 1}},
+        {"port": 554, "proto": "tcp", "state": "open", "service": "rtsp",
+         "rtsp": {"unauthenticated": True}},
+    ], firmware=[{"status": "unsafe", "kind": "software", "component": "lighttpd",
+                  "installed": "1.4.35", "min_safe": "1.4.64", "latest": "", "eol": False}],
+        baseline=[{"port": 23, "proto": "tcp"}]), 1.0, False)
+    got = {(d.rule, d.measure, d.severity) for d in out.drafts}
+    assert got == {("probe.exposed_service", "4-3", "high"),
+                   ("probe.unauthenticated_stream", "4-2", "high"),
+                   ("probe.firmware_outdated", "4-1", "high"),
+                   ("probe.unapproved_service", "4-3", "medium")}
+    assert sum(d.rule == "probe.unapproved_service" for d in out.drafts) == 2  # 21 and 554
+    assert ("probe.exposed_service", "192.0.2.20:") in out.cleared
+    clean = checks.Outcome()
+    checks.host_checks(clean, _host(ports=[{"port": 631, "proto": "tcp", "state": "open",
+                                            "service": "ipp"}]), 1.0, False)
+    assert clean.drafts == [] and "probe.services" in clean.covered
+
+
+def test_config_rejects_bad_probe_settings() -> None:
+    with pytest.raises(ConfigError, match="probe.credentials"):
+        Config.model_validate({"probe": {"credentials": ["toaster"]}})
+    with pytest.raises(ConfigError, match="probe.ports"):
+        Config.model_validate({"probe": {"ports": [0, 80]}})
+
+
+def test_probe_with_an_empty_scope_is_refused(tmp_path: Path) -> None:
+    r = subprocess.run([OFFICEGUARD, "probe", "--db", str(tmp_path / "t.db")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "scope is empty" in r.stderr
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    def version_string(self) -> str:
+        return "evil\x01/1.0 \"><img src=x onerror=alert(1)>"
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"<title><script>alert(1)</script>\xff\xfe admin</title>"
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="=cmd|\' /C calc\'!A0"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
+def test_loopback_probe_of_a_hostile_device_is_recorded_as_data(tmp_path: Path) -> None:
+    srv = HTTPServer(("127.0.0.1", 0), _Hostile)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path}"\n[probe]\nports = [{port}]\n')
+    try:
+        r = subprocess.run([OFFICEGUARD, "probe", "--config", str(cfg), "--scope",
+                            "127.0.0.1/32", "--json"], capture_output=True, text=True, timeout=60)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    p = doc["hosts"][0]["ports"][0]
+    assert p["port"] == port and p["http"]["status"] == 401
+    assert p["http"]["title"].startswith("<script>alert(1)</script>")  # kept as text
+    assert "\x01" not in p["banner"]
+    assert p["http"]["realm"] == "=cmd|' /C calc'!A0"
+    store = Store(tmp_path / "officeguard.db")
+    try:
+        rows = store.query("SELECT banner FROM device_ports WHERE ip = '127.0.0.1'")
+        assert rows and "onerror" in rows[0]["banner"]
+    finally:
+        store.close()
+
+
+def test_scheduler_never_overlaps_a_job_and_spreads_due_times(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = Config.model_validate({"storage": {"data_dir": str(tmp_path)}, "probe": {
+        "scope": ["127.0.0.1/32"], "ports": [port], "scan_interval_s": 300, "jitter_s": 60}})
+    store = Store(tmp_path / "officeguard.db")
+    try:
+        sch = Scheduler(cfg, store, rng=random.Random(1))
+        t0 = time.monotonic()
+        assert not sch.tick(t0)  # nothing due yet: the first run waits 30 s + jitter
+        assert sch.tick(t0 + 200)
+        assert not sch.tick(t0 + 201)  # running, or not due: never two at once
+        assert sch.running is not None
+        sch.running.join(30)
+        assert sch.last.get("error") == "" and sch.last["hosts"] == 1
+        due = sch.next_due["scan"]
+        assert t0 + 500 <= due <= t0 + 560  # interval + jitter
+        assert sch.due(t0 + 600) == ("scan",)  # isolation/website not configured: never due
+        assert store.query("SELECT COUNT(*) AS n FROM probe_runs")[0]["n"] == 1
+    finally:
+        store.close()
