@@ -12,7 +12,8 @@ STAMP := $(VENV)/.installed
 # Debian packages: what the appliance uses at run time, and what the tests add.
 DEB_RUN := libpcap0.8 ieee-data iw libpango-1.0-0 libpangoft2-1.0-0 fonts-ipafont-gothic
 DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl poppler-utils \
-            nmap lighttpd lighttpd-mod-openssl snmpd openssh-server openssh-client busybox-static procps
+            nmap lighttpd lighttpd-mod-openssl snmpd openssh-server openssh-client busybox-static procps \
+            chromium apache2-utils
 
 .PHONY: run test test-image lint bench fuzz deb-run deb-test venv clean
 
@@ -67,6 +68,7 @@ bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_mqtt.py
 	$(BIN)/python bench/bench_export.py
 	$(BIN)/python bench/bench_probe.py
+	$(BIN)/python bench/bench_web.py
 
 fuzz: $(STAMP)
 	$(BIN)/python bench/fuzz_wifi.py --frames 1000000

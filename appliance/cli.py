@@ -173,14 +173,41 @@ def _install_stop(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _start_web(config: Config, host: str | None, port: int | None) -> tuple[Any, threading.Thread]:
+def _few_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena; a web server's worker threads then hold
+    memory they no longer use. Two arenas keep the web process small (also set in the unit)."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).mallopt(-8, 2)  # M_ARENA_MAX
+
+
+def _web_kwargs(config: Config, insecure: bool) -> dict[str, Any]:
+    """uvicorn's TLS arguments: the appliance's certificate unless plain HTTP was asked for."""
+    if insecure:
+        log.warning("THE DASHBOARD SERVES PLAIN HTTP (--insecure-http): passwords and session "
+                    "cookies cross the network unencrypted. Use this for development only.")
+        return {}
+    from web.security import tls_files
+
+    cert, key = tls_files(config)
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+def _start_web(config: Config, host: str | None, port: int | None, insecure: bool = False
+               ) -> tuple[Any, threading.Thread]:
     import uvicorn
 
     from web.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(
-        create_app(config), host=host or config.web.host, port=port or config.web.port,
-        log_level="warning", access_log=False))
+        create_app(config, secure_cookies=not insecure), host=host or config.web.host,
+        port=port or config.web.port, log_level="warning", access_log=False,
+        **_web_kwargs(config, insecure)))
     t = threading.Thread(target=server.run, name="web", daemon=True)
     t.start()
     return server, t
@@ -194,8 +221,10 @@ def cmd_agent(args: argparse.Namespace, config: Config, with_web: bool = False) 
         _install_stop(agent.stop)
         server = None
         if with_web:
-            server, _t = _start_web(config, None, None)
-            log.info("web status on http://%s:%d/api/status", config.web.host, config.web.port)
+            insecure = bool(getattr(args, "insecure_http", False))
+            server, _t = _start_web(config, None, None, insecure)
+            log.info("dashboard on %s://%s:%d/", "http" if insecure else "https",
+                     config.web.host, config.web.port)
         try:
             agent.run()
         finally:
@@ -213,13 +242,17 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
 
     from web.app import create_app
 
+    _few_malloc_arenas()
+    insecure = bool(args.insecure_http)
+    app = create_app(config, secure_cookies=not insecure)
+    tls = _web_kwargs(config, insecure)
     fds = os.environ.get("LISTEN_FDS")
     if fds and os.environ.get("LISTEN_PID") == str(os.getpid()) and int(fds) >= 1:
         # socket activation: systemd bound the port and passed it as file descriptor 3
-        uvicorn.run(create_app(config), fd=3, log_level="info")
+        uvicorn.run(app, fd=3, log_level="info", **tls)
         return EXIT_OK
-    uvicorn.run(create_app(config), host=args.host or config.web.host,
-                port=args.port or config.web.port, log_level="info")
+    uvicorn.run(app, host=args.host or config.web.host, port=args.port or config.web.port,
+                log_level="info", **tls)
     return EXIT_OK
 
 
@@ -246,11 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=fn)
         return sp
 
-    add("run", cmd_run, "run the appliance: agent and web service")
+    r = add("run", cmd_run, "run the appliance: agent and web service")
+    r.add_argument("--insecure-http", action="store_true",
+                   help="serve the dashboard over plain HTTP (development only)")
     add("agent", cmd_agent, "run the agent only (sensors, rules, store)")
     w = add("web", cmd_web, "run the web service only")
     w.add_argument("--host")
     w.add_argument("--port", type=int)
+    w.add_argument("--insecure-http", action="store_true",
+                   help="serve plain HTTP instead of HTTPS (development only, loudly logged)")
     i = add("ingest", cmd_ingest, "feed capture files through the sensors and rules", js, dbp)
     i.add_argument("files", nargs="+", metavar="FILE")
     i.add_argument("--survey", metavar="LABEL",

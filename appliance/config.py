@@ -363,6 +363,14 @@ class Storage:
 class Web:
     host: str = "127.0.0.1"
     port: int = spec(8080, ge=1, le=65535)
+    tls_cert: str = "/etc/officeguard/tls/web.crt"
+    tls_key: str = "/etc/officeguard/tls/web.key"
+    setup_code_file: str = "/etc/officeguard/setup-code"
+    session_hours: float = spec(12.0, gt=0, le=720)
+    lockout_failures: int = spec(5, ge=1, le=100)
+    lockout_minutes: float = spec(15.0, gt=0, le=1440)
+    language: str = spec("ja", choices=("ja", "en"))
+    timezone: str = "Asia/Tokyo"
 
 
 @dataclass(frozen=True)

@@ -301,4 +301,56 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) STRICT;
         """,
     ),
+    (
+        "0007_web",
+        """
+        -- Dashboard accounts: none exists until the first-run setup creates the admin.
+        CREATE TABLE users (
+            id             INTEGER PRIMARY KEY,
+            username       TEXT NOT NULL UNIQUE,
+            password_hash  TEXT NOT NULL,
+            role           TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'inspector')),
+            created_at     REAL NOT NULL,
+            disabled       INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+
+        -- Sessions by the SHA-256 of their token (the token itself lives only in the cookie).
+        CREATE TABLE sessions (
+            token_sha256  TEXT PRIMARY KEY,
+            user_id       INTEGER NOT NULL REFERENCES users (id),
+            csrf          TEXT NOT NULL,
+            created_at    REAL NOT NULL,
+            expires_at    REAL NOT NULL,
+            last_seen     REAL NOT NULL
+        ) STRICT;
+
+        -- Failed logins, for rate limiting and lockout.
+        CREATE TABLE login_failures (
+            id        INTEGER PRIMARY KEY,
+            username  TEXT NOT NULL,
+            ip        TEXT NOT NULL,
+            ts        REAL NOT NULL
+        ) STRICT;
+        CREATE INDEX login_failures_user ON login_failures (username, ts);
+        CREATE INDEX login_failures_ip ON login_failures (ip, ts);
+
+        -- Who did what in the dashboard.
+        CREATE TABLE audit (
+            id      INTEGER PRIMARY KEY,
+            ts      REAL NOT NULL,
+            actor   TEXT NOT NULL,
+            action  TEXT NOT NULL,
+            detail  TEXT NOT NULL DEFAULT ''
+        ) STRICT;
+        """,
+    ),
+    (
+        "0008_dashboard_indexes",
+        """
+        -- The findings page reads severity by severity, newest first; the overview reads the
+        -- last day's history.
+        CREATE INDEX findings_sev_seen ON findings (severity, last_seen DESC, id DESC);
+        CREATE INDEX finding_history_ts ON finding_history (ts);
+        """,
+    ),
 )

@@ -102,8 +102,11 @@ _STOP = object()
 class Store:
     """The one writer of a database file, plus read helpers."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_cache_kib: int = 0) -> None:
+        """read_cache_kib: SQLite page cache of each reader connection (0: SQLite's 2 MiB);
+        the web service keeps it small, having one reader per worker thread."""
         self.path = Path(path)
+        self._read_cache_kib = read_cache_kib
         migrate(self.path)
         self._conn = _connect(self.path)
         self._conn.execute("PRAGMA journal_mode = WAL")
@@ -162,6 +165,8 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = _connect(self.path, readonly=True)
+            if self._read_cache_kib:
+                conn.execute(f"PRAGMA cache_size = -{int(self._read_cache_kib)}")
             self._local.conn = conn
         return conn
 

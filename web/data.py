@@ -1,0 +1,250 @@
+"""What the pages show, read from the store. Each function takes a read connection."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import date
+from typing import Any
+
+from appliance import attestations as att
+from appliance.compliance import evaluate
+from appliance.config import Config
+from appliance.guideline import Catalog
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+ACTIVE = ("open", "acknowledged", "reopened")
+_ORDER = {"fail": 0, "expired": 1, "warn": 2, "unknown": 3, "pass": 4, "not_applicable": 5}
+PAGE = 50
+
+
+def compliance(conn: sqlite3.Connection, config: Config, catalog: Catalog) -> dict[str, Any]:
+    return evaluate(catalog, att.gather_facts(conn, config, catalog, date.today(), per_group=2))
+
+
+def categories(doc: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
+    out = []
+    for c in catalog.categories:
+        ms = [m for m in doc["measures"] if m["category"] == c.id]
+        verdicts = [m["verdict"] for m in ms]
+        worst = min(verdicts, key=lambda v: _ORDER.get(v, 9)) if verdicts else "unknown"
+        out.append({"id": c.id, "title_ja": c.title_ja, "title_en": c.title_en,
+                    "verdict": worst, "measures": len(ms),
+                    "counts": {v: verdicts.count(v) for v in set(verdicts)}})
+    return out
+
+
+def open_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {**dict.fromkeys(SEVERITIES, 0), **finding_counts(conn, "active")}
+
+
+def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
+                  ) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "SELECT h.ts, h.change, h.severity, h.actor, f.id, f.rule, f.measure, f.subject, "
+        "f.title_ja, f.title_en FROM finding_history h JOIN findings f ON f.id = h.finding_id "
+        "WHERE h.ts >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
+        "'acknowledged') ORDER BY h.ts DESC LIMIT ?", (since, limit))]
+
+
+def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
+    if not row:
+        return None
+    try:
+        doc: dict[str, Any] = json.loads(row[0])
+    except ValueError:
+        return None
+    return doc
+
+
+def last_probe(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    r = conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT 1").fetchone()
+    return dict(r) if r else None
+
+
+def _filters(status: str, measure: str, q: str) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if status == "active":
+        where.append("status IN ('open', 'acknowledged', 'reopened')")
+    elif status:
+        where.append("status = ?")
+        params.append(status)
+    if measure:
+        where.append("measure = ?")
+        params.append(measure)
+    if q:
+        where.append("(subject LIKE ? ESCAPE '\\' OR title_ja LIKE ? ESCAPE '\\' OR "
+                     "title_en LIKE ? ESCAPE '\\' OR rule LIKE ? ESCAPE '\\')")
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [like] * 4
+    return " AND ".join(where) or "1", params
+
+
+def finding_counts(conn: sqlite3.Connection, status: str = "", measure: str = "", q: str = ""
+                   ) -> dict[str, int]:
+    """Findings per severity under a filter (the dashboard caches this for a moment)."""
+    sql_where, params = _filters(status, measure, q)
+    return {r[0]: r[1] for r in conn.execute(
+        f"SELECT severity, COUNT(*) FROM findings WHERE {sql_where} GROUP BY severity",  # noqa: S608
+        params)}
+
+
+def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", measure: str = "",
+             q: str = "", offset: int = 0, limit: int = PAGE,
+             counts: dict[str, int] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page, most severe first, newest first within a severity: counted per severity, then
+    read severity by severity along the (severity, last_seen) index, so a page never sorts the
+    whole table."""
+    sql_where, params = _filters(status, measure, q)
+    if counts is None:
+        counts = finding_counts(conn, status, measure, q)
+    sevs = [severity] if severity else list(SEVERITIES)
+    total = sum(counts.get(s, 0) for s in sevs)
+    rows: list[dict[str, Any]] = []
+    skip = offset
+    for sev in sevs:
+        n = counts.get(sev, 0)
+        if skip >= n:
+            skip -= n
+            continue
+        want = limit - len(rows)
+        rows += [dict(r) for r in conn.execute(
+            "SELECT id, rule, measure, severity, subject, status, title_ja, title_en, "  # noqa: S608
+            f"first_seen, last_seen, count FROM findings INDEXED BY findings_sev_seen "
+            f"WHERE severity = ? AND {sql_where} ORDER BY last_seen DESC, id DESC "
+            "LIMIT ? OFFSET ?", (sev, *params, want, skip))]
+        skip = 0
+        if len(rows) >= limit:
+            break
+    return rows, int(total)
+
+
+def finding(conn: sqlite3.Connection, fid: int) -> dict[str, Any] | None:
+    r = conn.execute("SELECT * FROM findings WHERE id = ?", (fid,)).fetchone()
+    if r is None:
+        return None
+    doc = dict(r)
+    try:
+        doc["evidence"] = json.loads(doc["evidence"])
+    except ValueError:
+        doc["evidence"] = {}
+    doc["history"] = [dict(h) for h in conn.execute(
+        "SELECT ts, change, status, severity, actor, note FROM finding_history "
+        "WHERE finding_id = ? ORDER BY ts, id", (fid,))]
+    return doc
+
+
+def access_points(conn: sqlite3.Connection, config: Config, limit: int = 500
+                  ) -> list[dict[str, Any]]:
+    names = {s.name for s in config.facility.ssids}
+    bssids = {b for s in config.facility.ssids for b in s.bssids}
+    out = []
+    for r in conn.execute("SELECT bssid, ssid, ssid_hex, hidden, channel, band, security, pmf, "
+                          "wps, vendor, rssi_last, rssi_min, rssi_max, rssi_sum, rssi_n, "
+                          "last_seen FROM access_points ORDER BY last_seen DESC LIMIT ?",
+                          (limit,)):
+        d = dict(r)
+        # with BSSIDs listed, a facility SSID from another BSSID is a look-alike, not ours
+        listed = {b for sc in config.facility.ssids if sc.name == r["ssid"] for b in sc.bssids}
+        d["facility"] = r["bssid"] in bssids or (r["ssid"] in names and not listed)
+        d["impostor"] = r["ssid"] in names and bool(listed) and r["bssid"] not in listed
+        d["rssi_mean"] = round(r["rssi_sum"] / r["rssi_n"], 1) if r["rssi_n"] else None
+        out.append(d)
+    out.sort(key=lambda a: (not a["facility"], a["ssid"]))
+    return out
+
+
+def rssi_series(conn: sqlite3.Connection, bssid: str, since: float) -> list[tuple[float, float]]:
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT minute * 60.0, CAST(sum AS REAL) / n FROM rssi_minutes "
+        "WHERE bssid = ? AND minute * 60.0 >= ? AND n > 0 ORDER BY minute", (bssid, since))]
+
+
+def wifi_findings(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "SELECT id, rule, severity, subject, title_ja, title_en, status FROM findings WHERE "
+        "rule LIKE 'wifi.%' AND status IN ('open', 'acknowledged', 'reopened') "
+        "ORDER BY last_seen DESC LIMIT 100")]
+
+
+def surveys(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "SELECT id, label, location, started_at, stopped_at, ends_at FROM surveys "
+        "ORDER BY id DESC LIMIT 20")]
+
+
+def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
+            ) -> tuple[list[dict[str, Any]], int]:
+    total = conn.execute("SELECT COUNT(*) FROM (SELECT ip FROM stations GROUP BY ip UNION "
+                         "SELECT ip FROM devices)").fetchone()[0]
+    rows = [dict(r) for r in conn.execute(
+        "WITH ips AS (SELECT ip FROM stations UNION SELECT ip FROM devices) "
+        "SELECT ips.ip, COALESCE(d.mac, (SELECT mac FROM stations s WHERE s.ip = ips.ip "
+        "ORDER BY last_seen DESC LIMIT 1)) AS mac, "
+        "COALESCE(NULLIF(d.vendor, ''), (SELECT vendor FROM stations s WHERE s.ip = ips.ip "
+        "ORDER BY last_seen DESC LIMIT 1)) AS vendor, d.model, d.firmware, d.class, "
+        "d.firmware_status, (SELECT MAX(last_seen) FROM stations s WHERE s.ip = ips.ip) "
+        "AS seen, (SELECT group_concat(port || '/' || proto || ' ' || service, ', ') FROM "
+        "device_ports p WHERE p.ip = ips.ip) AS ports FROM ips LEFT JOIN devices d "
+        "ON d.ip = ips.ip ORDER BY ips.ip LIMIT ? OFFSET ?", (limit, offset))]
+    return rows, int(total)
+
+
+def probe_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    out = []
+    for r in conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT ?", (limit,)):
+        d = dict(r)
+        checks = json.loads(r["checks"])
+        d["failed"] = sum(1 for c in checks if c["result"] == "fail")
+        d["checks_n"] = len(checks)
+        d["jobs"] = ", ".join(json.loads(r["jobs"]))
+        d["refused"] = json.loads(r["refused"])
+        d["errors"] = json.loads(r["errors"])
+        out.append(d)
+    return out
+
+
+def exports(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "SELECT id, period, path, created_at, manifest_sha256 FROM exports "
+        "WHERE removed_at IS NULL ORDER BY id DESC LIMIT 50")]
+
+
+def alert_tests(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "SELECT alert_id, requested_at, requested_by, delivered_at, error FROM alert_tests "
+        "ORDER BY requested_at DESC LIMIT 10")]
+
+
+def users(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(
+        "SELECT id, username, role, created_at, disabled FROM users ORDER BY id")]
+
+
+def system() -> dict[str, Any]:
+    import netifaces
+    import psutil
+
+    temps: dict[str, float] = {}
+    try:
+        for name, entries in (psutil.sensors_temperatures() or {}).items():
+            if entries:
+                temps[name] = entries[0].current
+    except (AttributeError, OSError):
+        pass
+    vm = psutil.virtual_memory()
+    disk = psutil.disk_usage("/")
+    ifaces = []
+    for name in netifaces.interfaces():
+        a = netifaces.ifaddresses(name)
+        ifaces.append({"name": name,
+                       "mac": a.get(netifaces.AF_LINK, [{}])[0].get("addr", ""),
+                       "ipv4": [x.get("addr", "") for x in a.get(netifaces.AF_INET, [])]})
+    return {"cpu_percent": psutil.cpu_percent(interval=None), "temperatures": temps,
+            "memory": {"total": vm.total, "used": vm.used, "percent": vm.percent},
+            "disk": {"total": disk.total, "used": disk.used, "percent": disk.percent},
+            "load": list(psutil.getloadavg()), "uptime_s": time.time() - psutil.boot_time(),
+            "interfaces": ifaces}

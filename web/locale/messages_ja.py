@@ -1,0 +1,110 @@
+"""Source of the Japanese catalog: `python -m web.locale.messages_ja` writes
+web/locale/ja/LC_MESSAGES/messages.po (and an English one with empty translations) with Babel.
+Edit translations here or in the .po file; tests/test_web.py checks every template string and
+every dynamic word has a Japanese translation."""
+
+from __future__ import annotations
+
+JA = {
+    "(hidden)": "（非公開）", "Access points": "アクセスポイント", "Acknowledge": "確認済みにする",
+    "Add user": "ユーザーを追加", "Administrator user name": "管理者のユーザー名",
+    "Agent heartbeat": "エージェントの最終応答", "Agent": "エージェント",
+    "Alerts (MQTT)": "通知（MQTT）", "Attestation": "申告", "Audit": "監査", "Broker": "ブローカー",
+    "By": "実施者", "Change": "変更", "Channel": "チャネル", "Check": "チェック",
+    "Checks": "チェック項目", "Class": "種別", "Create the administrator": "管理者を作成",
+    "Created": "作成日時", "Devices": "機器", "Disk": "ディスク",
+    "Download (zip)": "ダウンロード（zip）",
+    "Each export is signed; check it with officeguard verify-export.":
+        "エクスポートには署名があります。officeguard verify-export で検証できます。",
+    "Evidence": "根拠", "Exports for the inspector": "検査事業者向けエクスポート",
+    "Exports": "エクスポート", "Facility signal, last 24 hours (dBm)": "施設Wi-Fiの電波強度（過去24時間, dBm）",
+    "Facility": "施設", "Failed": "不合格", "Filter": "絞り込み", "Finding": "検出事項",
+    "Findings": "検出事項", "Firmware": "ファームウェア", "First seen": "初回検出",
+    "First-run setup": "初期設定", "Guideline categories": "ガイドラインの分類", "History": "履歴",
+    "Hosts": "ホスト", "Interfaces": "インターフェース", "Jobs": "ジョブ", "Kind": "種類",
+    "Last probe": "前回の診断", "Last seen": "最終検出", "Leakage surveys (3-3)": "電波漏洩の測定（3-③）",
+    "List the facility's SSIDs in the configuration first.": "先に設定ファイルに施設のSSIDを登録してください。",
+    "Load": "負荷", "Log in": "ログイン", "Log out": "ログアウト",
+    "Manifest SHA-256": "マニフェスト SHA-256", "Measure": "対策", "Measures": "対策一覧",
+    "Memory": "メモリ", "Model": "型番", "Name": "名称", "Next runs": "次回の実行",
+    "No account exists yet. Enter the one-time setup code that the appliance printed on its "
+    "console at first boot, then choose the administrator's name and password.":
+        "まだアカウントがありません。初回起動時に本機のコンソールに表示された初期設定コードを入力し、"
+        "管理者の名前とパスワードを決めてください。",
+    "No export yet. The agent writes one every month.": "エクスポートはまだありません。毎月自動で作成されます。",
+    "Note": "メモ", "Nothing changed in the last 24 hours.": "過去24時間に変化はありません。",
+    "Open findings": "未解決の検出事項", "Open ports": "開いているポート", "Overview": "概要",
+    "Password (12 characters or more)": "パスワード（12文字以上）",
+    "Password again": "パスワード（確認）", "Password": "パスワード", "Period": "期間",
+    "Probe scope": "診断の対象範囲", "Probes": "機器診断", "Refused": "対象外として拒否",
+    "Resolve": "解決済みにする", "Resources": "リソース",
+    "Rogue, look-alike and misconfigured access points": "不審・なりすまし・設定不備のアクセスポイント",
+    "Rule": "ルール", "Run now": "今すぐ実行", "Running…": "実行中…", "Scope": "対象範囲",
+    "Security": "暗号化", "Send a test alert": "テスト通知を送る",
+    "Sensors and probes": "センサーと診断", "Settings": "設定", "Setup code": "初期設定コード",
+    "Severity": "重大度", "Signal": "電波強度", "Start": "開始", "Started": "開始日時",
+    "State": "状態", "Status": "状態", "Stop running surveys": "実行中の測定を止める",
+    "Subject": "対象", "System": "システム", "Temperature": "温度",
+    "That setup code is not right.": "初期設定コードが違います。",
+    "The agent has not reported yet.": "エージェントからの報告はまだありません。",
+    "The code is also in a file only the appliance's administrator can read:":
+        "コードは本機の管理者だけが読めるファイルにもあります：",
+    "The probe scope is empty: the appliance only listens. Add the facility's networks to "
+    "probe.scope to enable device checks.":
+        "診断の対象範囲が空のため、本機は受信のみ行っています。機器診断を行うには probe.scope に"
+        "施設のネットワークを登録してください。",
+    "The two passwords differ.": "2つのパスワードが一致しません。",
+    "These come from the configuration file; change them there and restart.":
+        "これらは設定ファイルの内容です。変更は設定ファイルで行い、再起動してください。",
+    "This facility": "この施設", "Time": "日時",
+    "Too many failed attempts. This account is locked for a while; try again later.":
+        "失敗が続いたため、このアカウントはしばらくロックされています。時間をおいて再度お試しください。",
+    "Too many wrong codes. Wait a few minutes.": "誤ったコードが続きました。数分待ってください。",
+    "User name": "ユーザー名", "Users": "ユーザー", "Vendor": "メーカー",
+    "Vulnerability assessment": "脆弱性診断", "What changed since yesterday": "昨日からの変化",
+    "What to do": "対処方法", "Why": "理由", "Wi-Fi": "Wi-Fi",
+    "Wrong user name or password.": "ユーザー名またはパスワードが違います。",
+    "any severity": "すべての重大度", "confidence": "確度", "delivered": "配信済み",
+    "devices": "台", "facility": "施設", "findings": "件", "frames": "フレーム数",
+    "hosts": "台", "inside": "屋内", "no": "いいえ", "not acknowledged": "未確認",
+    "outside": "屋外", "running": "実行中", "yes": "はい",
+    # dynamic words: roles, severities, statuses, changes, verdicts, levels, kinds, classes
+    "admin": "管理者", "viewer": "閲覧者", "inspector": "検査員",
+    "critical": "緊急", "high": "重要", "medium": "警告", "low": "注意", "info": "情報",
+    "active": "未解決（すべて）", "open": "未対応", "acknowledged": "確認済み",
+    "reopened": "再発", "resolved": "解決済み", "new": "新規", "updated": "更新",
+    "escalated": "重大度上昇", "pass": "適合", "fail": "不適合", "warn": "要注意",
+    "unknown": "データなし", "expired": "期限切れ", "not_applicable": "対象外",
+    "basic": "基本", "advanced": "応用", "auto": "自動", "attest": "申告",
+    "router": "ルーター", "ap": "アクセスポイント", "printer": "プリンター", "camera": "カメラ",
+    "nas": "NAS", "pc": "PC", "other": "その他", "guest": "ゲスト", "business": "業務",
+    "current": "最新", "outdated": "旧版", "unsafe": "要更新（脆弱）", "component": "部品のみ判定",
+    "user-created": "ユーザーを作成しました。",
+    "not one of ours": "登録外（なりすましの疑い）",
+    "No signal readings of the facility's access points in the last 24 hours.":
+        "過去24時間、施設のアクセスポイントの電波を受信していません。",
+    "where, e.g. street side, 2F window": "測定場所（例：道路側・2階窓際）",
+    "note (optional)": "メモ（任意）", "search": "検索", "alert-delivered": "テスト通知が配信されました。",
+}
+
+
+def main() -> None:
+    from pathlib import Path
+
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    here = Path(__file__).resolve().parent
+    for lang, table in (("ja", JA), ("en", {})):
+        cat = Catalog(locale=lang, project="OfficeGuard", version="0.2",
+                      charset="utf-8")
+        for msgid in sorted(JA):
+            cat.add(msgid, table.get(msgid, ""))
+        out = here / lang / "LC_MESSAGES" / "messages.po"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as f:
+            write_po(f, cat, width=100, sort_output=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Accounts, sessions, CSRF, login throttling, the first-run setup code and TLS material.
+
+No account exists until the first-run setup; the setup needs the one-time code the appliance
+printed to its console (first boot) or, on a development machine, to the web service's log and
+a 0600 file in the data directory. Passwords are Argon2id hashes. A session is a random token in
+a Secure, HttpOnly, SameSite=Strict cookie; the database keeps only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from appliance.config import Config
+
+log = logging.getLogger("officeguard.web")
+ROLES = ("admin", "viewer", "inspector")
+COOKIE = "og_session"
+# Argon2id with one of OWASP's equivalent minimum settings (7 MiB, 5 passes, 1 lane): the
+# web process stays small on a Pi while a login costs about as much work as the 19 MiB option.
+_hasher = PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1)
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist: the same work either way."""
+    if not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy[0]
+MIN_PASSWORD = 12
+
+
+class AuthError(Exception):
+    """A refusal with a message fit for the login page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user_id: int
+    username: str
+    role: str
+    csrf: str
+    token_sha256: str
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "admin"
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def password_problem(username: str, password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        return f"at least {MIN_PASSWORD} characters"
+    if password.lower() in (username.lower(), "password", "officeguard", "administrator") or \
+            len(set(password)) < 5:
+        return "too easy to guess"
+    return ""
+
+
+def has_users(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+
+
+def create_user(conn: sqlite3.Connection, username: str, password: str, role: str) -> int:
+    if role not in ROLES:
+        raise AuthError(f"unknown role {role!r}")
+    if not (1 <= len(username) <= 64) or not username.isprintable():
+        raise AuthError("user name: 1 to 64 printable characters")
+    problem = password_problem(username, password)
+    if problem:
+        raise AuthError(f"password: {problem}")
+    try:
+        cur = conn.execute("INSERT INTO users (username, password_hash, role, created_at) "
+                           "VALUES (?, ?, ?, ?)", (username, _hasher.hash(password), role,
+                                                   time.time()))
+    except sqlite3.IntegrityError as exc:
+        raise AuthError("that user name is taken") from exc
+    return int(cur.lastrowid or 0)
+
+
+def _failures(conn: sqlite3.Connection, username: str, ip: str, since: float) -> tuple[int, int]:
+    u = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND ts >= ?",
+                     (username, since)).fetchone()[0]
+    i = conn.execute("SELECT COUNT(*) FROM login_failures WHERE ip = ? AND ts >= ?",
+                     (ip, since)).fetchone()[0]
+    return int(u), int(i)
+
+
+def login(conn: sqlite3.Connection, config: Config, username: str, password: str, ip: str,
+          now: float | None = None) -> tuple[str, Session] | str:
+    """A new session token, or the refusal ("locked", "invalid") — returned, not raised, so the
+    failure is recorded in the same committed transaction. Locked after `lockout_failures`
+    failures for a user (or 4× that from one address) within `lockout_minutes`."""
+    now = time.time() if now is None else now
+    w = config.web
+    since = now - w.lockout_minutes * 60
+    by_user, by_ip = _failures(conn, username, ip, since)
+    if by_user >= w.lockout_failures or by_ip >= 4 * w.lockout_failures:
+        return "locked"
+    row = conn.execute("SELECT id, username, password_hash, role, disabled FROM users "
+                       "WHERE username = ?", (username,)).fetchone()
+    ok = False
+    try:
+        ok = _hasher.verify(row["password_hash"] if row else _dummy_hash(), password) and \
+            row is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if not ok or row["disabled"]:
+        conn.execute("INSERT INTO login_failures (username, ip, ts) VALUES (?, ?, ?)",
+                     (username[:64], ip, now))
+        if by_user + 1 >= w.lockout_failures:
+            audit(conn, username[:64], "lockout", f"from {ip}")
+        return "invalid"
+    conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+    if _hasher.check_needs_rehash(row["password_hash"]):
+        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                     (_hasher.hash(password), row["id"]))
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                 (_sha(token), row["id"], csrf, now, now + w.session_hours * 3600, now))
+    conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+    audit(conn, row["username"], "login", f"from {ip}")
+    return token, Session(row["id"], row["username"], row["role"], csrf, _sha(token))
+
+
+def session_for(conn: sqlite3.Connection, token: str | None, now: float | None = None
+                ) -> Session | None:
+    if not token or len(token) > 200:
+        return None
+    now = time.time() if now is None else now
+    row = conn.execute(
+        "SELECT s.token_sha256, s.csrf, s.expires_at, u.id, u.username, u.role, u.disabled "
+        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_sha256 = ?",
+        (_sha(token),)).fetchone()
+    if row is None or row["expires_at"] < now or row["disabled"]:
+        return None
+    return Session(row["id"], row["username"], row["role"], row["csrf"], row["token_sha256"])
+
+
+def logout(conn: sqlite3.Connection, s: Session) -> None:
+    conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", (s.token_sha256,))
+    audit(conn, s.username, "logout", "")
+
+
+def csrf_ok(s: Session, submitted: str | None) -> bool:
+    return bool(submitted) and hmac.compare_digest(s.csrf, submitted or "")
+
+
+def audit(conn: sqlite3.Connection, actor: str, action: str, detail: str) -> None:
+    conn.execute("INSERT INTO audit (ts, actor, action, detail) VALUES (?, ?, ?, ?)",
+                 (time.time(), actor, action, detail[:500]))
+
+
+# -- the first-run setup code ----------------------------------------------------------------
+def setup_code_path(config: Config) -> Path:
+    p = Path(config.web.setup_code_file)
+    return p if p.exists() else config.data_dir / "setup-code"
+
+
+def ensure_setup_code(config: Config) -> str:
+    """The one-time code: first boot's file if it exists, else one made now (0600) and logged."""
+    first = Path(config.web.setup_code_file)
+    try:
+        if first.exists():
+            return first.read_text().strip()
+    except OSError as exc:
+        log.error("cannot read %s: %s", first, exc)
+    own = config.data_dir / "setup-code"
+    if own.exists():
+        code = own.read_text().strip()
+    else:
+        from appliance.firstboot import setup_code
+
+        code = setup_code()
+        own.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(code + "\n")
+    log.warning("no dashboard account exists yet: open the dashboard and enter the setup code "
+                "%s (also in %s, readable by its owner only)", code, own)
+    return code
+
+
+def setup_code_ok(config: Config, submitted: str) -> bool:
+    want = ensure_setup_code(config)
+    norm = submitted.strip().upper().replace(" ", "")
+    return bool(want) and hmac.compare_digest(want.replace(" ", ""), norm)
+
+
+def retire_setup_code(config: Config) -> None:
+    own = config.data_dir / "setup-code"
+    own.unlink(missing_ok=True)
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+def tls_files(config: Config) -> tuple[Path, Path]:
+    """The configured certificate, else one generated for this unit in the data directory."""
+    cert, key = Path(config.web.tls_cert), Path(config.web.tls_key)
+    if cert.exists() and key.exists():
+        return cert, key
+    d = config.data_dir / "tls"
+    cert, key = d / "web.crt", d / "web.key"
+    if not (cert.exists() and key.exists()):
+        import socket
+
+        from appliance.firstboot import tls_certificate
+
+        d.mkdir(parents=True, exist_ok=True)
+        key_pem, cert_pem = tls_certificate(socket.gethostname())
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key_pem)
+        cert.write_bytes(cert_pem)
+        log.info("generated a self-signed certificate for the dashboard: %s", cert)
+    return cert, key
