@@ -229,6 +229,9 @@ class Publisher:
                 continue
             if self.config.mqtt.dashboard_url:
                 payload["dashboard_url"] = self.config.mqtt.dashboard_url
+                if payload.get("finding_id"):  # the finding's own page on the dashboard
+                    payload["finding_url"] = (self.config.mqtt.dashboard_url.rstrip("/")
+                                              + f"/findings/{int(payload['finding_id'])}")
             body = json.dumps(payload, ensure_ascii=False)
             info = self.client.publish(f"{self.prefix}/{r['topic']}", body, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:

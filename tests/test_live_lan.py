@@ -135,8 +135,10 @@ def test_run_reports_sensors_and_stops_on_ctrl_c(testbed: Testbed, tmp_path: Pat
     db = tmp_path / "officeguard-data" / "officeguard.db"
     assert _wait(lambda: _query(db, "SELECT 1 FROM meta WHERE key = 'agent'"), 20) is not None
     health = testbed.exec("lonely", sys.executable, "-c",
-                          "import urllib.request as u;"
-                          "print(u.urlopen('http://127.0.0.1:8080/health').read().decode())",
+                          "import ssl, urllib.request as u;"
+                          "c = ssl._create_unverified_context();"
+                          "print(u.urlopen('https://127.0.0.1:8080/health', context=c)"
+                          ".read().decode())",
                           check=False)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=15)

@@ -174,6 +174,8 @@ def test_finding_from_ingest_reaches_a_phone_over_tls_with_a_password(tmp_path: 
             assert alert["subject"] == "00:13:37:00:00:66" and alert["change"] == "new"
             assert "Shibuya-Guest" in alert["message_ja"]
             assert alert["dashboard_url"] == "https://officeguard.local/"
+            assert alert["finding_url"] == \
+                f"https://officeguard.local/findings/{alert['finding_id']}"
         finally:
             agent.send_signal(signal.SIGTERM)
             assert agent.wait(15) == 0

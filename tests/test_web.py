@@ -202,8 +202,14 @@ def test_export_download_is_the_signed_folder(tmp_path: Path) -> None:
         "INSERT INTO exports (period, period_start, period_end, path, created_at, "
         "manifest_sha256) VALUES ('2026-10', 0, 1, ?, ?, 'ab')", (str(folder), time.time())))
     store.close()
+    from appliance import signing
+
+    key = signing.load_or_create_key(cfg.data_dir)
     with client(cfg, login="manager") as c:
-        assert "/exports/1/download" in c.get("/exports").text
+        page = c.get("/exports").text
+        assert "/exports/1/download" in page
+        assert signing.fingerprint(key) in page  # inspectors pin the public key
+        assert signing.public_pem(key).decode().splitlines()[1] in page
         r = c.get("/exports/1/download")
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
         names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()

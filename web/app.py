@@ -474,8 +474,14 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
 
     @app.get("/exports", include_in_schema=False)
     def exports_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
+        from appliance import signing
+
         rows = store().read_with(data.exports)
-        return page(request, "exports.html", s, rows=rows)
+        key = None
+        if signing.key_path(config.data_dir).exists():  # the signing key exists: show it
+            k = signing.load_or_create_key(config.data_dir)
+            key = {"pem": signing.public_pem(k).decode(), "sha256": signing.fingerprint(k)}
+        return page(request, "exports.html", s, rows=rows, key=key)
 
     @app.get("/exports/{eid}/download", include_in_schema=False)
     def export_download(eid: int, s: sec.Session = Depends(session)) -> Response:  # noqa: B008

@@ -84,7 +84,11 @@ JA = {
     "No signal readings of the facility's access points in the last 24 hours.":
         "過去24時間、施設のアクセスポイントの電波を受信していません。",
     "where, e.g. street side, 2F window": "測定場所（例：道路側・2階窓際）",
-    "note (optional)": "メモ（任意）", "search": "検索", "alert-delivered": "テスト通知が配信されました。",
+    "note (optional)": "メモ（任意）", "search": "検索", "Signing key": "署名鍵",
+    "Inspectors pin this public key and check each export with officeguard verify-export --public-key.":
+        "検査事業者はこの公開鍵を控え、officeguard verify-export --public-key で各エクスポートを検証できます。",
+    "The signing key is made with the first export (or at first boot).":
+        "署名鍵は最初のエクスポート時（または初回起動時）に作成されます。", "alert-delivered": "テスト通知が配信されました。",
 }
 
 
