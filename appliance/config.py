@@ -174,7 +174,11 @@ def _scope(v: list[str]) -> list[str]:
         if not item:
             raise ValueError("empty scope entry")
         if "/" in item or item.replace(".", "").isdigit() or ":" in item:
-            out.append(_check_cidr(item))
+            net = ipaddress.ip_network(_check_cidr(item))
+            if net.num_addresses > 65536:
+                raise ValueError(f"{item}: wider than 65536 addresses; list the facility's "
+                                 "networks one by one")
+            out.append(str(net))
         else:
             out.append(item.lower())
     return out
@@ -429,24 +433,93 @@ def from_mapping(data: dict[str, Any]) -> Config:
     return typing.cast(Config, config)
 
 
-def load(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load the config from PATH, else $OFFICEGUARD_CONFIG, else the embedded defaults."""
-    if path is None:
-        path = os.environ.get(ENV_VAR) or None
-    if path is None:
-        return Config()
-    p = Path(path)
+SETTINGS_FILE = "settings.toml"
+# what the dashboard's settings page may change; everything else stays in the main file
+DASHBOARD_KEYS: dict[str, tuple[str, ...]] = {
+    "facility": ("name", "ssids"),
+    "probe": ("scope", "websites"),
+    "mqtt": ("host", "port", "username", "tls", "topic_prefix", "dashboard_url"),
+}
+
+
+def _read_toml(p: Path) -> dict[str, Any]:
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+
+
+def overlay(data: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The main mapping with the dashboard's settings laid over it (allowed keys only)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for section, keys in DASHBOARD_KEYS.items():
+        values = settings.get(section)
+        if not isinstance(values, dict):
+            continue
+        target = out.setdefault(section, {})
+        for key in keys:
+            if key in values:
+                target[key] = values[key]
+    return out
+
+
+def settings_path(data: dict[str, Any]) -> Path:
+    storage = data.get("storage") if isinstance(data.get("storage"), dict) else {}
+    return Path(str((storage or {}).get("data_dir", Storage.data_dir))) / SETTINGS_FILE
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config from PATH, else $OFFICEGUARD_CONFIG, else the embedded defaults; then the
+    settings saved from the dashboard (<data_dir>/settings.toml), which win for their keys."""
+    if path is None:
+        path = os.environ.get(ENV_VAR) or None
+    data: dict[str, Any] = {} if path is None else _read_toml(Path(path))
+    where = str(path) if path is not None else "built-in defaults"
+    sp = settings_path(data)
+    if sp.exists():
+        data = overlay(data, _read_toml(sp))
+        where += f" + {sp}"
     try:
         return from_mapping(data)
     except ConfigError as exc:
-        raise ConfigError(f"{p}:\n{exc}") from None
+        raise ConfigError(f"{where}:\n{exc}") from None
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        import json
+
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dump_settings(settings: dict[str, Any]) -> str:
+    """TOML for the dashboard's settings (the allowed keys; SSIDs as [[facility.ssids]])."""
+    lines = ["# Written by the OfficeGuard dashboard (Settings). These keys win over the main",
+             "# configuration file; delete this file to go back to it.", ""]
+    for section, keys in DASHBOARD_KEYS.items():
+        values = settings.get(section) or {}
+        scalars = [k for k in keys if k in values and k != "ssids"]
+        if scalars or (section == "facility" and "ssids" in values):
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {_toml_value(values[k])}" for k in scalars]
+            if section == "facility" and "ssids" in values:
+                lines.append("ssids = []" if not values["ssids"] else "")
+                for ssid in values["ssids"]:
+                    lines.append("[[facility.ssids]]")
+                    lines += [f"{k} = {_toml_value(ssid[k])}" for k in ("name", "role", "bssids")
+                              if k in ssid]
+            lines.append("")
+    return "\n".join(lines)

@@ -173,6 +173,19 @@ def test_every_template_string_is_translated_to_japanese() -> None:
         assert word in ja, word
 
 
+def test_po_reader_agrees_with_babel() -> None:
+    from babel.messages.pofile import read_po
+
+    for lang in i18n.LANGUAGES:
+        path = ROOT / "web" / "locale" / lang / "LC_MESSAGES" / "messages.po"
+        with path.open("rb") as f:
+            ref = {str(m.id): str(m.string) for m in read_po(f, locale=lang)
+                   if m.id and m.string and not m.fuzzy}
+        assert i18n.parse_po(path.read_text(encoding="utf-8")) == ref
+    text = '#, fuzzy\nmsgid "a"\nmsgstr "b"\n\nmsgid ""\n"two "\n"lines\\n"\nmsgstr "x"\n"y"\n'
+    assert i18n.parse_po(text) == {"two lines\n": "xy"}
+
+
 def test_language_switch(tmp_path: Path) -> None:
     cfg = config_for(tmp_path)
     add_user(cfg)
@@ -246,3 +259,35 @@ def test_every_page_renders_on_an_empty_store(tmp_path: Path, path: str) -> None
         r = c.get(path)
         assert r.status_code == 200, r.text[-2000:]
         assert "<html lang=\"ja\">" in r.text
+
+
+def test_settings_are_validated_saved_and_applied_at_the_next_start(tmp_path: Path) -> None:
+    from appliance.config import load
+
+    cfg = config_for(tmp_path)
+    add_user(cfg)
+    main = tmp_path / "officeguard.toml"
+    main.write_text(f'[storage]\ndata_dir = "{cfg.data_dir}"\n[facility]\nname = "from file"\n')
+    form = {"facility_name": 'Shibuya "2F" <b>', "ssids":
+            "OfficeGuest | guest | 02:00:5E:00:53:01\nStaff | business |\n",
+            "scope": "192.0.2.0/24\n", "websites": "https://www.example.jp/\n",
+            "mqtt_host": "127.0.0.1", "mqtt_port": "1883", "mqtt_username": "og",
+            "mqtt_topic_prefix": "officeguard/shibuya", "mqtt_dashboard_url": ""}
+    with client(cfg, login="manager") as c:
+        token = csrf(c, "/settings")
+        assert c.post("/settings/config", data=form).status_code == 403  # no CSRF
+        bad = c.post("/settings/config", data={**form, "csrf": token, "scope": "10.0.0.0/8",
+                                                "mqtt_port": "99999"})
+        assert bad.status_code == 400
+        assert "probe.scope" in bad.text and "mqtt.port" in bad.text
+        assert not (cfg.data_dir / "settings.toml").exists()  # nothing half-written
+        ok = c.post("/settings/config", data={**form, "csrf": token})
+        assert ok.status_code == 303 and ok.headers["location"] == "/settings?msg=settings-saved"
+    saved = cfg.data_dir / "settings.toml"
+    assert saved.stat().st_mode & 0o007 == 0
+    new = load(main)  # what the agent and dashboard read at their next start
+    assert new.facility.name == 'Shibuya "2F" <b>'
+    assert [(x.name, x.role, x.bssids) for x in new.facility.ssids] == [
+        ("OfficeGuest", "guest", ["02:00:5e:00:53:01"]), ("Staff", "business", [])]
+    assert new.probe.scope == ["192.0.2.0/24"] and new.mqtt.topic_prefix == "officeguard/shibuya"
+    assert new.storage.data_dir == str(cfg.data_dir)  # keys outside the page stay the file's

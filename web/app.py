@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import subprocess
@@ -36,7 +37,6 @@ from pydantic import BaseModel, Field
 
 from appliance.config import Config
 from appliance.guideline import catalog_for
-from appliance.status import StatusError, status_summary
 from appliance.store import Store, StoreError
 from web import charts, data, i18n
 from web import security as sec
@@ -507,7 +507,64 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                       msg: str = "") -> Response:
         users, tests = store().read_with(lambda c: (data.users(c), data.alert_tests(c)))
         return page(request, "settings.html", s, config=config, users=users, tests=tests,
-                    msg=msg)
+                    msg=msg, error="", form=None)
+
+    def _settings_form(form: dict[str, str]) -> dict[str, Any]:
+        ssids = []
+        for line in form.get("ssids", "").splitlines():
+            if not line.strip():
+                continue
+            parts = [x.strip() for x in line.split("|")]
+            entry: dict[str, Any] = {"name": parts[0], "role": parts[1] if len(parts) > 1 and
+                                     parts[1] else "other"}
+            if len(parts) > 2 and parts[2]:
+                entry["bssids"] = [b.lower() for b in parts[2].replace(",", " ").split()]
+            ssids.append(entry)
+
+        def lines(key: str) -> list[str]:
+            return [x.strip() for x in form.get(key, "").splitlines() if x.strip()]
+
+        port = form.get("mqtt_port", "").strip()
+        return {
+            "facility": {"name": form.get("facility_name", "").strip(), "ssids": ssids},
+            "probe": {"scope": lines("scope"), "websites": lines("websites")},
+            "mqtt": {"host": form.get("mqtt_host", "").strip(),
+                     "port": int(port) if port.isdigit() else port,
+                     "username": form.get("mqtt_username", "").strip(),
+                     "tls": form.get("mqtt_tls") == "on",
+                     "topic_prefix": form.get("mqtt_topic_prefix", "").strip(),
+                     "dashboard_url": form.get("mqtt_dashboard_url", "").strip()},
+        }
+
+    @app.post("/settings/config", include_in_schema=False)
+    async def save_settings(request: Request, s: sec.Session = Depends(admin)  # noqa: B008
+                            ) -> Response:
+        """Facility SSIDs, probe scope and web sites, MQTT broker: validated with the same typed
+        loader as the file, written to <data_dir>/settings.toml, applied at the next start."""
+        from appliance.config import ConfigError, dump_settings, from_mapping, overlay
+
+        form = {k: str(v)[:20000] for k, v in (await request.form()).items()}
+        check_csrf(s, form.get("csrf"), None)
+        settings = _settings_form(form)
+        try:
+            from_mapping(overlay(config.model_dump(), settings))
+        except ConfigError as exc:
+            users, tests = store().read_with(lambda c: (data.users(c), data.alert_tests(c)))
+            r = page(request, "settings.html", s, config=config, users=users, tests=tests,
+                     msg="", error=str(exc), form=form)
+            r.status_code = 400
+            return r
+        target = config.data_dir / "settings.toml"
+        tmp = target.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(dump_settings(settings))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        store().write(lambda c: sec.audit(c, s.username, "settings saved", json.dumps(
+            settings, ensure_ascii=False)[:500]))
+        return RedirectResponse("/settings?msg=settings-saved", status_code=303)
 
     @app.post("/settings/users", include_in_schema=False)
     def add_user(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
@@ -614,6 +671,8 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
 
     @app.get("/api/status", tags=["api"], response_model=None)
     def api_status(s: sec.Session = Depends(session)) -> Any:  # noqa: B008
+        from appliance.status import StatusError, status_summary
+
         try:
             doc = status_summary(config, str(path))
         except StatusError as exc:

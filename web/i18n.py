@@ -1,18 +1,54 @@
 """Japanese first, English too: gettext catalogs (web/locale/<lang>/LC_MESSAGES/messages.po),
-read with Babel at start-up (no compile step on the appliance), and local-time formatting."""
+read at start-up by a small reader of the .po format (no compile step on the appliance, and
+none of Babel's memory in the web process; Babel writes the catalogs), and local-time
+formatting."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.messages.pofile import read_po
-
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = ("ja", "en")
+
+
+def parse_po(text: str) -> dict[str, str]:
+    """msgid → msgstr of a gettext .po file; fuzzy and untranslated entries are left out."""
+    out: dict[str, str] = {}
+    entry: dict[str, list[str]] = {}
+    field = ""
+    fuzzy = pending_fuzzy = False
+
+    def flush() -> None:
+        mid, mstr = "".join(entry.get("msgid", [])), "".join(entry.get("msgstr", []))
+        if mid and mstr and not fuzzy:
+            out[mid] = mstr
+
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#,"):
+            pending_fuzzy = "fuzzy" in line
+            continue
+        if not line or line.startswith("#"):
+            continue
+        for key in ("msgid", "msgstr"):
+            if line.startswith(key + " "):
+                if key == "msgid":
+                    flush()
+                    entry, fuzzy, pending_fuzzy = {}, pending_fuzzy, False
+                field = key
+                entry[key] = []
+                line = line[len(key) + 1:].strip()
+        if field and line.startswith('"') and line.endswith('"'):
+            value = ast.literal_eval(line)
+            if isinstance(value, str):
+                entry.setdefault(field, []).append(value)
+    flush()
+    return out
 
 
 @cache
@@ -20,9 +56,7 @@ def catalog(lang: str) -> dict[str, str]:
     path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     if not path.exists():
         return {}
-    with path.open("rb") as f:
-        po = read_po(f, locale=lang)
-    return {str(m.id): str(m.string) for m in po if m.id and m.string and not m.fuzzy}
+    return parse_po(path.read_text(encoding="utf-8"))
 
 
 def translator(lang: str) -> Callable[[str], str]:

@@ -84,6 +84,19 @@ JA = {
     "No signal readings of the facility's access points in the last 24 hours.":
         "過去24時間、施設のアクセスポイントの電波を受信していません。",
     "where, e.g. street side, 2F window": "測定場所（例：道路側・2階窓際）",
+    "Facility, probes and alerts": "施設・診断・通知の設定",
+    "Facility SSIDs, one per line: name | guest, business or other | BSSIDs":
+        "施設のSSID（1行に1つ：名前 | guest・business・other | BSSID）",
+    "Probe scope, one CIDR or host per line (empty: passive only)":
+        "診断の対象範囲（1行に1つのCIDRまたはホスト。空なら受信のみ）",
+    "Web sites to check (2-3), one URL per line": "確認するWebサイト（2-③、1行に1つのURL）",
+    "Port": "ポート", "Topic prefix": "トピックの接頭辞", "Dashboard address in alerts": "通知に載せるダッシュボードのアドレス",
+    "The broker password stays in its file (mqtt.password_file).":
+        "ブローカーのパスワードはファイル（mqtt.password_file）で管理します。",
+    "Save": "保存",
+    "Saved settings are kept in the data directory and win over the configuration file; the agent and the dashboard apply them when they restart.":
+        "保存した設定はデータディレクトリに保管され、設定ファイルより優先されます。エージェントとダッシュボードの再起動時に反映されます。",
+    "settings-saved": "保存しました。エージェントとダッシュボードを再起動すると反映されます。",
     "note (optional)": "メモ（任意）", "search": "検索", "Signing key": "署名鍵",
     "Inspectors pin this public key and check each export with officeguard verify-export --public-key.":
         "検査事業者はこの公開鍵を控え、officeguard verify-export --public-key で各エクスポートを検証できます。",
