@@ -264,8 +264,13 @@ def cmd_survey(args: argparse.Namespace, config: Config) -> int:
 
 
 
-
-
+def _emit(args: argparse.Namespace, doc: Any, msg: str) -> int:
+    """One JSON document with --json, else the human sentence."""
+    if args.json:
+        _print_json(doc)
+    else:
+        print(msg)
+    return EXIT_OK
 
 
 def cmd_probe(args: argparse.Namespace, config: Config) -> int:
@@ -325,11 +330,7 @@ def cmd_baseline(args: argparse.Namespace, config: Config) -> int:
             doc = {"baseline": store.read_with(record.baseline)}
             msg = "\n".join(f"{ip}: " + ", ".join(f"{p['port']}/{p['proto']}" for p in ps)
                             for ip, ps in doc["baseline"].items()) or "no baseline approved"
-    if args.json:
-        _print_json(doc)
-    else:
-        print(msg)
-    return EXIT_OK
+    return _emit(args, doc, msg)
 
 
 def _fetch(source: str, limit: int = 20_000_000) -> bytes:
@@ -363,11 +364,7 @@ def cmd_advisories(args: argparse.Namespace, config: Config) -> int:
             doc = {"advisories": store.read_with(record.load_advisories)}
             msg = "\n".join(f"{a['id']} {a['cvss'] or '-'} {a['title']}"
                             for a in doc["advisories"]) or "no advisories imported"
-    if args.json:
-        _print_json(doc)
-    else:
-        print(msg)
-    return EXIT_OK
+    return _emit(args, doc, msg)
 
 
 def cmd_firmware(args: argparse.Namespace, config: Config) -> int:
@@ -398,8 +395,4 @@ def cmd_firmware(args: argparse.Namespace, config: Config) -> int:
         msg = "\n".join(f"{e.id:<16} {e.kind:<8} min_safe={e.min_safe or '-'} "
                         f"latest={e.latest or '-'} eos={e.end_of_support or '-'}"
                         for e in entries)
-    if args.json:
-        _print_json(doc)
-    else:
-        print(msg)
-    return EXIT_OK
+    return _emit(args, doc, msg)
