@@ -242,3 +242,49 @@ def test_scheduler_never_overlaps_a_job_and_spreads_due_times(tmp_path: Path) ->
         assert store.query("SELECT COUNT(*) AS n FROM probe_runs")[0]["n"] == 1
     finally:
         store.close()
+
+
+def test_smtp_and_dns_versions_in_nmaps_words() -> None:
+    from agent.probe.services import parse_txt_answer, version_bind_query
+
+    assert fingerprint.smtp("220 mail.example ESMTP Postfix (Debian/GNU)").product == \
+        "Postfix smtpd"
+    assert fingerprint.smtp("220 mx ESMTP Exim 4.96 Thu, 26 Nov 2026") == fingerprint.Ident(
+        "smtp", "Exim smtpd", "4.96")
+    assert fingerprint.dns_version("dnsmasq-2.89") == fingerprint.Ident(
+        "domain", "dnsmasq", "2.89")
+    assert fingerprint.dns_version("9.18.19-1~deb12u1-Debian").product == "ISC BIND"
+    q = version_bind_query()[2:]
+    answer = (q[:2] + b"\x84\x00" + b"\x00\x01\x00\x01\x00\x00\x00\x00" + q[12:]
+              + b"\xc0\x0c" + struct.pack(">HHIH", 16, 3, 0, 13) + b"\x0cdnsmasq-2.89")
+    assert parse_txt_answer(answer) == "dnsmasq-2.89"
+
+
+def test_tls_on_an_http_port_is_found_like_nmap(tmp_path: Path) -> None:
+    """An HTTPS server on a port the probe expects plain HTTP on (loopback only)."""
+    import ssl
+
+    from appliance.firstboot import tls_certificate
+
+    key_pem, cert_pem = tls_certificate("localhost")
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    (tmp_path / "c.pem").write_bytes(cert_pem)
+    srv = HTTPServer(("127.0.0.1", 0), _Hostile)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path}"\n[probe]\nports = [{port}]\n')
+    try:
+        r = subprocess.run([OFFICEGUARD, "probe", "--config", str(cfg), "--scope",
+                            "127.0.0.1/32", "--json", "--no-record"], capture_output=True,
+                           text=True, timeout=60)
+        doc = json.loads(r.stdout)
+        p = doc["hosts"][0]["ports"][0]
+        # nmap names it ssl/<service>; the probe found the TLS and the page behind it
+        assert p["service"] == "https" and p["http"]["status"] == 401
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -77,6 +77,32 @@ def ftp(banner: str) -> Ident:
 _BUSYBOX_IAC = b"\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01\xff\xfb\x03"
 
 
+_SMTP = [
+    (re.compile(r"ESMTP Postfix"), "Postfix smtpd", None),
+    (re.compile(r"Exim ([\d.]+)"), "Exim smtpd", 1),
+    (re.compile(r"OpenSMTPD"), "OpenSMTPD", None),
+    (re.compile(r"Sendmail ([\w.]+)"), "Sendmail", 1),
+]
+
+
+def smtp(banner: str) -> Ident:
+    for rx, product, group in _SMTP:
+        m = rx.search(banner)
+        if m:
+            return Ident("smtp", product, m.group(group) if group else "")
+    return Ident("smtp")
+
+
+def dns_version(txt: str) -> Ident:
+    """The answer to a CHAOS TXT version.bind query, in nmap's words."""
+    txt = txt.strip()
+    if txt.lower().startswith("dnsmasq-"):
+        return Ident("domain", "dnsmasq", txt.split("-", 1)[1])
+    if re.match(r"^\d+\.\d+", txt):
+        return Ident("domain", "ISC BIND", txt.removesuffix("-Debian").removesuffix("-Ubuntu"))
+    return Ident("domain")
+
+
 def telnet(text: str, raw: bytes = b"") -> Ident:
     if raw.startswith(_BUSYBOX_IAC):
         return Ident("telnet", "BusyBox telnetd", "1.14.0 or later")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import struct
 from typing import Any
 
 from agent.probe import fingerprint as fp
@@ -203,6 +204,61 @@ async def ipp_info(ctx: Ctx, ip: str, port: int, tls: bool = False) -> dict[str,
     raise last or ValueError("no IPP answer")
 
 
+async def smtp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    async with ctx.stream(ip, port) as (r, w):
+        greet = await read_until_idle(r, ctx.settings.read_timeout_s)
+        w.write(b"QUIT\r\n")
+        with contextlib.suppress(*ERRORS):
+            await w.drain()
+    banner = _clean(greet.split(b"\r\n")[0])
+    i = fp.smtp(banner)
+    return {"service": "smtp", "product": i.product, "version": i.version, "banner": banner}
+
+
+def version_bind_query(qid: int = 0x4F47) -> bytes:
+    q = (struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"\x07version\x04bind\x00"
+         + struct.pack(">HH", 16, 3))  # TXT, CHAOS
+    return struct.pack(">H", len(q)) + q
+
+
+def parse_txt_answer(msg: bytes) -> str:
+    """The first TXT string of a DNS answer (after the question), or ""."""
+    from agent.probe.udp import _name
+
+    if len(msg) < 12:
+        return ""
+    _id, _flags, qd, an, _ns, _ar = struct.unpack(">HHHHHH", msg[:12])
+    i = 12
+    for _ in range(qd):
+        _, i = _name(msg, i)
+        i += 4
+    for _ in range(an):
+        _, i = _name(msg, i)
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[i:i + 10])
+        i += 10
+        if rtype == 16 and rdlen:
+            n = msg[i]
+            return msg[i + 1:i + 1 + n].decode("utf-8", "replace")
+        i += rdlen
+    return ""
+
+
+async def dns_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    async with ctx.stream(ip, port) as (r, w):
+        w.write(version_bind_query())
+        await w.drain()
+        head = await asyncio.wait_for(r.readexactly(2), ctx.settings.read_timeout_s)
+        (n,) = struct.unpack(">H", head)
+        msg = await asyncio.wait_for(r.readexactly(n), ctx.settings.read_timeout_s)
+    try:
+        txt = parse_txt_answer(msg)
+    except (ValueError, struct.error):
+        txt = ""
+    i = fp.dns_version(txt)
+    return {"service": "domain", "product": i.product, "version": i.version,
+            "banner": _clean(txt.encode())}
+
+
 async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
     async with ctx.stream(ip, port) as (r, _w):
         data = await read_some(r, ctx.settings.read_timeout_s, 1024)
@@ -215,6 +271,10 @@ async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
         if i.product:
             return {"service": "ftp", "product": i.product, "version": i.version,
                     "banner": _clean(data.split(b"\r\n")[0])}
+        if b"SMTP" in data.upper():
+            i = fp.smtp(_clean(data))
+            return {"service": "smtp", "product": i.product, "version": i.version,
+                    "banner": _clean(data.split(b"\r\n")[0])}
     if data.startswith(b"\xff"):
         text, _ = strip_telnet(data)
         return {"service": "telnet", "product": "", "version": "", "banner": _clean(text)}
@@ -223,6 +283,8 @@ async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
                 "banner": _clean(data)}
     with contextlib.suppress(*ERRORS):
         return await http_info(ctx, ip, port, False)
+    with contextlib.suppress(*ERRORS):  # silent and not HTTP: perhaps TLS (nmap's ssl/...)
+        return await http_info(ctx, ip, port, True)
     return {"service": SERVICE_NAMES.get(port, "unknown"), "product": "", "version": "",
             "banner": ""}
 
@@ -245,10 +307,19 @@ async def identify(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
                 return await http_info(ctx, ip, port, False)
         if port in TLS_PORTS:
             return await http_info(ctx, ip, port, True)
+        if port == 25 or port == 587:
+            return await smtp_info(ctx, ip, port)
+        if port == 53:
+            try:
+                return await dns_info(ctx, ip, port)
+            except (*ERRORS, asyncio.IncompleteReadError):
+                return await generic_info(ctx, ip, port)
         if port in HTTP_PORTS:
             try:
                 return await http_info(ctx, ip, port, False)
             except ERRORS:
+                with contextlib.suppress(*ERRORS):  # an HTTPS server on an HTTP port
+                    return await http_info(ctx, ip, port, True)
                 return await generic_info(ctx, ip, port)
         return await generic_info(ctx, ip, port)
     except ERRORS as exc:
