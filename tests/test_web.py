@@ -296,3 +296,25 @@ def test_settings_are_validated_saved_and_applied_at_the_next_start(tmp_path: Pa
         ("OfficeGuest", "guest", ["02:00:5e:00:53:01"]), ("Staff", "business", [])]
     assert new.probe.scope == ["192.0.2.0/24"] and new.mqtt.topic_prefix == "officeguard/shibuya"
     assert new.storage.data_dir == str(cfg.data_dir)  # keys outside the page stay the file's
+
+
+def test_cached_findings_list_shows_a_change_made_here_at_once(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    cfg = config_for(tmp_path)
+    add_user(cfg)
+    store = Store(cfg.data_dir / "officeguard.db")
+    store.write(lambda c: c.execute(
+        "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, title_en, "
+        "first_seen, last_seen, updated_at) VALUES ('wifi.rogue_ap', '3-8', 'critical', "
+        "'02:00:5e:00:53:02', 'open', 't', 't', 1, 1, 1)"))
+    store.close()
+    app = create_app(cfg, counts_ttl_s=60)  # the list and counts are reused for a minute
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+        c.post("/login", data={"username": "manager", "password": PASSWORD})
+        before = c.get("/findings").text
+        assert 'class="status">未対応' in before
+        token = csrf(c, "/findings")
+        r = c.post("/findings/ack", data={"fid": "1", "csrf": token, "back": "/findings"})
+        assert r.status_code == 303
+        assert 'class="status">確認済み' in c.get("/findings").text

@@ -75,6 +75,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
     cache_lock = threading.Lock()
     counts_cache: dict[tuple[str, str, str], tuple[float, dict[str, int]]] = {}
     counts_lock = threading.Lock()
+    table_cache: dict[tuple[Any, ...], tuple[float, str, int]] = {}
 
     def counts_for(status: str, measure: str, q: str) -> dict[str, int]:
         """Findings per severity, reused for `counts_ttl_s`: counting 100,000 rows on every
@@ -347,9 +348,22 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                                                                                 alias="page")
                       ) -> Response:
         counts = counts_for(status, measure, q)
-        rows, total = store().read_with(lambda c: data.findings(
-            c, status, severity, measure, q, page_no * data.PAGE, counts=counts))
-        return page(request, "findings.html", s, rows=rows, total=total, status=status,
+        lang = lang_of(request)
+        key = (status, severity, measure, q, page_no, lang, s.can_write)
+        with counts_lock:  # the rendered table is kept as long as the counts are
+            hit = table_cache.get(key)
+        if hit and time.monotonic() - hit[0] < counts_ttl_s:
+            table, total = hit[1], hit[2]
+        else:
+            rows, total = store().read_with(lambda c: data.findings(
+                c, status, severity, measure, q, page_no * data.PAGE, counts=counts))
+            table = env.get_template("findings_rows.html").render(
+                _=i18n.translator(lang), lang=lang, s=s, rows=rows)
+            with counts_lock:
+                if len(table_cache) > 256:
+                    table_cache.clear()
+                table_cache[key] = (time.monotonic(), table, total)
+        return page(request, "findings.html", s, table=table, total=total, status=status,
                     severity=severity, measure=measure, q=q, page_no=page_no,
                     pages=(total + data.PAGE - 1) // data.PAGE)
 
@@ -394,6 +408,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             cache.pop("compliance", None)
         with counts_lock:
             counts_cache.clear()
+            table_cache.clear()
 
     @app.get("/measures/{mid}", include_in_schema=False)
     def measure_page(request: Request, mid: str, s: sec.Session = Depends(session)  # noqa: B008
