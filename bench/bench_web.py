@@ -139,10 +139,13 @@ def main() -> None:
                   f"2 cores): {len(lat):,} requests, median {statistics.median(lat) * 1000:.0f} "
                   f"ms, p95 {q[94] * 1000:.0f} ms, {len(lat) / SECONDS:.0f} req/s")
         print(f"web process RSS after load: {peak:.0f} MB")
+        hwm = next(int(line.split()[1]) for line in
+                   Path(f"/proc/{web.pid}/status").read_text().splitlines()
+                   if line.startswith("VmHWM:"))
+        print(f"web process peak RSS (VmHWM, the process alone): {hwm / 1024:.0f} MB")
     finally:
         web.terminate()
-        _pid, _status, ru = os.wait4(web.pid, 0)
-        print(f"web process peak RSS (kernel's maxrss): {ru.ru_maxrss / 1024:.0f} MB")
+        os.wait4(web.pid, 0)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
     counts_cache: dict[tuple[str, str, str], tuple[float, dict[str, int]]] = {}
     counts_lock = threading.Lock()
     table_cache: dict[tuple[Any, ...], tuple[float, str, int]] = {}
+    key_cache: dict[str, dict[str, str]] = {}
 
     def counts_for(status: str, measure: str, q: str) -> dict[str, int]:
         """Findings per severity, reused for `counts_ttl_s`: counting 100,000 rows on every
@@ -498,14 +499,13 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
 
     @app.get("/exports", include_in_schema=False)
     def exports_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
-        from appliance import signing
-
         rows = store().read_with(data.exports)
-        key = None
-        if signing.key_path(config.data_dir).exists():  # the signing key exists: show it
-            k = signing.load_or_create_key(config.data_dir)
-            key = {"pem": signing.public_pem(k).decode(), "sha256": signing.fingerprint(k)}
-        return page(request, "exports.html", s, rows=rows, key=key)
+        if "signing_key" not in key_cache:
+            info = sec.public_key_info(config.data_dir)
+            if info is None:
+                return page(request, "exports.html", s, rows=rows, key=None)
+            key_cache["signing_key"] = info  # the key does not change while we run
+        return page(request, "exports.html", s, rows=rows, key=key_cache["signing_key"])
 
     @app.get("/exports/{eid}/download", include_in_schema=False)
     def export_download(eid: int, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
