@@ -177,6 +177,17 @@ def test_probe_with_an_empty_scope_is_refused(tmp_path: Path) -> None:
     assert r.returncode == 1 and "scope is empty" in r.stderr
 
 
+def _probe_loopback(tmp_path: Path, port: int, *extra: str) -> dict[str, Any]:
+    """`officeguard probe` of one loopback port, as a real process; its JSON document."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path}"\n[probe]\nports = [{port}]\n')
+    r = subprocess.run([OFFICEGUARD, "probe", "--config", str(cfg), "--scope", "127.0.0.1/32",
+                        "--json", *extra], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc: dict[str, Any] = json.loads(r.stdout)
+    return doc
+
+
 class _Hostile(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "evil\x01/1.0 \"><img src=x onerror=alert(1)>"
@@ -197,16 +208,11 @@ def test_loopback_probe_of_a_hostile_device_is_recorded_as_data(tmp_path: Path) 
     srv = HTTPServer(("127.0.0.1", 0), _Hostile)
     port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path}"\n[probe]\nports = [{port}]\n')
     try:
-        r = subprocess.run([OFFICEGUARD, "probe", "--config", str(cfg), "--scope",
-                            "127.0.0.1/32", "--json"], capture_output=True, text=True, timeout=60)
+        doc = _probe_loopback(tmp_path, port)
     finally:
         srv.shutdown()
         srv.server_close()
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
     p = doc["hosts"][0]["ports"][0]
     assert p["port"] == port and p["http"]["status"] == 401
     assert p["http"]["title"].startswith("<script>alert(1)</script>")  # kept as text
@@ -275,14 +281,8 @@ def test_tls_on_an_http_port_is_found_like_nmap(tmp_path: Path) -> None:
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path}"\n[probe]\nports = [{port}]\n')
     try:
-        r = subprocess.run([OFFICEGUARD, "probe", "--config", str(cfg), "--scope",
-                            "127.0.0.1/32", "--json", "--no-record"], capture_output=True,
-                           text=True, timeout=60)
-        doc = json.loads(r.stdout)
-        p = doc["hosts"][0]["ports"][0]
+        p = _probe_loopback(tmp_path, port, "--no-record")["hosts"][0]["ports"][0]
         # nmap names it ssl/<service>; the probe found the TLS and the page behind it
         assert p["service"] == "https" and p["http"]["status"] == 401
     finally:

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 
 from appliance.store import Store
 from tests.conftest import ROOT
-from tests.webutil import PASSWORD, add_user, client, config_for, csrf
+from tests.webutil import PASSWORD, add_finding, add_user, client, config_for, csrf
 from web import i18n
 from web.app import create_app
 
@@ -52,12 +52,7 @@ def test_every_route_but_login_setup_health_needs_a_session(tmp_path: Path) -> N
 def test_posts_without_csrf_are_refused(tmp_path: Path) -> None:
     cfg = config_for(tmp_path)
     add_user(cfg)
-    store = Store(cfg.data_dir / "officeguard.db")
-    store.write(lambda c: c.execute(
-        "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, title_en, "
-        "first_seen, last_seen, updated_at) VALUES ('wifi.weak_encryption', '3-3', 'high', "
-        "'x', 'open', 't', 't', 1, 1, 1)"))
-    store.close()
+    add_finding(cfg)
     with client(cfg, login="manager") as c:
         assert c.post("/findings/1/status", data={"status": "acknowledged"}).status_code == 403
         assert c.post("/findings/1/status", data={"status": "acknowledged",
@@ -303,12 +298,7 @@ def test_cached_findings_list_shows_a_change_made_here_at_once(tmp_path: Path) -
 
     cfg = config_for(tmp_path)
     add_user(cfg)
-    store = Store(cfg.data_dir / "officeguard.db")
-    store.write(lambda c: c.execute(
-        "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, title_en, "
-        "first_seen, last_seen, updated_at) VALUES ('wifi.rogue_ap', '3-8', 'critical', "
-        "'02:00:5e:00:53:02', 'open', 't', 't', 1, 1, 1)"))
-    store.close()
+    add_finding(cfg, "wifi.rogue_ap", "3-8", "critical", ("02:00:5e:00:53:02",))
     app = create_app(cfg, counts_ttl_s=60)  # the list and counts are reused for a minute
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
         c.post("/login", data={"username": "manager", "password": PASSWORD})

@@ -11,9 +11,8 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
-from appliance.store import Store
 from tests.conftest import ROOT
-from tests.webutil import add_user, client, config_for, csrf
+from tests.webutil import add_finding, add_user, client, config_for, csrf
 
 schema = schemathesis.openapi.from_dict(json.loads((ROOT / "web" / "openapi.json").read_text()))
 
@@ -23,13 +22,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
     tmp = tmp_path_factory.mktemp("fuzz")
     cfg = config_for(tmp)
     add_user(cfg)
-    store = Store(cfg.data_dir / "officeguard.db")
-    store.write(lambda c: c.executemany(
-        "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, title_en, "
-        "first_seen, last_seen, updated_at) VALUES (?, '3-3', 'high', ?, 'open', "
-        "'<script>x</script>', 't', 1, 1, 1)",
-        [("wifi.weak_encryption", f"s{i}") for i in range(20)]))
-    store.close()
+    add_finding(cfg, subjects=tuple(f"s{i}" for i in range(20)), title_ja="<script>x</script>")
     with client(cfg, login="manager") as c:
         yield c, csrf(c)
 

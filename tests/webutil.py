@@ -31,6 +31,20 @@ def add_user(config: Config, username: str = "manager", role: str = "admin") -> 
         store.close()
 
 
+def add_finding(config: Config, rule: str = "wifi.weak_encryption", measure: str = "3-3",
+                severity: str = "high", subjects: tuple[str, ...] = ("x",),
+                title_ja: str = "t") -> None:
+    """Open findings written straight into the store, as the agent would have."""
+    store = Store(config.data_dir / "officeguard.db")
+    try:
+        store.write(lambda c: c.executemany(
+            "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, "
+            "title_en, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, 'open', ?, 't', "
+            "1, 1, 1)", [(rule, measure, severity, s, title_ja) for s in subjects]))
+    finally:
+        store.close()
+
+
 @contextmanager
 def client(config: Config, login: str | None = None) -> Iterator[TestClient]:
     app = create_app(config, compliance_ttl_s=0, counts_ttl_s=0)
