@@ -308,3 +308,29 @@ def test_cached_findings_list_shows_a_change_made_here_at_once(tmp_path: Path) -
         r = c.post("/findings/ack", data={"fid": "1", "csrf": token, "back": "/findings"})
         assert r.status_code == 303
         assert 'class="status">確認済み' in c.get("/findings").text
+
+
+def test_manager_approves_a_devices_services_as_its_baseline(tmp_path: Path) -> None:
+    cfg = config_for(tmp_path)
+    add_user(cfg)
+    store = Store(cfg.data_dir / "officeguard.db")
+    store.write(lambda c: c.executemany(
+        "INSERT INTO device_ports (ip, port, proto, service, first_seen, last_seen) "
+        "VALUES ('192.0.2.20', ?, ?, ?, 1, 1)", [(631, "tcp", "ipp"), (161, "udp", "snmp")]))
+    store.write(lambda c: c.execute(
+        "INSERT INTO devices (ip, vendor, first_seen, last_seen) VALUES ('192.0.2.20', "
+        "'Brother', 1, 1)"))
+    store.close()
+    with client(cfg, login="manager") as c:
+        token = csrf(c, "/devices")
+        assert c.post("/devices/approve", data={"ip": "192.0.2.20"}).status_code == 403
+        r = c.post("/devices/approve", data={"ip": "192.0.2.20", "csrf": token})
+        assert r.status_code == 303
+        assert "2 件承認済み" in c.get("/devices").text
+        r = c.post("/devices/approve", data={"ip": "192.0.2.99", "csrf": token})
+        assert r.status_code == 409  # nothing probed there: nothing to approve
+    store = Store(cfg.data_dir / "officeguard.db")
+    rows = store.query("SELECT port, proto, approved_by FROM probe_baseline ORDER BY port")
+    store.close()
+    assert [(r["port"], r["proto"], r["approved_by"]) for r in rows] == [
+        (161, "udp", "manager"), (631, "tcp", "manager")]

@@ -466,6 +466,26 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         return page(request, "devices.html", s, rows=rows, total=total, page_no=page_no,
                     pages=(total + data.PAGE - 1) // data.PAGE)
 
+    @app.post("/devices/approve", include_in_schema=False)
+    def approve_baseline(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
+                         ip: str = Form(..., max_length=64)) -> Response:
+        """The manager approves what a device exposes now (4-③); later cycles raise
+        probe.unapproved_service for anything else."""
+        from agent.probe import record
+
+        check_csrf(s, csrf, None)
+
+        def do(c: Any) -> int:
+            n = record.approve(c, ip, s.username, time.time())
+            sec.audit(c, s.username, "baseline approved", f"{ip}: {n} service(s)")
+            return n
+
+        try:
+            store().write(do)
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        return RedirectResponse("/devices", status_code=303)
+
     probe_proc: dict[str, subprocess.Popen[bytes]] = {}
 
     def _spawn(kind: str, args: list[str]) -> bool:

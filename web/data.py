@@ -188,7 +188,8 @@ def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
         "ORDER BY last_seen DESC LIMIT 1)) AS vendor, d.model, d.firmware, d.class, "
         "d.firmware_status, (SELECT MAX(last_seen) FROM stations s WHERE s.ip = ips.ip) "
         "AS seen, (SELECT group_concat(port || '/' || proto || ' ' || service, ', ') FROM "
-        "device_ports p WHERE p.ip = ips.ip) AS ports FROM ips LEFT JOIN devices d "
+        "device_ports p WHERE p.ip = ips.ip) AS ports, (SELECT COUNT(*) FROM probe_baseline b "
+        "WHERE b.ip = ips.ip) AS approved FROM ips LEFT JOIN devices d "
         "ON d.ip = ips.ip ORDER BY ips.ip LIMIT ? OFFSET ?", (limit, offset))]
     return rows, int(total)
 

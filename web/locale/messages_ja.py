@@ -97,6 +97,8 @@ JA = {
     "Saved settings are kept in the data directory and win over the configuration file; the agent and the dashboard apply them when they restart.":
         "保存した設定はデータディレクトリに保管され、設定ファイルより優先されます。エージェントとダッシュボードの再起動時に反映されます。",
     "settings-saved": "保存しました。エージェントとダッシュボードを再起動すると反映されます。",
+    "Approved services (4-3)": "承認済みのサービス（4-③）", "approved": "件承認済み",
+    "Approve what is open now": "現在開いているものを承認",
     "note (optional)": "メモ（任意）", "search": "検索", "Signing key": "署名鍵",
     "Inspectors pin this public key and check each export with officeguard verify-export --public-key.":
         "検査事業者はこの公開鍵を控え、officeguard verify-export --public-key で各エクスポートを検証できます。",
