@@ -45,7 +45,7 @@ def fill(db: Path) -> None:
         c.executemany(  # type: ignore[attr-defined]
             "INSERT INTO stations (ip, mac, vendor, first_seen, last_seen, frames) "
             "VALUES (?,?,?,?,?,?)",
-            [(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", f"02:00:5e:{i >> 16 & 255:02x}:"
+            [(f"2001:db8::{i:x}", f"02:00:5e:{i >> 16 & 255:02x}:"
               f"{i >> 8 & 255:02x}:{i & 255:02x}", "Vendor", now - 3600, now, 10)
              for i in range(DEVICES)])
         c.executemany(  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -171,6 +171,20 @@ class FakeRadio:
         self._w.close()
 
 
+@contextlib.contextmanager
+def running_agent(cfg: Config, store: Store, radio: FakeRadio, **kw: object) -> Iterator[Agent]:
+    """The real agent loop on a thread, fed by the fake radio; stopped and joined on exit."""
+    agent = Agent(cfg, store, iw=fake_iw(USB), wifi_source=radio, **kw)  # type: ignore[arg-type]
+    t = threading.Thread(target=agent.run)
+    t.start()
+    try:
+        yield agent
+    finally:
+        agent.stop.set()
+        t.join(10)
+        radio.close()
+
+
 def test_live_agent_with_a_radio(tmp_path: Path) -> None:
     guest = "02:00:5e:10:00:01"
     evil = "00:13:37:00:00:66"
@@ -180,10 +194,7 @@ def test_live_agent_with_a_radio(tmp_path: Path) -> None:
         "storage": {"data_dir": str(tmp_path), "flush_interval_s": 1}})
     radio = FakeRadio()
     with Store(tmp_path / "officeguard.db") as store:
-        agent = Agent(cfg, store, iw=fake_iw(USB), wifi_source=radio)
-        t = threading.Thread(target=agent.run)
-        t.start()
-        try:
+        with running_agent(cfg, store, radio):
             radio.send([g.radiotap(g.beacon(guest, "Shibuya-Guest", pmf=True))] * 5)
             t0 = time.monotonic()
             radio.send([g.radiotap(g.beacon(evil, "Shibuya-Guest", security="OPEN"))] * 5)
@@ -197,10 +208,6 @@ def test_live_agent_with_a_radio(tmp_path: Path) -> None:
             assert time.monotonic() - t0 < 2.0
             aps = {r["bssid"] for r in store.query("SELECT bssid FROM access_points")}
             assert aps == {guest, evil}
-        finally:
-            agent.stop.set()
-            t.join(10)
-            radio.close()
         doc = json.loads(store.get_meta("agent") or "{}")
         wifi = next(s for s in doc["sensors"] if s["name"] == "wifi")
         assert wifi["active"] and doc["wifi_frames"] == 10
@@ -216,10 +223,7 @@ def test_live_survey_session(tmp_path: Path) -> None:
         "storage": {"data_dir": str(tmp_path), "flush_interval_s": 1}})
     radio = FakeRadio()
     with Store(tmp_path / "officeguard.db") as store:
-        agent = Agent(cfg, store, iw=fake_iw(USB), wifi_source=radio)
-        t = threading.Thread(target=agent.run)
-        t.start()
-        try:
+        with running_agent(cfg, store, radio):
             from agent import survey
 
             sid = store.write(lambda c: survey.start(c, "street side", -75.0, seconds=1.5))
@@ -232,10 +236,6 @@ def test_live_survey_session(tmp_path: Path) -> None:
             while time.monotonic() < deadline and not store.query(
                     "SELECT 1 FROM findings WHERE rule = 'wifi.signal_leakage'"):
                 time.sleep(0.05)
-        finally:
-            agent.stop.set()
-            t.join(10)
-            radio.close()
         rows = store.query("SELECT subject, severity, evidence FROM findings "
                            "WHERE rule = 'wifi.signal_leakage'")
         assert [r["subject"] for r in rows] == [f"{strong} @ street side"]
@@ -257,10 +257,7 @@ def test_nothing_is_recorded_before_the_clock_is_set(tmp_path: Path) -> None:
         return time.time() if ntp_done.is_set() else 86400.0  # 1970-01-02 until "NTP"
 
     with Store(tmp_path / "officeguard.db") as store:
-        agent = Agent(cfg, store, iw=fake_iw(USB), wifi_source=radio, clock=clock)
-        t = threading.Thread(target=agent.run)
-        t.start()
-        try:
+        with running_agent(cfg, store, radio, clock=clock) as agent:
             radio.send([g.radiotap(g.beacon(guest, "Early"))] * 5)
             time.sleep(1.0)
             assert store.query("SELECT COUNT(*) AS n FROM access_points")[0]["n"] == 0
@@ -271,10 +268,6 @@ def test_nothing_is_recorded_before_the_clock_is_set(tmp_path: Path) -> None:
             while time.monotonic() < deadline and not store.query(
                     "SELECT 1 FROM access_points"):
                 time.sleep(0.05)
-        finally:
-            agent.stop.set()
-            t.join(10)
-            radio.close()
         [ap] = store.query("SELECT ssid, beacons, first_seen FROM access_points")
         assert ap["ssid"] == "Shibuya-Guest" and ap["beacons"] == 5
         assert ap["first_seen"] > 1.7e9  # a real date

@@ -276,7 +276,7 @@ def test_settings_are_validated_saved_and_applied_at_the_next_start(tmp_path: Pa
     with client(cfg, login="manager") as c:
         token = csrf(c, "/settings")
         assert c.post("/settings/config", data=form).status_code == 403  # no CSRF
-        bad = c.post("/settings/config", data={**form, "csrf": token, "scope": "10.0.0.0/8",
+        bad = c.post("/settings/config", data={**form, "csrf": token, "scope": "198.18.0.0/15",
                                                 "mqtt_port": "99999"})
         assert bad.status_code == 400
         assert "probe.scope" in bad.text and "mqtt.port" in bad.text

@@ -348,7 +348,6 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                       q: str = Query("", max_length=100), page_no: int = Query(0, ge=0,
                                                                                 alias="page")
                       ) -> Response:
-        counts = counts_for(status, measure, q)
         lang = lang_of(request)
         key = (status, severity, measure, q, page_no, lang, s.can_write)
         with counts_lock:  # the rendered table is kept as long as the counts are
@@ -356,6 +355,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         if hit and time.monotonic() - hit[0] < counts_ttl_s:
             table, total = hit[1], hit[2]
         else:
+            counts = counts_for(status, measure, q)
             rows, total = store().read_with(lambda c: data.findings(
                 c, status, severity, measure, q, page_no * data.PAGE, counts=counts))
             table = env.get_template("findings_rows.html").render(

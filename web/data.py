@@ -35,10 +35,6 @@ def categories(doc: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
     return out
 
 
-def open_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    return {**dict.fromkeys(SEVERITIES, 0), **finding_counts(conn, "active")}
-
-
 def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
                   ) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(
