@@ -7,6 +7,8 @@ import csv
 import json
 import shutil
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +34,36 @@ def og(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=tmp, timeout=300)
 
 
+class _AdminPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        body = b"<title>Router admin</title>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("export")
+    srv = HTTPServer(("127.0.0.1", 0), _AdminPage)  # a device for a loopback probe run
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    # 172.16.0.1 is the shared capture's own gateway (passive data, nothing is sent to it)
     (tmp / "c.toml").write_text(
         '[facility]\nid = "shibuya"\nname = "渋谷コワーキング"\n'
-        '[[facility.ssids]]\nname = "wifi-free"\n[networks]\ngateways = ["172.16.0.1"]\n')
+        '[[facility.ssids]]\nname = "wifi-free"\n[networks]\ngateways = ["172.16.0.1"]\n'
+        f'[probe]\nports = [{srv.server_address[1]}]\n')
     for name in ("wiguard_hidden_SSID.pcapng", "ppa_arppoison.pcapng"):
         assert og(tmp, "ingest", str(pcap(name))).returncode == 0
+    try:
+        probed = og(tmp, "probe", "--scope", "127.0.0.1/32")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert probed.returncode == 0, probed.stderr
     with Store(tmp / "officeguard-data" / "officeguard.db") as store:
         store.write(lambda c: apply_drafts(c, [FindingDraft(
             "lan.unknown_station", "3-8", "low", HOSTILE, "未登録の端末", "Unknown", 1.78e9)]))
@@ -60,6 +84,14 @@ def test_files_of_an_export(exported: dict[str, Any]) -> None:
     assert {"report.html", "report.pdf", "export.json", "findings.csv", "measures.csv",
             "access_points.csv", "devices.csv", "probe_runs.csv", "manifest.json",
             "manifest.sig", "signing-public-key.pem"} <= names
+
+
+def test_the_probe_run_is_in_the_export(exported: dict[str, Any]) -> None:
+    runs = exported["doc"]["probe_runs"]
+    assert len(runs) == 1 and runs[0]["hosts"] == 1 and runs[0]["open_ports"] == 1
+    with (exported["folder"] / "probe_runs.csv").open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and rows[0]["jobs"] == "scan,isolation,website"
 
 
 def test_pdf_renders_every_measure_and_agrees_with_compliance(exported: dict[str, Any]
