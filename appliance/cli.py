@@ -358,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     fwp = add("firmware", cmd_firmware, "show or replace the firmware catalog", js)
     fwp.add_argument("action", choices=["import", "show"])
     fwp.add_argument("source", nargs="?", metavar="FILE_OR_URL")
+    from appliance.cli_catalog import cmd_catalog
+
+    cat = add("catalog", cmd_catalog, "show or update the end-of-support catalog (signed or "
+              "hashed files only)", js)
+    cat.add_argument("action", choices=["update", "show"])
+    cat.add_argument("source", nargs="?", metavar="FILE_OR_URL")
+    cat.add_argument("--sha256", metavar="HEX", help="the publisher's SHA-256 of the file")
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

@@ -377,6 +377,42 @@ class Web:
     timezone: str = "Asia/Tokyo"
 
 
+# -- rental PCs (#18): the PCs the facility lends, examined for category 5 (5-①) -------------
+_EDITIONS = ("", "home", "pro", "pro-education", "workstations", "enterprise", "education",
+             "iot-enterprise", "ltsc", "iot-ltsc")
+
+
+def _iso_date(v: str) -> str:
+    if v:
+        import datetime
+
+        try:
+            datetime.date.fromisoformat(v)
+        except ValueError as exc:
+            raise ValueError(f"not a date YYYY-MM-DD: {v!r}") from exc
+    return v
+
+
+@dataclass(frozen=True)
+class RentalPc:
+    label: str = spec(min_len=1, max_len=64)
+    mac: str = spec("", check=lambda v: _norm_mac(v) if v else v)
+    ip: str = spec("", check=lambda v: _ips([v])[0] if v else v)
+    edition: str = spec("", choices=_EDITIONS)  # "" = not known: the latest end date is used
+    esu_until: str = spec("", check=_iso_date)  # Windows 10 Extended Security Updates, attested
+    esu_evidence: str = spec("", max_len=500)  # what proves the enrolment (licence, order no.)
+
+
+def _rental_pcs(v: list[RentalPc]) -> list[RentalPc]:
+    for i, pc in enumerate(v):
+        if not pc.mac and not pc.ip:
+            raise ValueError(f"{i} ({pc.label}): give the PC's mac or ip")
+        if pc.esu_until and not pc.esu_evidence:
+            raise ValueError(f"{i} ({pc.label}): esu_until needs esu_evidence (what proves the "
+                             "enrolment)")
+    return v
+
+
 @dataclass(frozen=True)
 class Config:
     facility: Facility = spec(factory=Facility)
@@ -389,6 +425,7 @@ class Config:
     storage: Storage = spec(factory=Storage)
     exports: Exports = spec(factory=Exports)
     web: Web = spec(factory=Web)
+    rental_pcs: list[RentalPc] = spec(factory=list, check=_rental_pcs)
 
     @classmethod
     def model_validate(cls, data: dict[str, Any]) -> Config:

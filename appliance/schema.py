@@ -353,4 +353,41 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX finding_history_ts ON finding_history (ts);
         """,
     ),
+    (
+        "0009_i18_os",
+        """
+        -- What each probed device runs (#18): OS, release and build, where it was read, and the
+        -- end-of-support verdict with the catalog date it was made against. Rental PCs carry
+        -- their registered label.
+        CREATE TABLE device_os (
+            ip             TEXT PRIMARY KEY,
+            mac            TEXT NOT NULL DEFAULT '',
+            rental_label   TEXT NOT NULL DEFAULT '',
+            family         TEXT NOT NULL DEFAULT '',
+            name           TEXT NOT NULL DEFAULT '',
+            version        TEXT NOT NULL DEFAULT '',
+            source         TEXT NOT NULL DEFAULT '',
+            eol            TEXT NOT NULL DEFAULT '',
+            status         TEXT NOT NULL DEFAULT 'unknown',
+            catalog_as_of  TEXT NOT NULL DEFAULT '',
+            evidence       TEXT NOT NULL DEFAULT '{}',
+            last_seen      REAL NOT NULL
+        ) STRICT;
+
+        -- OS family / device class hints the LAN sensor heard (DHCP, mDNS, LLMNR, NetBIOS), with
+        -- the packet fields that said so.
+        CREATE TABLE passive_hints (
+            mac           TEXT NOT NULL,
+            source        TEXT NOT NULL,
+            ip            TEXT NOT NULL DEFAULT '',
+            family        TEXT NOT NULL DEFAULT '',
+            device_class  TEXT NOT NULL DEFAULT '',
+            hostname      TEXT NOT NULL DEFAULT '',
+            evidence      TEXT NOT NULL DEFAULT '{}',
+            first_seen    REAL NOT NULL,
+            last_seen     REAL NOT NULL,
+            PRIMARY KEY (mac, source)
+        ) STRICT;
+        """,
+    ),
 )

@@ -18,7 +18,7 @@ from agent.probe import checks as ck
 from agent.probe import creds as cr
 from agent.probe import fingerprint as fp
 from agent.probe import firmware as fw
-from agent.probe import segments, services, udp, website
+from agent.probe import osprobe, segments, services, udp, website
 from agent.probe.net import Ctx, Settings
 from agent.probe.scope import OutOfScope, Resolver, Scope, system_resolver
 
@@ -54,6 +54,7 @@ class Plan:
     jobs: tuple[str, ...] = ("scan", "isolation", "website")
     resolver: Resolver = system_resolver
     today: date = field(default_factory=date.today)
+    os: osprobe.OsPlan | None = None  # rental PCs, guest networks, end-of-support catalog
 
 
 async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[str, Any]]:
@@ -119,6 +120,7 @@ async def _host(ctx: Ctx, plan: Plan, ip: str, mac: str) -> dict[str, Any]:
                             "device": dev.as_dict(), "snmp": snmp_i, "upnp": upnp_i,
                             "mdns": mdns_i}
     host["firmware"] = _firmware(plan, dev, ports)
+    host.update(await osprobe.examine(ctx, plan.os, ip, mac, host))
     host["advisories"] = [
         {k: a[k] for k in ("id", "title", "url", "cvss", "severity", "published")}
         for a in fw.advisories_for(plan.advisories, dev.vendor, dev.model)][:20]
@@ -237,7 +239,7 @@ async def run_cycle(plan: Plan) -> dict[str, Any]:
 
     async def body() -> None:
         if targets:
-            up = await _discover(ctx, plan, targets)
+            up = osprobe.drop_guests(plan.os, await _discover(ctx, plan, targets))
 
             async def one(ip: str) -> dict[str, Any]:
                 try:
@@ -269,6 +271,7 @@ async def run_cycle(plan: Plan) -> dict[str, Any]:
     for h in doc["hosts"]:
         if not h.get("incomplete"):
             ck.host_checks(out, h, ts, bool(plan.credential_classes))
+    osprobe.checks(out, plan.os, doc["hosts"], ts)
     if doc.get("isolation"):
         ck.isolation_checks(out, doc["isolation"], ts)
     if doc.get("separation"):

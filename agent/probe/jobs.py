@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.probe import creds as cr
 from agent.probe import firmware as fw
-from agent.probe import record
+from agent.probe import osprobe, record
 from agent.probe.engine import Plan, run_cycle
 from agent.probe.net import Settings
 from agent.probe.scope import Scope
@@ -53,7 +53,8 @@ def build_plan(config: Config, store: Store, scope: list[str] | None = None,
         catalog=catalog, credentials=cr.load() if pc.credentials else [],
         advisories=adv, baseline=base, inventory=inv, known_hosts=known,
         oui=lambda m: oui.lookup(m) or "",
-        host_budget_s=pc.host_budget_s, cycle_budget_s=pc.cycle_budget_s, jobs=jobs)
+        host_budget_s=pc.host_budget_s, cycle_budget_s=pc.cycle_budget_s, jobs=jobs,
+        os=osprobe.plan_for(config))
 
 
 def run_once(config: Config, store: Store, plan: Plan, save: bool = True

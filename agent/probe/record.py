@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 from agent.probe.checks import Outcome
+from agent.probe.osrecord import record_os
 from appliance.findings import ACTIVE, FindingChange, FindingDraft, apply_drafts
 
 
@@ -55,6 +56,7 @@ def record_cycle(conn: sqlite3.Connection, doc: dict[str, Any], out: Outcome
          json.dumps(sorted(out.covered)), json.dumps(doc["refused"], ensure_ascii=False),
          json.dumps(doc["errors"], ensure_ascii=False), doc.get("packets", 0)))
     run_id = int(cur.lastrowid or 0)
+    record_os(conn, doc)
     raised = {(d.rule, d.subject) for d in out.drafts}
     clears: list[FindingDraft] = []
     marks = ",".join("?" * len(ACTIVE))

@@ -1,0 +1,169 @@
+"""Operating systems in a probe cycle: which hosts may be examined, the SMB/RDP questions that
+name their OS, and the end-of-support checks (5-① for rental PCs, 3-① network equipment,
+4-① everything else).
+
+Privacy: a host on a guest network that is not a registered rental PC is a guest's own device.
+It is dropped right after discovery — no port scan, no banner, no SMB question — so nothing
+about it is stored, and nothing can reach an export.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from agent import osid
+from agent.probe import rdp, smb
+from agent.probe.checks import NETWORK_CLASSES, Outcome
+from agent.probe.net import Ctx
+from appliance import eol
+
+
+@dataclass(frozen=True)
+class RentalPc:
+    label: str
+    mac: str = ""
+    ip: str = ""
+    edition: str = ""
+    esu_until: str = ""
+    esu_evidence: str = ""
+
+
+@dataclass
+class OsPlan:
+    rental: list[RentalPc] = field(default_factory=list)
+    guest_networks: list[str] = field(default_factory=list)
+    catalog: eol.Catalog | None = None
+    today: date = field(default_factory=date.today)
+
+
+def plan_for(config: Any, today: date | None = None) -> OsPlan:
+    return OsPlan([RentalPc(p.label, p.mac, p.ip, p.edition, p.esu_until, p.esu_evidence)
+                   for p in config.rental_pcs], list(config.networks.guest),
+                  eol.load(config.data_dir), today or date.today())
+
+
+def rental_for(op: OsPlan | None, ip: str, mac: str) -> RentalPc | None:
+    if op is None:
+        return None
+    mac = mac.lower()
+    for pc in op.rental:
+        if (pc.mac and pc.mac == mac) or (pc.ip and pc.ip == ip):
+            return pc
+    return None
+
+
+def guest_own(op: OsPlan | None, ip: str, mac: str) -> bool:
+    """A guest's own device: on a guest network and not registered as a rental PC."""
+    if op is None or ":" in ip:
+        return False
+    addr = ipaddress.ip_address(ip)
+    on_guest = any(addr in ipaddress.ip_network(n) for n in op.guest_networks)
+    return on_guest and rental_for(op, ip, mac) is None
+
+
+def drop_guests(op: OsPlan | None, up: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {ip: v for ip, v in up.items() if not guest_own(op, ip, v.get("mac", ""))}
+
+
+async def examine(ctx: Ctx, op: OsPlan | None, ip: str, mac: str, host: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """SMB2 / RDP questions for a host with 445 / 3389 open, then the OS and its verdict."""
+    tcp = {p["port"] for p in host.get("ports", []) if p["proto"] == "tcp"}
+    out: dict[str, Any] = {}
+    if 445 in tcp:
+        out["smb"] = await smb.probe(ctx, ip, 445)
+    if 3389 in tcp:
+        out["rdp"] = await rdp.probe(ctx, ip, 3389)
+    pc = rental_for(op, ip, mac)
+    ident = osid.identify({**host, **out}, client=True if pc else None)
+    out["os"] = ident.as_dict() if ident else None
+    if pc is not None:
+        out["rental"] = {"label": pc.label, "edition": pc.edition, "esu_until": pc.esu_until,
+                         "esu_evidence": pc.esu_evidence}
+    if ident and op is not None and op.catalog is not None:
+        out["os_support"] = judge(op.catalog, ident, op.today, pc)
+    return out
+
+
+def judge(cat: eol.Catalog, ident: osid.OsId, today: date, pc: RentalPc | None
+          ) -> dict[str, Any] | None:
+    """The catalog's verdict; several candidates (client or server build, several editions):
+    the latest end date among them, and the verdict says it assumed so."""
+    best: dict[str, Any] | None = None
+    for product, cycle, name in ident.candidates:
+        v = eol.verdict(cat, product, cycle, today, pc.edition if pc else "",
+                        pc.esu_until if pc else "")
+        if v is None:
+            continue
+        v["name"] = name
+        if best is None or _end_key(v) > _end_key(best):
+            best = v
+    if best is not None and len(ident.candidates) > 1:
+        best["candidates_assumed"] = [c[2] for c in ident.candidates]
+    return best
+
+
+def _end_key(v: dict[str, Any]) -> str:
+    e = str(v.get("eol", ""))
+    return "9999-12-31" if e == "" else ("0000-00-00" if e == "ended" else e)
+
+
+def checks(out: Outcome, op: OsPlan | None, hosts: list[dict[str, Any]], ts: float) -> None:
+    seen: set[str] = set()
+    for h in hosts:
+        ip = h["ip"]
+        out.cleared.append(("probe.os_eol", f"{ip} "))
+        if h.get("incomplete"):
+            continue
+        rental = h.get("rental")
+        if rental:
+            seen.add(rental["label"])
+        kind = (h.get("device") or {}).get("class", "other")
+        measure = "5-1" if rental else ("3-1" if kind in NETWORK_CLASSES else "4-1")
+        os_, sup = h.get("os"), h.get("os_support")
+        who = rental["label"] if rental else ip
+        if not sup:
+            if rental:
+                out.check("rental_os", "5-1", "unknown", who,
+                          {"ip": ip, "os": os_, "reason": "no OS identified" if not os_ else
+                           "the end-of-support catalog does not know this OS"})
+            continue
+        out.covered.add("probe.rental_os" if rental else "probe.firmware")
+        evidence = {"os": os_, "support": sup, "rental": rental, "ip": ip}
+        name, end, status = sup["name"], sup["eol"], sup["status"]
+        assumed = ""
+        assumed_ja = ""
+        if sup.get("edition_assumed") or sup.get("candidates_assumed"):
+            assumed = " (edition unknown: judged by the latest end date among editions)"
+            assumed_ja = "（エディション不明のため、各エディションで最も遅い終了日で判定）"
+        src = f"{os_['source']}, catalog {sup['catalog_as_of']}"
+        subj = f"{ip} os"
+        if status == "past":
+            sev = "critical" if rental else "high"
+            out.find("probe.os_eol", measure, sev, subj,
+                     f"サポート終了のOS: {who}（{name}、{end} 終了）{assumed_ja}",
+                     f"OS past end of support: {who} ({name}, support ended {end}){assumed}"
+                     f" [{src}]", ts, evidence)
+        elif status == "esu":
+            out.find("probe.os_eol", measure, "medium", subj,
+                     f"サポート終了のOS（拡張セキュリティ更新 {sup['esu_until']} まで）: {who}"
+                     f"（{name}）",
+                     f"OS past end of support, Extended Security Updates attested until "
+                     f"{sup['esu_until']}: {who} ({name}) [{src}]", ts, evidence)
+        elif status == "soon":
+            out.find("probe.os_eol", measure, "medium", subj,
+                     f"OSのサポート終了が近づいています: {who}（{name}、{end} 終了、"
+                     f"あと{sup['days_left']}日）{assumed_ja}",
+                     f"OS support ends soon: {who} ({name}, ends {end}, "
+                     f"{sup['days_left']} days left){assumed} [{src}]", ts, evidence)
+        result = {"past": "fail", "esu": "warn", "soon": "warn"}.get(status, "pass")
+        out.check("rental_os" if rental else "os_support", measure, result, who,
+                  {"ip": ip, "os": name, "eol": end or "not announced", "status": status,
+                   "catalog_as_of": sup["catalog_as_of"], "source": os_["source"]})
+    for pc in (op.rental if op else []):
+        if pc.label not in seen:
+            out.check("rental_os", "5-1", "unknown", pc.label,
+                      {"mac": pc.mac, "ip": pc.ip, "reason": "not seen in this probe cycle"})
