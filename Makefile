@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 # Debian packages: what the appliance uses at run time, and what the tests add.
 DEB_RUN := libpcap0.8 ieee-data iw libpango-1.0-0 libpangoft2-1.0-0 fonts-ipafont-gothic
-DEB_TEST := $(DEB_RUN) iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl poppler-utils \
+DEB_TEST := $(DEB_RUN) samba iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl poppler-utils \
             nmap lighttpd lighttpd-mod-openssl snmpd openssh-server openssh-client busybox-static procps \
             chromium apache2-utils
 

@@ -46,9 +46,9 @@ def cmd_catalog(args: argparse.Namespace, config: Config) -> int:
         except catalogs.CatalogRefused as exc:
             raise CliError(f"{args.source}: refused, the installed catalog is unchanged: "
                            f"{exc}") from exc
+        was = doc["previous_as_of"] or "the packaged one"
         msg = (f"end-of-support catalog of {doc['as_of']} installed ({doc['products']} "
-               f"products, verified by {doc['verified_by']}; was {doc['previous_as_of'] or 'the "
-               f"packaged one'})")
+               f"products, verified by {doc['verified_by']}; was {was})")
     else:
         doc = catalogs.show(config.data_dir)
         msg = f"end-of-support catalog of {doc['as_of']} from {doc['path']}\n" + "\n".join(
