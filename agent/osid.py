@@ -139,9 +139,9 @@ def identify(host: dict[str, Any], client: bool | None = None) -> OsId | None:
     for key, source in (("smb", "smb ntlmssp"), ("rdp", "rdp ntlmssp")):
         ntlm = (host.get(key) or {}).get("ntlm")
         if ntlm and ntlm.get("version"):
-            o = from_ntlm(ntlm, source, client)
-            o.evidence["port"] = (host.get(key) or {}).get("port")
-            return o
+            found = from_ntlm(ntlm, source, client)
+            found.evidence["port"] = (host.get(key) or {}).get("port")
+            return found
     for p in host.get("ports", []):
         if p.get("service") == "ssh":
             banner = str(p.get("banner", ""))
@@ -149,16 +149,16 @@ def identify(host: dict[str, Any], client: bool | None = None) -> OsId | None:
                 parts = str(p.get("version", "")).split()
                 banner = "SSH-2.0-OpenSSH_" + (f"{parts[0]} {parts[1]}-{parts[2]}"
                                                if len(parts) == 3 else " ".join(parts))
-            o = from_ssh(banner)
-            if o and o.candidates:
-                o.evidence["port"] = p["port"]
-                return o
-            weak = weak or o
+            ssh = from_ssh(banner)
+            if ssh and ssh.candidates:
+                ssh.evidence["port"] = p["port"]
+                return ssh
+            weak = weak or ssh
     for p in host.get("ports", []):
         server = (p.get("http") or {}).get("server", "")
         if server:
-            o = from_http_server(server)
-            if o:
-                o.evidence["port"] = p["port"]
-                weak = weak or o
+            web = from_http_server(server)
+            if web:
+                web.evidence["port"] = p["port"]
+                weak = weak or web
     return weak

@@ -9,6 +9,7 @@ expected follows from today's date and is computed, not assumed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -217,3 +218,18 @@ def test_a_guests_own_laptop_is_not_examined_nor_exported(bed: dict[str, Any]) -
     for secret in ("GUEST-LAPTOP", "guest-home.example", LAPTOP,
                    bed["tb"].hosts["laptop"].mac):
         assert secret not in text, secret
+
+
+def test_catalog_update_changes_the_verdict_on_the_next_cycle(bed: dict[str, Any]) -> None:
+    from tests.test_catalog_update import newer_catalog
+
+    new = newer_catalog(bed["dir"], end=(date.today() - timedelta(days=1)).isoformat())
+    digest = hashlib.sha256(new.read_bytes()).hexdigest()
+    r = _run(bed["ns"], "catalog", "update", str(new), "--sha256", digest, "--config",
+             str(bed["cfg"]))
+    assert r.returncode == 0, r.stderr
+    r = _run(bed["ns"], "probe", "--config", str(bed["cfg"]), "--json", "--jobs", "scan")
+    assert r.returncode == 0, r.stderr[-3000:]
+    f = _os_findings(json.loads(r.stdout))[W25H2]
+    assert (f["measure"], f["severity"]) == ("5-1", "critical")
+    assert "catalog 2026-11-30" in f["title_en"]  # the data's date, where the verdict uses it

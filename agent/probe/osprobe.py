@@ -123,12 +123,14 @@ def checks(out: Outcome, op: OsPlan | None, hosts: list[dict[str, Any]], ts: flo
             seen.add(rental["label"])
         kind = (h.get("device") or {}).get("class", "other")
         measure = "5-1" if rental else ("3-1" if kind in NETWORK_CLASSES else "4-1")
-        os_, sup = h.get("os"), h.get("os_support")
+        os_: dict[str, Any] = h.get("os") or {}
+        sup: dict[str, Any] | None = h.get("os_support")
         who = rental["label"] if rental else ip
         if not sup:
             if rental:
                 out.check("rental_os", "5-1", "unknown", who,
-                          {"ip": ip, "os": os_, "reason": "no OS identified" if not os_ else
+                          {"ip": ip, "os": os_ or None,
+                           "reason": "no OS identified" if not os_ else
                            "the end-of-support catalog does not know this OS"})
             continue
         out.covered.add("probe.rental_os" if rental else "probe.firmware")

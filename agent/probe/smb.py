@@ -98,8 +98,8 @@ def parse_negotiate_response(msg: bytes) -> dict[str, Any]:
     f = _NEG_RESP.unpack_from(msg, 64)
     if f[0] != 65:
         raise SmbError("bad NEGOTIATE response structure size")
-    return {"dialect": _DIALECT_NAMES.get(f[2], f"0x{f[2]:04x}"), "signing_required": bool(f[1] & 0x2),
-            "server_guid": f[4].hex()}
+    return {"dialect": _DIALECT_NAMES.get(f[2], f"0x{f[2]:04x}"),
+            "signing_required": bool(f[1] & 0x2), "server_guid": f[4].hex()}
 
 
 def security_buffer(msg: bytes) -> bytes:
