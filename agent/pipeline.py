@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import events as ev
+from agent import hints
 from agent import survey as survey_mod
 from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_RADIOTAP, Frame
 from agent.lan import LanSettings, LanState
@@ -129,6 +130,7 @@ class Pipeline:
         self._pending_rssi: dict[tuple[str, int], list[int]] = {}
         self._pending_events: list[ev.LanEventSeen | WifiEventSeen] = []
         self._pending_drafts: list[FindingDraft] = []
+        self._pending_hints: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.last_flush = time.monotonic()
         self.write_errors = 0
         self.last_error: str | None = None
@@ -156,6 +158,8 @@ class Pipeline:
             np = ethernet_payload(data)
             if np is not None and np.ethertype == ETH_ARP:
                 self._arp(ts, np.payload, np.src)
+            elif np is not None and np.ethertype == 0x0800:  # DHCP/mDNS/LLMNR/NetBIOS hints
+                hints.observe(self._pending_hints, ts, np.src, np.payload)
             return
         split = (parse_radiotap(data) if linktype == LINKTYPE_RADIOTAP
                  else split_radio(linktype, data))
@@ -250,7 +254,9 @@ class Pipeline:
                 self._pending_aps[ap.bssid] = ap_row(ap)
         survey_rows = [r for acc in self.surveys.values() for r in acc.take()]
         batch = _Batch(self._pending_stations, self._pending_aps, self._pending_rssi,
-                       self._pending_events, self._pending_drafts, survey_rows)
+                       self._pending_events, self._pending_drafts, survey_rows,
+                       self._pending_hints)
+        self._pending_hints = {}
         self._pending_stations, self._pending_aps, self._pending_rssi = {}, {}, {}
         self._pending_events, self._pending_drafts = [], []
         self.last_flush = time.monotonic()
@@ -279,6 +285,8 @@ class Pipeline:
                 self._pending_stations.setdefault(k, v)
             for k2, a in batch.aps.items():
                 self._pending_aps.setdefault(k2, a)
+            for k4, hint in batch.hints.items():
+                self._pending_hints.setdefault(k4, hint)
             for k3, r in batch.rssi.items():
                 self._pending_rssi.setdefault(k3, r)
             self._pending_events[:0] = batch.events[: MAX_PENDING]
@@ -306,10 +314,11 @@ class _Batch:
     events: list[ev.LanEventSeen | WifiEventSeen]
     drafts: list[FindingDraft]
     survey_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    hints: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not (self.stations or self.aps or self.rssi or self.events or self.drafts
-                    or self.survey_rows)
+                    or self.survey_rows or self.hints)
 
     def write(self, conn: sqlite3.Connection) -> list[FindingChange]:
         survey_mod.write_samples(conn, self.survey_rows)
@@ -317,6 +326,7 @@ class _Batch:
         _write_aps(conn, list(self.aps.values()))
         _write_rssi(conn, [(b, m, *v) for (b, m), v in self.rssi.items()])
         _write_events(conn, self.events)
+        hints.write(conn, list(self.hints.values()))
         return apply_drafts(conn, self.drafts)
 
 

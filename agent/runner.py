@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from agent import health, sdnotify
 from agent.capture import Frame
 from agent.monitor import MONITOR_FILTER, ChannelHopper, Runner, check_monitor, hop_plan, run_iw
+from agent.parsers.dhcp import BPF_LAN
 from agent.pipeline import Pipeline, RunReport
 from agent.retention import prune, prune_to_size
 from agent.sources import (
@@ -330,7 +331,7 @@ class Agent:
         lan = next(s for s in self.sensors if s.name == "lan")
         if lan.active:
             try:
-                sources.append(LiveSource(self.ctx["lan_iface"], "arp"))
+                sources.append(LiveSource(self.ctx["lan_iface"], BPF_LAN))
             except SourceError as exc:
                 log.error("LAN sensor cannot start: %s", exc)
                 self._set("lan", False, str(exc))

@@ -27,7 +27,8 @@ TODAY = date(2026, 11, 26)
 COVER_ALL = {"facility_aps": True, "leakage_measured": True, "agent_recent": True,
              "monitoring": True, "retention_set": True, "probe.website": True,
              "probe.firmware": True, "probe.credentials": True, "probe.isolation": True,
-             "probe.separation": True, "probe.services": True, "probe.printers": True}
+             "probe.separation": True, "probe.services": True, "probe.printers": True,
+             "probe.rental_os": True}
 ADVANCED = {m.id for m in CAT.measures if m.level == "advanced"}
 
 
