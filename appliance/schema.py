@@ -388,6 +388,20 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             last_seen     REAL NOT NULL,
             PRIMARY KEY (mac, source)
         ) STRICT;
+
+        -- Rental PCs registered on the dashboard (those in the config file's [[rental_pcs]]
+        -- count too); the agent reads both at the start of each probe cycle.
+        CREATE TABLE rental_pcs (
+            id            INTEGER PRIMARY KEY,
+            label         TEXT NOT NULL UNIQUE,
+            mac           TEXT NOT NULL DEFAULT '',
+            ip            TEXT NOT NULL DEFAULT '',
+            edition       TEXT NOT NULL DEFAULT '',
+            esu_until     TEXT NOT NULL DEFAULT '',
+            esu_evidence  TEXT NOT NULL DEFAULT '',
+            added_by      TEXT NOT NULL,
+            added_at      REAL NOT NULL
+        ) STRICT;
         """,
     ),
 )

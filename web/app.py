@@ -486,6 +486,10 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             raise HTTPException(409, str(exc)) from exc
         return RedirectResponse("/devices", status_code=303)
 
+    from web import rental  # the rental-PC page (#18)
+
+    rental.register(app, config, store, page, session, admin, check_csrf)
+
     probe_proc: dict[str, subprocess.Popen[bytes]] = {}
 
     def _spawn(kind: str, args: list[str]) -> bool:

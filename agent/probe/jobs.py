@@ -54,7 +54,7 @@ def build_plan(config: Config, store: Store, scope: list[str] | None = None,
         advisories=adv, baseline=base, inventory=inv, known_hosts=known,
         oui=lambda m: oui.lookup(m) or "",
         host_budget_s=pc.host_budget_s, cycle_budget_s=pc.cycle_budget_s, jobs=jobs,
-        os=osprobe.plan_for(config))
+        os=osprobe.plan_for(config, store.read_with(osprobe.registered)))
 
 
 def run_once(config: Config, store: Store, plan: Plan, save: bool = True

@@ -39,10 +39,21 @@ class OsPlan:
     today: date = field(default_factory=date.today)
 
 
-def plan_for(config: Any, today: date | None = None) -> OsPlan:
-    return OsPlan([RentalPc(p.label, p.mac, p.ip, p.edition, p.esu_until, p.esu_evidence)
-                   for p in config.rental_pcs], list(config.networks.guest),
-                  eol.load(config.data_dir), today or date.today())
+def plan_for(config: Any, registered: list[dict[str, Any]] | None = None,
+             today: date | None = None) -> OsPlan:
+    """Rental PCs from the config file and those registered on the dashboard (REGISTERED: rows
+    of the rental_pcs table; a label in both: the file wins)."""
+    pcs = [RentalPc(p.label, p.mac, p.ip, p.edition, p.esu_until, p.esu_evidence)
+           for p in config.rental_pcs]
+    labels = {p.label for p in pcs}
+    pcs += [RentalPc(r["label"], r["mac"], r["ip"], r["edition"], r["esu_until"],
+                     r["esu_evidence"]) for r in registered or [] if r["label"] not in labels]
+    return OsPlan(pcs, list(config.networks.guest), eol.load(config.data_dir),
+                  today or date.today())
+
+
+def registered(conn: Any) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute("SELECT * FROM rental_pcs ORDER BY label")]
 
 
 def rental_for(op: OsPlan | None, ip: str, mac: str) -> RentalPc | None:

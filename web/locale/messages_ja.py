@@ -104,6 +104,17 @@ JA = {
         "検査事業者はこの公開鍵を控え、officeguard verify-export --public-key で各エクスポートを検証できます。",
     "The signing key is made with the first export (or at first boot).":
         "署名鍵は最初のエクスポート時（または初回起動時）に作成されます。", "alert-delivered": "テスト通知が配信されました。",
+    # rental PCs and operating systems (#18)
+    "Rental PCs": "レンタルPC", "Operating system": "OS", "Supported until": "サポート期限",
+    "Only the PCs listed here, and the facility's own devices, are examined for their operating system (5-1). Guests' own devices are never examined.":
+        "ここに登録したPCと施設の機器だけをOSの確認（5-①）の対象にします。利用者の持ち込み端末は調べません。",
+    "from": "取得元", "not announced": "未発表", "edition unknown: latest end date among editions":
+        "エディション不明: 各エディションで最も遅い終了日で判定", "catalog of": "サポート期限データ",
+    "not identified yet": "未識別", "configuration file": "設定ファイル", "Remove": "削除",
+    "Register a rental PC": "レンタルPCを登録", "edition unknown": "エディション不明",
+    "ESU until (YYYY-MM-DD)": "ESU期限（YYYY-MM-DD）", "ESU evidence": "ESU加入の根拠",
+    "Register": "登録", "past": "サポート終了", "soon": "終了間近", "supported": "サポート中",
+    "esu": "拡張サポート（ESU）中",
 }
 
 

@@ -1,0 +1,120 @@
+"""The rental-PC page (#18, guideline category 5): each PC the facility lends, what it runs, until
+when that is supported, when it was last seen and its open findings; administrators register
+and remove PCs here (the config file's [[rental_pcs]] count too and are shown read-only).
+
+The dashboard asks, the agent acts: registering writes one row; the agent's next probe cycle
+examines the PC.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi.responses import RedirectResponse
+
+from appliance.config import Config, ConfigError, from_mapping
+from web import security as sec
+
+
+def rows(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:
+    pcs: list[dict[str, Any]] = [
+        {"label": p.label, "mac": p.mac, "ip": p.ip, "edition": p.edition,
+         "esu_until": p.esu_until, "where": "config", "id": None} for p in config.rental_pcs]
+    labels = {p["label"] for p in pcs}
+    for r in conn.execute("SELECT * FROM rental_pcs ORDER BY label"):
+        if r["label"] not in labels:
+            pcs.append({"label": r["label"], "mac": r["mac"], "ip": r["ip"],
+                        "edition": r["edition"], "esu_until": r["esu_until"],
+                        "where": "dashboard", "id": r["id"]})
+    for pc in pcs:
+        o = conn.execute("SELECT * FROM device_os WHERE rental_label = ? OR (? != '' AND mac = ?) "
+                         "OR (? != '' AND ip = ?) ORDER BY last_seen DESC LIMIT 1",
+                         (pc["label"], pc["mac"], pc["mac"], pc["ip"], pc["ip"])).fetchone()
+        pc["os"] = dict(o) if o else None
+        if o:
+            ev = json.loads(o["evidence"])
+            pc["edition_assumed"] = bool((ev.get("support") or {}).get("edition_assumed"))
+            pc["findings"] = [dict(f) for f in conn.execute(
+                "SELECT id, severity, title_ja, title_en FROM findings WHERE rule = "
+                "'probe.os_eol' AND subject = ? AND status IN ('open', 'acknowledged', "
+                "'reopened')", (f"{o['ip']} os",))]
+        else:
+            pc["findings"] = []
+    return pcs
+
+
+def _entry(label: str, mac: str, ip: str, edition: str, esu_until: str, esu_evidence: str
+           ) -> dict[str, str]:
+    raw = {"label": label.strip(), "mac": mac.strip(), "ip": ip.strip(),
+           "edition": edition.strip(), "esu_until": esu_until.strip(),
+           "esu_evidence": esu_evidence.strip()}
+    entry = {k: v for k, v in raw.items() if v}
+    pc = from_mapping({"rental_pcs": [entry]}).rental_pcs[0]  # the config file's own rules
+    return {"label": pc.label, "mac": pc.mac, "ip": pc.ip, "edition": pc.edition,
+            "esu_until": pc.esu_until, "esu_evidence": pc.esu_evidence}
+
+
+def register(app: FastAPI, config: Config, store: Callable[[], Any],
+             page: Callable[..., Response], session: Any, admin: Any,
+             check_csrf: Callable[..., None]) -> None:
+    def show(request: Request, s: sec.Session, error: str = "", status: int = 200) -> Response:
+        pcs = store().read_with(lambda c: rows(c, config))
+        r = page(request, "rental.html", s, pcs=pcs, error=error, config=config)
+        r.status_code = status
+        return r
+
+    @app.get("/rental", include_in_schema=False)
+    def rental_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
+        return show(request, s)
+
+    @app.post("/rental/add", include_in_schema=False)
+    def rental_add(request: Request, s: sec.Session = Depends(admin),  # noqa: B008
+                   csrf: str = Form(""), label: str = Form("", max_length=64),
+                   mac: str = Form("", max_length=32), ip: str = Form("", max_length=64),
+                   edition: str = Form("", max_length=32),
+                   esu_until: str = Form("", max_length=10),
+                   esu_evidence: str = Form("", max_length=500)) -> Response:
+        check_csrf(s, csrf, None)
+        try:
+            e = _entry(label, mac, ip, edition, esu_until, esu_evidence)
+        except ConfigError as exc:
+            return show(request, s, str(exc).replace("rental_pcs.0.", "").replace(
+                "rental_pcs: 0 ", ""), 400)
+        if e["label"] in {p.label for p in config.rental_pcs}:
+            return show(request, s, f"{e['label']}: already in the configuration file", 409)
+
+        def do(c: sqlite3.Connection) -> bool:
+            if c.execute("SELECT 1 FROM rental_pcs WHERE label = ?", (e["label"],)).fetchone():
+                return False
+            c.execute("INSERT INTO rental_pcs (label, mac, ip, edition, esu_until, esu_evidence, "
+                      "added_by, added_at) VALUES (?,?,?,?,?,?,?,?)",
+                      (e["label"], e["mac"], e["ip"], e["edition"], e["esu_until"],
+                       e["esu_evidence"], s.username, time.time()))
+            sec.audit(c, s.username, "rental PC registered", json.dumps(e, ensure_ascii=False))
+            return True
+
+        if not store().write(do):
+            return show(request, s, f"{e['label']}: already registered", 409)
+        return RedirectResponse("/rental", status_code=303)
+
+    @app.post("/rental/remove", include_in_schema=False)
+    def rental_remove(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
+                      pc_id: int = Form(...)) -> Response:
+        check_csrf(s, csrf, None)
+
+        def do(c: sqlite3.Connection) -> int:
+            row = c.execute("SELECT label FROM rental_pcs WHERE id = ?", (pc_id,)).fetchone()
+            if row is None:
+                return 0
+            c.execute("DELETE FROM rental_pcs WHERE id = ?", (pc_id,))
+            sec.audit(c, s.username, "rental PC removed", row[0])
+            return 1
+
+        if not store().write(do):
+            raise HTTPException(404)
+        return RedirectResponse("/rental", status_code=303)
