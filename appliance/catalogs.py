@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from appliance import eol
+from appliance import eol, kev
 
 PACKAGED_KEYS = Path(__file__).resolve().parent / "data" / "catalog-keys"
 LIMIT = 20_000_000
@@ -78,36 +78,48 @@ def verify(raw: bytes, sig: bytes | None, sha256: str,
 
 
 def update(data_dir: Path, source: str, fetch: Callable[[str], bytes | None],
-           sha256: str = "") -> dict[str, Any]:
-    """Verify, parse and atomically install SOURCE as `<data_dir>/eol.json`."""
+           sha256: str = "", kind: str = "eol") -> dict[str, Any]:
+    """Verify, parse and atomically install SOURCE as `<data_dir>/eol.json` (kind eol) or
+    `<data_dir>/kev.json` (kind kev, the CISA KEV feed)."""
     raw = fetch(source)
     if raw is None:
         raise CatalogRefused(f"{source}: cannot read it")
     sig = None if sha256 else fetch(source + ".sig")
     how = verify(raw, sig, sha256, trusted_keys(data_dir))
     try:
-        cat = eol.parse(json.loads(raw))
-    except (ValueError, eol.EolError) as exc:
+        if kind == "kev":
+            k = kev.parse(json.loads(raw))
+            info: dict[str, Any] = {"as_of": k.released, "source": f"CISA KEV {k.version}",
+                                    "entries": len(k.entries)}
+        else:
+            cat = eol.parse(json.loads(raw))
+            info = {"as_of": cat.as_of, "source": cat.source, "products": len(cat.releases)}
+    except (ValueError, eol.EolError, kev.KevError) as exc:
         raise CatalogRefused(f"verified, but not a usable catalog: {exc}") from exc
-    dest = data_dir / eol.FILENAME
+    dest = data_dir / (kev.FILENAME if kind == "kev" else eol.FILENAME)
     dest.parent.mkdir(parents=True, exist_ok=True)
     old = None
     if dest.exists():
         try:
-            old = eol.load(data_dir).as_of
-        except eol.EolError:
+            prev = kev.load(data_dir) if kind == "kev" else eol.load(data_dir)
+            old = prev.released if isinstance(prev, kev.KevCatalog) else \
+                (prev.as_of if prev is not None else None)
+        except (eol.EolError, kev.KevError):
             old = "unreadable"
     tmp = dest.with_suffix(".tmp")
     tmp.write_bytes(raw)
     os.replace(tmp, dest)
-    return {"installed": str(dest), "as_of": cat.as_of, "source": cat.source,
-            "products": len(cat.releases), "sha256": hashlib.sha256(raw).hexdigest(),
-            "verified_by": how, "previous_as_of": old}
+    return {"kind": kind, "installed": str(dest), **info,
+            "sha256": hashlib.sha256(raw).hexdigest(), "verified_by": how,
+            "previous_as_of": old}
 
 
 def show(data_dir: Path) -> dict[str, Any]:
     cat = eol.load(data_dir)
     where = data_dir / eol.FILENAME
+    k = kev.load(data_dir)
     return {"as_of": cat.as_of, "source": cat.source,
             "path": str(where if where.exists() else eol.PACKAGED),
-            "products": {p: len(r) for p, r in cat.releases.items()}}
+            "products": {p: len(r) for p, r in cat.releases.items()},
+            "kev": None if k is None else {"version": k.version, "released": k.released,
+                                           "entries": len(k.entries)}}

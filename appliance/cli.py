@@ -365,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("action", choices=["update", "show"])
     cat.add_argument("source", nargs="?", metavar="FILE_OR_URL")
     cat.add_argument("--sha256", metavar="HEX", help="the publisher's SHA-256 of the file")
+    cat.add_argument("--kind", choices=["eol", "kev"], default="eol",
+                     help="eol: end-of-support catalog (default); kev: CISA KEV feed")
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

@@ -42,17 +42,23 @@ def cmd_catalog(args: argparse.Namespace, config: Config) -> int:
         if not args.source:
             raise CliError("catalog update needs a catalog FILE or https URL")
         try:
-            doc = catalogs.update(config.data_dir, args.source, _fetch, args.sha256 or "")
+            doc = catalogs.update(config.data_dir, args.source, _fetch, args.sha256 or "",
+                                  args.kind)
         except catalogs.CatalogRefused as exc:
             raise CliError(f"{args.source}: refused, the installed catalog is unchanged: "
                            f"{exc}") from exc
-        was = doc["previous_as_of"] or "the packaged one"
-        msg = (f"end-of-support catalog of {doc['as_of']} installed ({doc['products']} "
-               f"products, verified by {doc['verified_by']}; was {was})")
+        was = doc["previous_as_of"] or ("none" if args.kind == "kev" else "the packaged one")
+        what = (f"{doc['entries']} KEV entries" if args.kind == "kev"
+                else f"{doc['products']} products")
+        msg = (f"{args.kind} catalog of {doc['as_of']} installed ({what}, verified by "
+               f"{doc['verified_by']}; was {was})")
     else:
         doc = catalogs.show(config.data_dir)
+        k = doc["kev"]
         msg = f"end-of-support catalog of {doc['as_of']} from {doc['path']}\n" + "\n".join(
-            f"  {p}: {n} releases" for p, n in doc["products"].items())
+            f"  {p}: {n} releases" for p, n in doc["products"].items()) + (
+            f"\nCISA KEV {k['version']} of {k['released']}: {k['entries']} entries" if k
+            else "\nCISA KEV: not installed (officeguard catalog update FILE --kind kev)")
     if args.json:
         _print_json(doc)
     else:

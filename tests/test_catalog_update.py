@@ -131,3 +131,26 @@ def test_bad_files_are_refused_and_the_old_catalog_kept(env: dict[str, Any], cas
     assert "refused, the installed catalog is unchanged" in r.stderr and want in r.stderr
     assert _installed(env) == before
     assert verdict(env["data"]) == "supported"
+
+
+def test_kev_feed_update_and_refusal(env: dict[str, Any]) -> None:
+    from appliance import kev
+
+    src = Path(__file__).parent / "data" / "kev-test.json"
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    r = og(env, "catalog", "update", str(src), "--kind", "kev", "--sha256", digest, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["entries"] == 4
+    before = (env["data"] / "kev.json").read_bytes()
+    bad = env["dir"] / "kev-bad.json"
+    bad.write_text(json.dumps({"vulnerabilities": [{"cveID": "CVE-1"}]}))
+    r = og(env, "catalog", "update", str(bad), "--kind", "kev", "--sha256",
+           hashlib.sha256(bad.read_bytes()).hexdigest())
+    assert r.returncode != 0 and "not a usable catalog" in r.stderr
+    r = og(env, "catalog", "update", str(src), "--kind", "kev")
+    assert r.returncode != 0 and "unsigned" in r.stderr
+    assert (env["data"] / "kev.json").read_bytes() == before
+    cat = kev.load(env["data"])
+    assert cat is not None and len(cat.entries) == 4
+    shown = json.loads(og(env, "catalog", "show", "--json").stdout)
+    assert shown["kev"]["entries"] == 4

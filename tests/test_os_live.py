@@ -220,7 +220,7 @@ def test_a_guests_own_laptop_is_not_examined_nor_exported(bed: dict[str, Any]) -
         assert secret not in text, secret
 
 
-def test_catalog_update_changes_the_verdict_on_the_next_cycle(bed: dict[str, Any]) -> None:
+def test_catalog_and_kev_updates_change_the_verdict_on_the_next_cycle(bed: dict[str, Any]) -> None:
     from tests.test_catalog_update import newer_catalog
 
     new = newer_catalog(bed["dir"], end=(date.today() - timedelta(days=1)).isoformat())
@@ -228,8 +228,17 @@ def test_catalog_update_changes_the_verdict_on_the_next_cycle(bed: dict[str, Any
     r = _run(bed["ns"], "catalog", "update", str(new), "--sha256", digest, "--config",
              str(bed["cfg"]))
     assert r.returncode == 0, r.stderr
+    kev_file = ROOT / "tests" / "data" / "kev-test.json"
+    r = _run(bed["ns"], "catalog", "update", str(kev_file), "--kind", "kev", "--sha256",
+             hashlib.sha256(kev_file.read_bytes()).hexdigest(), "--config", str(bed["cfg"]))
+    assert r.returncode == 0, r.stderr
     r = _run(bed["ns"], "probe", "--config", str(bed["cfg"]), "--json", "--jobs", "scan")
     assert r.returncode == 0, r.stderr[-3000:]
     f = _os_findings(json.loads(r.stdout))[W25H2]
     assert (f["measure"], f["severity"]) == ("5-1", "critical")
     assert "catalog 2026-11-30" in f["title_en"]  # the data's date, where the verdict uses it
+    kevs = {x["subject"]: x for x in json.loads(r.stdout)["findings"]
+            if x["rule"] == "probe.os_kev"}
+    k = kevs[f"{WIN10} kev"]  # Windows 10 22H2 ended 2025-10-14; two test entries came later
+    assert (k["measure"], k["severity"]) == ("5-1", "critical")
+    assert "CVE-2026-90001" in k["title_en"]

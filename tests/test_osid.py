@@ -3,6 +3,7 @@ banners, the end-of-support catalog and its verdicts, the 5-① / 3-① / 4-① 
 
 from __future__ import annotations
 
+import json
 import struct
 from datetime import date
 from typing import Any
@@ -204,7 +205,7 @@ def test_findings_land_on_the_right_measure() -> None:
     out = _run(hosts, pcs)
     got = {(d.subject, d.measure, d.severity) for d in out.drafts}
     assert got == {("192.0.2.41 os", "5-1", "critical"), ("192.0.2.42 os", "5-1", "critical"),
-                   ("192.0.2.50 os", "4-1", "high"), ("192.0.2.1 os", "3-1", "high")}
+                   ("192.0.2.50 os", "4-1", "high"), ("192.0.2.1 os", "3-1", "critical")}
     by = {d.subject: d for d in out.drafts}
     assert "2025-10-14" in by["192.0.2.41 os"].title_en
     assert "latest end date among editions" in by["192.0.2.42 os"].title_en
@@ -245,3 +246,40 @@ def test_guests_own_devices_are_dropped() -> None:
                                                                           "02:00:00:00:00:07"},
           "192.0.2.5": {"mac": ""}}
     assert set(osprobe.drop_guests(op, up)) == {"198.51.100.22", "192.0.2.5"}
+
+
+def test_kev_entries_after_the_end_of_support() -> None:
+    from pathlib import Path
+
+    from appliance import kev
+
+    cat = kev.parse(json.loads((Path(__file__).parent / "data" / "kev-test.json").read_text()))
+    hits = kev.unfixed_after_end(cat, "windows", "2025-10-14")
+    # added on the end date itself still got its fix that day; the macOS entry is not Windows
+    assert [k.cve for k in hits] == ["CVE-2026-90001", "CVE-2025-90002"]
+    assert kev.unfixed_after_end(cat, "windows", "2026-11-10") == []
+    assert kev.unfixed_after_end(cat, "debian", "2020-01-01") == []
+    with pytest.raises(kev.KevError, match="vulnerabilities"):
+        kev.parse({"vulnerabilities": [{"cveID": "X-1", "vendorProject": "a", "product": "b",
+                                        "dateAdded": "2026-01-01"}]})
+
+
+def test_a_kev_hit_is_critical_on_the_same_measure() -> None:
+    from pathlib import Path
+
+    from appliance import kev
+
+    cat = kev.parse(json.loads((Path(__file__).parent / "data" / "kev-test.json").read_text()))
+    pc = osprobe.RentalPc("PC-01", ip="192.0.2.41")
+    h = _host("192.0.2.41", 19045, pc)
+    sup = h["os_support"]
+    hits = kev.unfixed_after_end(cat, sup["product"], sup["eol"])
+    h["kev"] = {"catalog": cat.version, "released": cat.released, "after": sup["eol"],
+                "count": len(hits), "entries": [{"cve": k.cve, "name": k.name,
+                                                 "added": k.date_added, "ransomware":
+                                                 k.ransomware} for k in hits]}
+    out = _run([h], [pc])
+    by = {d.rule: d for d in out.drafts}
+    k = by["probe.os_kev"]
+    assert (k.measure, k.severity) == ("5-1", "critical")
+    assert "CVE-2026-90001" in k.title_en and "KEV 2026.11.30" in k.title_en

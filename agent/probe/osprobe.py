@@ -18,7 +18,7 @@ from agent import osid
 from agent.probe import rdp, smb
 from agent.probe.checks import NETWORK_CLASSES, Outcome
 from agent.probe.net import Ctx
-from appliance import eol
+from appliance import eol, kev
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class OsPlan:
     rental: list[RentalPc] = field(default_factory=list)
     guest_networks: list[str] = field(default_factory=list)
     catalog: eol.Catalog | None = None
+    kev: kev.KevCatalog | None = None
     today: date = field(default_factory=date.today)
 
 
@@ -49,7 +50,7 @@ def plan_for(config: Any, registered: list[dict[str, Any]] | None = None,
     pcs += [RentalPc(r["label"], r["mac"], r["ip"], r["edition"], r["esu_until"],
                      r["esu_evidence"]) for r in registered or [] if r["label"] not in labels]
     return OsPlan(pcs, list(config.networks.guest), eol.load(config.data_dir),
-                  today or date.today())
+                  kev.load(config.data_dir), today or date.today())
 
 
 def registered(conn: Any) -> list[dict[str, Any]]:
@@ -95,7 +96,14 @@ async def examine(ctx: Ctx, op: OsPlan | None, ip: str, mac: str, host: dict[str
         out["rental"] = {"label": pc.label, "edition": pc.edition, "esu_until": pc.esu_until,
                          "esu_evidence": pc.esu_evidence}
     if ident and op is not None and op.catalog is not None:
-        out["os_support"] = judge(op.catalog, ident, op.today, pc)
+        sup = out["os_support"] = judge(op.catalog, ident, op.today, pc)
+        if sup and sup["status"] == "past" and op.kev is not None:
+            hits = kev.unfixed_after_end(op.kev, sup["product"], sup["eol"])
+            if hits:
+                out["kev"] = {"catalog": op.kev.version, "released": op.kev.released,
+                              "after": sup["eol"], "count": len(hits),
+                              "entries": [{"cve": k.cve, "name": k.name, "added": k.date_added,
+                                           "ransomware": k.ransomware} for k in hits[:20]]}
     return out
 
 
@@ -126,7 +134,7 @@ def checks(out: Outcome, op: OsPlan | None, hosts: list[dict[str, Any]], ts: flo
     seen: set[str] = set()
     for h in hosts:
         ip = h["ip"]
-        out.cleared.append(("probe.os_eol", f"{ip} "))
+        out.cleared += [("probe.os_eol", f"{ip} "), ("probe.os_kev", f"{ip} ")]
         if h.get("incomplete"):
             continue
         rental = h.get("rental")
@@ -155,7 +163,8 @@ def checks(out: Outcome, op: OsPlan | None, hosts: list[dict[str, Any]], ts: flo
         src = f"{os_['source']}, catalog {sup['catalog_as_of']}"
         subj = f"{ip} os"
         if status == "past":
-            sev = "critical" if rental else "high"
+            # guideline.md 6.3: an end-of-support OS or network device is critical
+            sev = "critical" if rental or measure == "3-1" else "high"
             out.find("probe.os_eol", measure, sev, subj,
                      f"サポート終了のOS: {who}（{name}、{end} 終了）{assumed_ja}",
                      f"OS past end of support: {who} ({name}, support ended {end}){assumed}"
@@ -172,6 +181,16 @@ def checks(out: Outcome, op: OsPlan | None, hosts: list[dict[str, Any]], ts: flo
                      f"あと{sup['days_left']}日）{assumed_ja}",
                      f"OS support ends soon: {who} ({name}, ends {end}, "
                      f"{sup['days_left']} days left){assumed} [{src}]", ts, evidence)
+        k = h.get("kev")
+        if k:
+            cves = ", ".join(e["cve"] for e in k["entries"][:5])
+            out.find("probe.os_kev", measure, "critical", f"{ip} kev",
+                     f"悪用が確認された脆弱性（CISA KEV）{k['count']}件が、サポート終了後に"
+                     f"追加され修正されません: {who}（{name}）{cves}",
+                     f"{k['count']} known exploited vulnerabilities (CISA KEV) added after "
+                     f"the end of support get no fix for {who} ({name}): {cves} "
+                     f"[KEV {k['catalog']} of {k['released']}, {src}]", ts,
+                     {**evidence, "kev": k})
         result = {"past": "fail", "esu": "warn", "soon": "warn"}.get(status, "pass")
         out.check("rental_os" if rental else "os_support", measure, result, who,
                   {"ip": ip, "os": name, "eol": end or "not announced", "status": status,
