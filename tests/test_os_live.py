@@ -28,9 +28,11 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.root
 RESP = [sys.executable, str(ROOT / "tests" / "tools" / "smbresponder.py")]
+RDP = [sys.executable, str(ROOT / "tests" / "tools" / "rdpresponder.py")]
 BIZ, GUEST = "192.0.2.0/24", "198.51.100.0/24"
 WIN10, W23H2, W25H2, WIN10_UNREG, SAMBA, LAPTOP = ("192.0.2.41", "192.0.2.42", "192.0.2.43",
                                                    "192.0.2.44", "192.0.2.45", "198.51.100.21")
+RDP_PC = "192.0.2.46"
 
 
 def _wait_port(tb: netns.Testbed, host: str, port: int, deadline_s: float = 20) -> None:
@@ -105,10 +107,19 @@ def bed() -> Iterator[dict[str, Any]]:
                  "--dns", "guest-home.example", stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL)
         tb.link("samba", "biz", f"{SAMBA}/24", gateway="192.0.2.1")
+        # a Windows 11 24H2 PC that only has RDP with NLA open
+        from tests.probebed import make_certs
+
+        (d / "certs").mkdir()
+        _ca, leaf, key = make_certs(d / "certs", expired=False)
+        tb.link("rdp", "biz", f"{RDP_PC}/24", gateway="192.0.2.1")
+        tb.spawn("rdp", *RDP, "--build", "26100", "--name", "MEETING-PC", "--cert", str(leaf),
+                 "--key", str(key), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tb.host("prober")
         tb.link("prober", "biz", "192.0.2.10/24", ifname="eth0")
         tb.link("prober", "guest", "198.51.100.10/24", ifname="eth1")
         _samba(tb, d)
+        _wait_port(tb, "rdp", 3389)
         for name in ("win10", "w23h2", "w25h2", "win10u", "laptop"):
             _wait_port(tb, name, 445)
         cfg = d / "officeguard.toml"
@@ -242,3 +253,13 @@ def test_catalog_and_kev_updates_change_the_verdict_on_the_next_cycle(bed: dict[
     k = kevs[f"{WIN10} kev"]  # Windows 10 22H2 ended 2025-10-14; two test entries came later
     assert (k["measure"], k["severity"]) == ("5-1", "critical")
     assert "CVE-2026-90001" in k["title_en"]
+
+
+def test_rdp_with_nla_names_the_release(bed: dict[str, Any]) -> None:
+    h = _host(bed["doc"], RDP_PC)
+    assert h["rdp"]["selected"] == "credssp" and h["rdp"]["nla"] is True
+    assert h["rdp"]["ntlm"]["version"]["build"] == 26100
+    assert h["rdp"]["ntlm"]["target_info"]["netbios_computer"] == "MEETING-PC"
+    # not registered, so both readings of build 26100 stay open
+    assert h["os"]["source"] == "rdp ntlmssp"
+    assert h["os"]["name"] == "Windows 11 24H2 or Windows Server 2025 (build 26100)"
