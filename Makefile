@@ -64,6 +64,7 @@ lint: $(STAMP)
 
 bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_arp.py
+	$(BIN)/python bench/bench_hints.py
 	$(BIN)/python bench/bench_wifi.py
 	$(BIN)/python bench/bench_mqtt.py
 	$(BIN)/python bench/bench_export.py

@@ -21,6 +21,9 @@ PACKAGED = Path(__file__).resolve().parent / "data" / "eol.json"
 FILENAME = "eol.json"
 SCHEMA = "officeguard-eol/1"
 WARN_DAYS = 90
+# extended support that every installation gets without paying or enrolling: Debian LTS ships
+# its security updates from the ordinary archive, so its end (eoes) is the release's real end.
+FREE_EXTENDED = {"debian": "Debian LTS"}
 EDITION_SUFFIX = {"home": "w", "pro": "w", "pro-education": "w", "workstations": "w",
                   "enterprise": "e", "education": "e", "iot-enterprise": "e",
                   "ltsc": "e-lts", "iot-ltsc": "iot-lts"}
@@ -131,21 +134,30 @@ def verdict(cat: Catalog, product: str, cycle: str, today: date, edition: str = 
             else [r for r in cat.cycles(product) if r.cycle == cycle])
     if not rels:
         return None
-    ends = [r.eol for r in rels]
+
+    def end_of(r: Release) -> str:
+        if product in FREE_EXTENDED and r.eoes not in ("", "ended"):
+            return r.eoes
+        return r.eol
+
+    ends = [end_of(r) for r in rels]
     if "" in ends:
         end = ""
     elif all(e == "ended" for e in ends):
         end = "ended"
     else:
         end = max(e for e in ends if e != "ended")
-    chosen = next(r for r in rels if r.eol == end)
+    chosen = next(r for r in rels if end_of(r) == end)
     out: dict[str, Any] = {
         "product": product, "cycle": chosen.cycle, "label": chosen.label, "eol": end,
         "editions": {r.cycle: r.eol or "supported" for r in rels},
         "edition": edition or "unknown", "edition_assumed": not edition and len(rels) > 1,
         "catalog_as_of": cat.as_of, "catalog_source": cat.source, "latest": chosen.latest}
+    if end != chosen.eol:
+        out["eol_regular"] = chosen.eol
+        out["extended_by"] = FREE_EXTENDED[product]
     esu = ""
-    if esu_until and chosen.eoes:
+    if esu_until and chosen.eoes and product not in FREE_EXTENDED:
         esu = min(esu_until, chosen.eoes)
         out["esu_until"] = esu
         out["esu_catalog_end"] = chosen.eoes

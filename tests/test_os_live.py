@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ BIZ, GUEST = "192.0.2.0/24", "198.51.100.0/24"
 WIN10, W23H2, W25H2, WIN10_UNREG, SAMBA, LAPTOP = ("192.0.2.41", "192.0.2.42", "192.0.2.43",
                                                    "192.0.2.44", "192.0.2.45", "198.51.100.21")
 RDP_PC = "192.0.2.46"
+LOBBY = "198.51.100.30"  # a rental PC lent on the guest network, registered by its MAC
 
 
 def _wait_port(tb: netns.Testbed, host: str, port: int, deadline_s: float = 20) -> None:
@@ -106,6 +108,9 @@ def bed() -> Iterator[dict[str, Any]]:
         tb.spawn("laptop", *RESP, "--build", "22631", "--name", "GUEST-LAPTOP",
                  "--dns", "guest-home.example", stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL)
+        tb.link("lobby", "guest", f"{LOBBY}/24", gateway="198.51.100.1")
+        tb.spawn("lobby", *RESP, "--build", "19045", "--name", "LOBBY-PC",
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tb.link("samba", "biz", f"{SAMBA}/24", gateway="192.0.2.1")
         # a Windows 11 24H2 PC that only has RDP with NLA open
         from tests.probebed import make_certs
@@ -120,7 +125,7 @@ def bed() -> Iterator[dict[str, Any]]:
         tb.link("prober", "guest", "198.51.100.10/24", ifname="eth1")
         _samba(tb, d)
         _wait_port(tb, "rdp", 3389)
-        for name in ("win10", "w23h2", "w25h2", "win10u", "laptop"):
+        for name in ("win10", "w23h2", "w25h2", "win10u", "laptop", "lobby"):
             _wait_port(tb, name, 445)
         cfg = d / "officeguard.toml"
         cfg.write_text(f"""
@@ -148,6 +153,10 @@ ip = "{W23H2}"
 [[rental_pcs]]
 label = "Rental PC 03 (Win11 25H2)"
 ip = "{W25H2}"
+
+[[rental_pcs]]
+label = "Lobby PC"
+mac = "{tb.hosts['lobby'].mac}"
 
 [[rental_pcs]]
 label = "Rental NAS (Samba)"
@@ -203,6 +212,13 @@ def test_rental_pcs_past_end_of_support_raise_5_1(bed: dict[str, Any]) -> None:
     checks = {(c["check"], c["subject"]): c["result"] for c in bed["doc"]["checks"]}
     assert checks[("rental_os", "Rental PC 03 (Win11 25H2)")] == "pass"
     assert checks[("rental_os", "Rental NAS (Samba)")] == "unknown"  # no release to judge
+
+
+def test_a_rental_pc_on_the_guest_network_is_examined(bed: dict[str, Any]) -> None:
+    h = _host(bed["doc"], LOBBY)
+    assert h["rental"]["label"] == "Lobby PC" and h["os"]["name"].startswith("Windows 10 22H2")
+    f = _os_findings(bed["doc"])[LOBBY]
+    assert (f["measure"], f["severity"]) == ("5-1", "critical")
 
 
 def test_unregistered_windows_10_raises_nothing_under_5_1(bed: dict[str, Any]) -> None:
@@ -263,3 +279,20 @@ def test_rdp_with_nla_names_the_release(bed: dict[str, Any]) -> None:
     # not registered, so both readings of build 26100 stay open
     assert h["os"]["source"] == "rdp ntlmssp"
     assert h["os"]["name"] == "Windows 11 24H2 or Windows Server 2025 (build 26100)"
+
+
+def test_rdp_reading_agrees_with_nmap(bed: dict[str, Any]) -> None:
+    """nmap's rdp-ntlm-info script does the same CredSSP exchange; both read the same fields."""
+    if not shutil.which("nmap"):
+        pytest.skip("needs nmap")
+    r = subprocess.run(["ip", "netns", "exec", bed["ns"], "nmap", "-Pn", "-n", "-p", "3389",
+                        "--script", "rdp-ntlm-info", RDP_PC, "-oX", "-"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    root = ET.fromstring(r.stdout)
+    elems = {e.get("key"): e.text for e in root.iter("elem")}
+    ntlm = _host(bed["doc"], RDP_PC)["rdp"]["ntlm"]
+    v = ntlm["version"]
+    assert elems["Product_Version"] == f"{v['major']}.{v['minor']}.{v['build']}" == "10.0.26100"
+    assert elems["NetBIOS_Computer_Name"] == ntlm["target_info"]["netbios_computer"]
+    assert elems["DNS_Domain_Name"] == ntlm["target_info"]["dns_domain"]

@@ -155,6 +155,16 @@ def test_windows_verdicts(cycle: str, edition: str, status: str, end: str,
     assert v["catalog_as_of"] == CAT.as_of
 
 
+def test_debian_lts_counts_as_support() -> None:
+    v = eol.verdict(CAT, "debian", "12", TODAY)  # regular security support ended 2026-07-11
+    assert v is not None and (v["status"], v["eol"], v["eol_regular"]) == (
+        "supported", "2028-06-30", "2026-07-11") and v["extended_by"] == "Debian LTS"
+    old = eol.verdict(CAT, "debian", "11", TODAY)
+    assert old is not None and (old["status"], old["eol"]) == ("past", "2026-08-31")
+    u = eol.verdict(CAT, "ubuntu", "25.04", TODAY)  # no free extension for Ubuntu
+    assert u is not None and u["status"] == "past"
+
+
 def test_soon_and_esu() -> None:
     v = eol.verdict(CAT, "windows", "11-24h2", date(2026, 8, 1), "pro")
     assert v is not None and v["status"] == "soon" and v["days_left"] == 73
@@ -241,11 +251,12 @@ def test_rental_config() -> None:
 
 
 def test_guests_own_devices_are_dropped() -> None:
-    op = osprobe.OsPlan([osprobe.RentalPc("PC-G", mac="02:00:00:00:00:07")], ["198.51.100.0/24"])
+    op = osprobe.OsPlan([osprobe.RentalPc("PC-G", mac="02:00:00:00:00:07")], ["198.51.100.0/24"],
+                        infrastructure=frozenset({"198.51.100.1"}))
     up = {"198.51.100.21": {"mac": "02:00:00:00:00:21"}, "198.51.100.22": {"mac":
                                                                           "02:00:00:00:00:07"},
-          "192.0.2.5": {"mac": ""}}
-    assert set(osprobe.drop_guests(op, up)) == {"198.51.100.22", "192.0.2.5"}
+          "192.0.2.5": {"mac": ""}, "198.51.100.1": {"mac": "02:00:00:00:00:01"}}
+    assert set(osprobe.drop_guests(op, up)) == {"198.51.100.22", "192.0.2.5", "198.51.100.1"}
 
 
 def test_kev_entries_after_the_end_of_support() -> None:

@@ -76,6 +76,7 @@ def test_register_see_and_remove_a_rental_pc(tmp_path: Path) -> None:
         assert 'href="/findings/' in page and "sev-critical" in page
         devices = c.get("/devices").text
         assert "Windows 10 22H2 (build 19045)" in devices and "from smb ntlmssp" in devices
+        assert f"2025-10-14 (catalog of {eol.load().as_of})" in devices
         # a viewer sees the page and cannot register
         c.post("/logout", data={"csrf": csrf(c)})
     with client(cfg, login="staff") as v:

@@ -186,7 +186,7 @@ def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
         "AS seen, (SELECT group_concat(port || '/' || proto || ' ' || service, ', ') FROM "
         "device_ports p WHERE p.ip = ips.ip) AS ports, (SELECT COUNT(*) FROM probe_baseline b "
         "WHERE b.ip = ips.ip) AS approved, o.name AS os, o.source AS os_source, "
-        "o.eol AS os_eol FROM ips LEFT JOIN devices d "
+        "o.eol AS os_eol, o.catalog_as_of AS os_catalog FROM ips LEFT JOIN devices d "
         "ON d.ip = ips.ip LEFT JOIN device_os o ON o.ip = ips.ip "
         "ORDER BY ips.ip LIMIT ? OFFSET ?", (limit, offset))]
     return rows, int(total)

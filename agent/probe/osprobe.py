@@ -37,6 +37,7 @@ class OsPlan:
     guest_networks: list[str] = field(default_factory=list)
     catalog: eol.Catalog | None = None
     kev: kev.KevCatalog | None = None
+    infrastructure: frozenset[str] = frozenset()  # gateways, isolation_allow: facility kit
     today: date = field(default_factory=date.today)
 
 
@@ -50,7 +51,9 @@ def plan_for(config: Any, registered: list[dict[str, Any]] | None = None,
     pcs += [RentalPc(r["label"], r["mac"], r["ip"], r["edition"], r["esu_until"],
                      r["esu_evidence"]) for r in registered or [] if r["label"] not in labels]
     return OsPlan(pcs, list(config.networks.guest), eol.load(config.data_dir),
-                  kev.load(config.data_dir), today or date.today())
+                  kev.load(config.data_dir),
+                  frozenset([*config.networks.gateways, *config.probe.isolation_allow]),
+                  today or date.today())
 
 
 def registered(conn: Any) -> list[dict[str, Any]]:
@@ -68,8 +71,9 @@ def rental_for(op: OsPlan | None, ip: str, mac: str) -> RentalPc | None:
 
 
 def guest_own(op: OsPlan | None, ip: str, mac: str) -> bool:
-    """A guest's own device: on a guest network and not registered as a rental PC."""
-    if op is None or ":" in ip:
+    """A guest's own device: on a guest network, not registered as a rental PC and not the
+    facility's own equipment there (gateways, `probe.isolation_allow`)."""
+    if op is None or ":" in ip or ip in op.infrastructure:
         return False
     addr = ipaddress.ip_address(ip)
     on_guest = any(addr in ipaddress.ip_network(n) for n in op.guest_networks)
