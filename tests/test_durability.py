@@ -115,7 +115,8 @@ def test_full_disk_keeps_the_agent_running_with_a_health_finding(tmp_path: Path)
         deadline = time.time() + 20
         while not (mnt / ".disk-reserve").exists() and time.time() < deadline:
             time.sleep(0.1)
-        with (mnt / "filler").open("wb") as f:  # fill the disk to the last byte
+        # unbuffered: a partial last write must not leave bytes for close() to flush (ENOSPC)
+        with (mnt / "filler").open("wb", buffering=0) as f:  # fill the disk to the last byte
             try:
                 while True:
                     f.write(b"\0" * 65536)
