@@ -133,6 +133,25 @@ def from_http_server(server: str) -> OsId | None:
     return None
 
 
+# SNMP sysDescr of router/firewall firmware lines the catalog knows (product, cycle digits)
+_SNMP_FIRMWARE = [
+    (re.compile(r"RouterOS (?:RB\S+ )?v?(\d+)\.(\d+)"), "routeros", "MikroTik RouterOS"),
+    (re.compile(r"OpenWrt (\d+)\.(\d+)"), "openwrt", "OpenWrt"),
+    (re.compile(r"FortiOS v?(\d+)\.(\d+)"), "fortios", "FortiOS"),
+]
+
+
+def from_snmp(sys_descr: str) -> OsId | None:
+    for rx, product, label in _SNMP_FIRMWARE:
+        m = rx.search(sys_descr)
+        if m:
+            cycle = f"{m[1]}.{m[2]}"
+            name = f"{label} {cycle}"
+            return OsId("Network OS", name, cycle, [(product, cycle, name)], "snmp sysdescr",
+                        {"sysDescr": sys_descr.strip()[:200]})
+    return None
+
+
 def identify(host: dict[str, Any], client: bool | None = None) -> OsId | None:
     """The strongest identification among a probed host's answers (None: nothing said)."""
     weak: OsId | None = None
@@ -142,6 +161,10 @@ def identify(host: dict[str, Any], client: bool | None = None) -> OsId | None:
             found = from_ntlm(ntlm, source, client)
             found.evidence["port"] = (host.get(key) or {}).get("port")
             return found
+    snmp = from_snmp(str((host.get("snmp") or {}).get("sysDescr", "")))
+    if snmp:
+        snmp.evidence["port"] = 161
+        return snmp
     for p in host.get("ports", []):
         if p.get("service") == "ssh":
             banner = str(p.get("banner", ""))

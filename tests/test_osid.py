@@ -113,6 +113,26 @@ def test_ssh_banners(banner: str, name: str, cand: tuple[str, str, str]) -> None
     assert o.evidence["banner"] == banner
 
 
+@pytest.mark.parametrize("descr,name,cand", [
+    ("RouterOS RB4011iGS+", None, None),  # no version: nothing to judge
+    ("RouterOS 6.49.10 (long-term)", "MikroTik RouterOS 6.49", ("routeros", "6.49")),
+    ("OpenWrt 23.05.3 r23809-234f1a2efa", "OpenWrt 23.05", ("openwrt", "23.05")),
+    ("FortiGate-60F FortiOS v7.2.8", "FortiOS 7.2", ("fortios", "7.2")),
+])
+def test_router_firmware_from_snmp(descr: str, name: str | None,
+                                   cand: tuple[str, str] | None) -> None:
+    o = osid.from_snmp(descr)
+    if name is None:
+        assert o is None
+        return
+    assert o is not None and o.name == name and o.candidates[0][:2] == cand
+    v = eol.verdict(CAT, cand[0], cand[1], TODAY) if cand else None
+    assert v is not None and v["catalog_as_of"] == CAT.as_of  # the catalog knows the line
+    # found in a probed host's SNMP answer, before any banner
+    o2 = osid.identify({"snmp": {"sysDescr": descr}, "ports": []})
+    assert o2 is not None and o2.source == "snmp sysdescr"
+
+
 def test_plain_openssh_and_http_servers() -> None:
     assert osid.from_ssh("SSH-2.0-OpenSSH_9.6") is None
     h = osid.from_http_server("Apache/2.4.62 (Debian)")
