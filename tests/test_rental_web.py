@@ -47,6 +47,26 @@ def _record_cycle(cfg: Config, ip: str, mac: str, label: str) -> None:
         store.close()
 
 
+def _hear_dhcp(cfg: Config, mac: str) -> None:
+    """The LAN sensor's own decode and write of a DHCP request from MAC."""
+    from scapy.all import BOOTP, DHCP, IP, UDP, raw
+
+    from agent import hints
+
+    pkt = (IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+           / BOOTP(chaddr=bytes.fromhex(mac.replace(":", "")) + bytes(10))
+           / DHCP(options=[("message-type", "request"), ("vendor_class_id", b"MSFT 5.0"),
+                           "end"]))
+    pending: dict[tuple[str, str], tuple[Any, ...]] = {}
+    hints.observe(pending, time.time(), bytes.fromhex(mac.replace(":", "")), raw(pkt))
+    assert pending
+    store = Store(cfg.data_dir / "officeguard.db")
+    try:
+        store.write(lambda c: hints.write(c, list(pending.values())))
+    finally:
+        store.close()
+
+
 def test_register_see_and_remove_a_rental_pc(tmp_path: Path) -> None:
     cfg = config_for(tmp_path)
     add_user(cfg)
@@ -67,6 +87,10 @@ def test_register_see_and_remove_a_rental_pc(tmp_path: Path) -> None:
         page = c.get("/rental").text
         assert "Rental PC 01" in page and "02:00:00:00:00:41" in page
         assert "not identified yet" in page or "未識別" in page
+        # before any probe: what the LAN sensor heard from it (its DHCP request)
+        _hear_dhcp(cfg, "02:00:00:00:00:41")
+        c.get("/lang/en")
+        assert "passive hint: Windows (dhcp option60" in c.get("/rental").text
 
         _record_cycle(cfg, "192.0.2.41", "02:00:00:00:00:41", "Rental PC 01")
         c.get("/lang/en")

@@ -45,6 +45,12 @@ def rows(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:
                 "'reopened')", (f"{o['ip']} os",))]
         else:
             pc["findings"] = []
+        hint = conn.execute(
+            "SELECT family, source, hostname, evidence FROM passive_hints WHERE mac = ? AND "
+            "family != '' ORDER BY last_seen DESC LIMIT 1", (pc["mac"],)).fetchone() \
+            if pc["mac"] else None
+        pc["hint"] = dict(hint) | {"matched": json.loads(hint["evidence"]).get("matched", "")} \
+            if hint else None
     return pcs
 
 

@@ -114,7 +114,7 @@ JA = {
     "Register a rental PC": "レンタルPCを登録", "edition unknown": "エディション不明",
     "ESU until (YYYY-MM-DD)": "ESU期限（YYYY-MM-DD）", "ESU evidence": "ESU加入の根拠",
     "Register": "登録", "past": "サポート終了", "soon": "終了間近", "supported": "サポート中",
-    "esu": "拡張サポート（ESU）中",
+    "esu": "拡張サポート（ESU）中", "passive hint": "受動的な推定",
 }
 
 
