@@ -53,9 +53,12 @@ if [ ! -e /etc/officeguard/officeguard.toml ]; then
 [storage]
 data_dir = "/var/lib/officeguard"
 
+# the local broker speaks TLS only, with the certificate made at first boot (pinned here)
 [mqtt]
 host = "127.0.0.1"
-port = 1883
+port = 8883
+tls = true
+ca_file = "/etc/officeguard/tls/web.crt"
 username = "officeguard"
 password_file = "/etc/officeguard/mqtt-password"
 TOML
@@ -64,14 +67,25 @@ TOML
 fi
 install -d -m 0750 -o officeguard -g officeguard /var/lib/officeguard
 
-# the facility's local broker: authentication on, no anonymous access
+# the facility's local broker: TLS only (no plain listener at all), a password for every
+# client, no anonymous access. The password file and the certificate (the appliance's own,
+# the dashboard's too) are made at first boot; staff phones pin that certificate.
 install -D -m 0644 /dev/stdin /etc/mosquitto/conf.d/officeguard.conf <<'CONF'
-# OfficeGuard: the facility's broker. The password file is made at first boot.
+# OfficeGuard: the facility's broker, TLS only. The password file and certificate are made
+# at first boot (officeguard firstboot).
 per_listener_settings false
 allow_anonymous false
 password_file /etc/mosquitto/officeguard.passwd
-listener 1883
+listener 8883
+certfile /etc/mosquitto/certs/officeguard.crt
+keyfile /etc/mosquitto/certs/officeguard.key
+tls_version tlsv1.2
 CONF
+# a unit whose first boot ran before the broker had TLS: give mosquitto its certificate now
+if [ -e /etc/officeguard/tls/web.crt ] && [ ! -e /etc/mosquitto/certs/officeguard.crt ]; then
+  install -m 0644 /etc/officeguard/tls/web.crt /etc/mosquitto/certs/officeguard.crt
+  install -m 0640 -g mosquitto /etc/officeguard/tls/web.key /etc/mosquitto/certs/officeguard.key
+fi
 
 # units
 for u in officeguard-agent.service officeguard-web.service officeguard-web.socket \
