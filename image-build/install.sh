@@ -61,6 +61,10 @@ tls = true
 ca_file = "/etc/officeguard/tls/web.crt"
 username = "officeguard"
 password_file = "/etc/officeguard/mqtt-password"
+
+# the monthly inspector export runs in its own sandboxed unit (officeguard-export.timer)
+[exports]
+schedule = "timer"
 TOML
   chmod 0640 /etc/officeguard/officeguard.toml
   chgrp officeguard /etc/officeguard/officeguard.toml
@@ -94,12 +98,14 @@ for u in officeguard-agent.service officeguard-web.service officeguard-web.socke
   install -D -m 0644 "$UNITS/$u" "/etc/systemd/system/$u"
 done
 systemctl enable officeguard-firstboot.service officeguard-agent.service \
-  officeguard-web.socket mosquitto.service >/dev/null 2>&1 || {
+  officeguard-web.socket officeguard-export.timer mosquitto.service >/dev/null 2>&1 || {
   # in a chroot without a running systemd, link by hand what `systemctl enable` would
   install -d /etc/systemd/system/multi-user.target.wants /etc/systemd/system/sockets.target.wants
   ln -sf /etc/systemd/system/officeguard-firstboot.service /etc/systemd/system/multi-user.target.wants/
   ln -sf /etc/systemd/system/officeguard-agent.service /etc/systemd/system/multi-user.target.wants/
   ln -sf /etc/systemd/system/officeguard-web.socket /etc/systemd/system/sockets.target.wants/
+  install -d /etc/systemd/system/timers.target.wants
+  ln -sf /etc/systemd/system/officeguard-export.timer /etc/systemd/system/timers.target.wants/
 }
 
 echo officeguard > /etc/hostname
