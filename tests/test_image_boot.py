@@ -6,9 +6,9 @@ the pi-gen stage's packages, then image-build/install.sh in a chroot) and booted
 mosquitto, the agent (Type=notify, watchdog), the dashboard's socket, the export timer. The
 machine has a network namespace of its own with loopback only.
 
-Opt-in (`make test-image`, OFFICEGUARD_TEST_IMAGE=1): it needs root, debootstrap and
-systemd-container, and the Debian archive the first time (the base tree is cached). The tests run
-in file order on one machine; each prints how long it took.
+Run by `make test-image` (OFFICEGUARD_TEST_IMAGE=1; CI runs it after `make test`): it needs
+root, debootstrap and systemd-container, and the Debian archive the first time (the base tree is
+cached). The tests run in file order on one machine; each prints how long it took.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.root,
     pytest.mark.skipif(os.environ.get("OFFICEGUARD_TEST_IMAGE") != "1",
-                       reason="opt-in: make test-image (debootstrap + systemd-nspawn, minutes)"),
+                       reason="run by make test-image (debootstrap + systemd-nspawn, minutes)"),
 ]
 WATCHDOG_S = 60  # systemd/officeguard-agent.service
 RESTART_S = 5

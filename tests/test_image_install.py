@@ -1,7 +1,8 @@
 """The image's install step on a fresh Debian bookworm root (debootstrap), as pi-gen runs it.
 
 Slow (and networked the first time: the Debian archive; the base tree is then cached): opt-in
-with `make test-image` (OFFICEGUARD_TEST_IMAGE=1). tests/test_image_boot.py boots the result.
+with `make test-image` (OFFICEGUARD_TEST_IMAGE=1; CI runs it after `make test`).
+tests/test_image_boot.py boots the result.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.conftest import ROOT
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.environ.get("OFFICEGUARD_TEST_IMAGE") != "1",
-                       reason="opt-in: make test-image (debootstrap + network, several minutes)"),
+                       reason="run by make test-image (debootstrap, root, minutes)"),
 ]
 
 
@@ -39,7 +40,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     work = tmp_path_factory.mktemp("image")
     # a wheelhouse with every dependency, so the chroot installs offline (OFFLINE=1), and the
     # stage's packages first (the cached debootstrap), as pi-gen does
-    wheels = imagebed.wheelhouse(work / "wheels")
+    with imagebed.timed("wheelhouse (officeguard + dependencies)"):
+        wheels = imagebed.wheelhouse(work / "wheels")
     root = imagebed.installed_tree(work, wheels)
     shutil.copytree(wheels, root / "tmp" / "wheels")
     shutil.copytree(ROOT / "systemd", root / "tmp" / "systemd")

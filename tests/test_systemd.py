@@ -144,6 +144,12 @@ def test_firstboot_credentials_are_unique_and_private(tmp_path: Path) -> None:
     assert oct((root / "root/officeguard-first-boot.txt").stat().st_mode)[-3:] == "600"
     assert oct((root / "etc/officeguard/mqtt-password").stat().st_mode)[-3:] == "640"
     assert oct((root / "etc/officeguard/tls/web.key").stat().st_mode)[-3:] == "640"
+    # the services (group officeguard) must get into the folder (first boot runs with umask 077)
+    assert oct((root / "etc/officeguard/tls").stat().st_mode)[-3:] == "750"
+    # the broker serves the same certificate; its key is not world-readable
+    assert (root / "etc/mosquitto/certs/officeguard.crt").read_bytes() == (
+        root / "etc/officeguard/tls/web.crt").read_bytes()
+    assert oct((root / "etc/mosquitto/certs/officeguard.key").stat().st_mode)[-3:] == "640"
     assert a["mqtt_password"] in (root / "etc/officeguard/mqtt-password").read_text()
     with pytest.raises(firstboot.FirstBootError, match="already ran"):
         firstboot.run(root)
