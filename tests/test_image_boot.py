@@ -129,7 +129,11 @@ def test_first_boot_ran_once_and_made_the_units_own_credentials(machine: Machine
 # -- the agent -------------------------------------------------------------------------------
 
 def _caps(m: Machine, pid: str) -> tuple[int, int, str]:
+    """Effective and bounding capabilities and the uid of a running process; that its sandbox
+    is really applied (no new privileges, a seccomp filter) is asserted on the way."""
     status = m.sh("cat", f"/proc/{pid}/status").stdout
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), status
+    assert re.search(r"^Seccomp:\s+2$", status, re.M), status  # SystemCallFilter in force
     eff = int(re.search(r"^CapEff:\s+(\w+)", status, re.M).group(1), 16)  # type: ignore[union-attr]
     bnd = int(re.search(r"^CapBnd:\s+(\w+)", status, re.M).group(1), 16)  # type: ignore[union-attr]
     uid = re.search(r"^Uid:\s+(\d+)", status, re.M).group(1)  # type: ignore[union-attr]
@@ -187,6 +191,12 @@ def test_dashboard_https_on_its_socket_with_the_first_boot_certificate(machine: 
         assert p["ActiveState"] == "active"
         eff, bnd, uid = _caps(m, p["MainPID"])
         assert eff == 0, hex(eff)  # the web service holds no capability at all
+        assert uid == m.sh("id", "-u", "officeguard").stdout.strip()
+        # and reaches only what it must: no raw sockets, IP limited to loopback and the LAN
+        w = m.props("officeguard-web.service", "RestrictAddressFamilies", "IPAddressDeny",
+                    "PrivateUsers")
+        assert "AF_PACKET" not in w["RestrictAddressFamilies"], w
+        assert w["IPAddressDeny"] and w["PrivateUsers"] == "yes", w
 
         def plain_http() -> bytes:
             with socket.create_connection(("127.0.0.1", 443), timeout=30) as s:
