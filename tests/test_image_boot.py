@@ -283,7 +283,10 @@ def test_a_test_alert_from_the_dashboard_reaches_a_subscriber(machine: Machine) 
         msg, got = m.in_netns(flow)
         assert "alert-delivered" in msg, msg
         doc = json.loads(got[0])
-        assert doc.get("change") == "test" or "test" in json.dumps(doc), doc
+        assert doc["change"] == "test" and doc["requested_by"] == "manager", doc
+        # the appliance recorded the delivery (PUBACK from its broker)
+        rows = m.sql(f"SELECT delivered_at FROM alert_tests WHERE alert_id = '{doc['alert_id']}'")
+        assert rows and rows[0][0], rows
 
 
 # -- the export timer ------------------------------------------------------------------------
