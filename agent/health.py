@@ -163,3 +163,21 @@ def release_reserve(data_dir: Path) -> bool:
         p.unlink()
         return True
     return False
+
+
+def unclean_stop_draft(previous: dict[str, Any] | None, now: float) -> FindingDraft | None:
+    """Pure: the agent's last heartbeat still said "running", so it did not stop by itself — the
+    watchdog killed it (hung), it crashed, or the power was cut. One finding, for the record."""
+    if not previous or not previous.get("running"):
+        return None
+    last = str(previous.get("heartbeat_at", "?"))
+    return FindingDraft(
+        "health.unclean_restart", MEASURE, "medium", "agent",
+        "監視エージェントが異常終了から再起動しました",
+        "The monitoring agent restarted after an unclean stop",
+        now, evidence={"last_heartbeat_at": last, "previous_pid": previous.get("pid")},
+        message_ja=f"最後の稼働記録は {last} です。ウォッチドッグによる強制再起動、異常終了または"
+        "停電のため、その後しばらく監視が止まっていました。繰り返す場合は本機を点検してください。",
+        message_en=f"The last sign of life was at {last}: the watchdog restarted a hung agent, it "
+        "crashed, or the power was cut, and monitoring was interrupted meanwhile. If this "
+        "repeats, have the appliance checked.")

@@ -369,6 +369,21 @@ class Agent:
                 if self.prober else None),
         }
 
+    def _note_unclean_stop(self) -> None:
+        """A health finding when the last run ended without its final heartbeat (watchdog,
+        crash, power cut); written with the first batch."""
+        try:
+            raw = self.store.get_meta("agent")
+            previous = json.loads(raw) if raw else None
+        except (StoreError, ValueError) as exc:
+            log.error("previous heartbeat unreadable: %s", exc)
+            return
+        draft = health.unclean_stop_draft(previous, time.time())
+        if draft is not None:
+            log.warning("the previous run did not stop cleanly (last heartbeat %s)",
+                        previous.get("heartbeat_at") if previous else "?")
+            self.pipeline.add_drafts([draft])
+
     def _heartbeat(self, running: bool = True) -> None:
         doc = self.status_doc()
         doc["running"] = running
@@ -384,6 +399,7 @@ class Agent:
         self._prune()
         sources = self._open_sources()
         self._start_publisher()
+        self._note_unclean_stop()
         self._heartbeat()
         self._sources = sources
         sdnotify.notify("READY=1\nSTATUS=" + self._status_line())

@@ -150,8 +150,8 @@ def default_route_interface() -> tuple[str, str] | None:
         import netifaces
     except ImportError:
         return None
-    gws = netifaces.gateways().get("default", {})
-    entry = gws.get(netifaces.AF_INET)
+    default = netifaces.gateways().get("default")  # netifaces-plus types it as a union
+    entry = default.get(netifaces.AF_INET) if isinstance(default, dict) else None
     if not entry:
         return None
     gw, iface = entry[0], entry[1]

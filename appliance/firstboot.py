@@ -50,6 +50,22 @@ def _write(path: Path, data: bytes, mode: int, group_readable: bool = False) -> 
     os.replace(tmp, path)
 
 
+def _chgrp(path: Path, group: str) -> None:
+    """root:GROUP, so a service that runs as GROUP (mosquitto) can read a root-owned secret."""
+    try:
+        if os.geteuid() == 0:
+            os.chown(path, 0, grp.getgrnam(group).gr_gid)
+    except KeyError:
+        pass
+
+
+def _cert_fingerprint(cert_pem: bytes) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    return x509.load_pem_x509_certificate(cert_pem).fingerprint(hashes.SHA256()).hex(":")
+
+
 def setup_code() -> str:
     """12 characters from an unambiguous alphabet, shown as 3 groups of 4 (≈ 60 bits)."""
     alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -101,14 +117,19 @@ def run(root: Path = Path("/"), force: bool = False, hostname: str | None = None
         subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, broker_pw],
                        check=True, capture_output=True)
         os.chmod(passwd, 0o640)
-        try:
-            if os.geteuid() == 0:
-                os.chown(passwd, 0, grp.getgrnam("mosquitto").gr_gid)
-        except KeyError:
-            pass
+        _chgrp(passwd, "mosquitto")
     key_pem, cert_pem = tls_certificate(hostname)
     _write(etc / "tls" / "web.key", key_pem, 0o640, group_readable=True)
     _write(etc / "tls" / "web.crt", cert_pem, 0o644)
+    # the folder too (made under the unit's UMask=0077): the services read the files in it
+    os.chmod(etc / "tls", 0o750)  # noqa: S103 - group officeguard enters, nobody else
+    _chgrp(etc / "tls", USER)
+    # the broker serves the same certificate (TLS only, see image-build/install.sh), so the
+    # agent and staff phones pin one certificate for the appliance
+    certs = root / "etc" / "mosquitto" / "certs"
+    _write(certs / "officeguard.crt", cert_pem, 0o644)
+    _write(certs / "officeguard.key", key_pem, 0o640)
+    _chgrp(certs / "officeguard.key", "mosquitto")
     data.mkdir(parents=True, exist_ok=True)
     key = signing.load_or_create_key(data)
     owner = _owner()
@@ -122,6 +143,7 @@ def run(root: Path = Path("/"), force: bool = False, hostname: str | None = None
         "mqtt_password": broker_pw,
         "export_signing_key_sha256": signing.fingerprint(key),
         "tls_certificate": str(etc / "tls" / "web.crt"),
+        "tls_certificate_sha256": _cert_fingerprint(cert_pem),
     }
     text = "\n".join([
         "OfficeGuard — 初回起動 / first boot",
@@ -129,6 +151,8 @@ def run(root: Path = Path("/"), force: bool = False, hostname: str | None = None
         f"  MQTT: user {USER}, password {broker_pw}",
         "  エクスポート署名鍵 / export signing key (SHA-256): "
         f"{summary['export_signing_key_sha256']}",
+        "  TLS 証明書 / certificate (HTTPS, MQTT 8883) SHA-256: "
+        f"{summary['tls_certificate_sha256']}",
         "  この内容は root だけが読める /root/officeguard-first-boot.txt にも保存されています。",
         ""])
     _write(root / "root" / "officeguard-first-boot.txt", text.encode(), 0o600)

@@ -53,25 +53,43 @@ if [ ! -e /etc/officeguard/officeguard.toml ]; then
 [storage]
 data_dir = "/var/lib/officeguard"
 
+# the local broker speaks TLS only, with the certificate made at first boot (pinned here)
 [mqtt]
 host = "127.0.0.1"
-port = 1883
+port = 8883
+tls = true
+ca_file = "/etc/officeguard/tls/web.crt"
 username = "officeguard"
 password_file = "/etc/officeguard/mqtt-password"
+
+# the monthly inspector export runs in its own sandboxed unit (officeguard-export.timer)
+[exports]
+schedule = "timer"
 TOML
   chmod 0640 /etc/officeguard/officeguard.toml
   chgrp officeguard /etc/officeguard/officeguard.toml
 fi
 install -d -m 0750 -o officeguard -g officeguard /var/lib/officeguard
 
-# the facility's local broker: authentication on, no anonymous access
+# the facility's local broker: TLS only (no plain listener at all), a password for every
+# client, no anonymous access. The password file and the certificate (the appliance's own,
+# the dashboard's too) are made at first boot; staff phones pin that certificate.
 install -D -m 0644 /dev/stdin /etc/mosquitto/conf.d/officeguard.conf <<'CONF'
-# OfficeGuard: the facility's broker. The password file is made at first boot.
+# OfficeGuard: the facility's broker, TLS only. The password file and certificate are made
+# at first boot (officeguard firstboot).
 per_listener_settings false
 allow_anonymous false
 password_file /etc/mosquitto/officeguard.passwd
-listener 1883
+listener 8883
+certfile /etc/mosquitto/certs/officeguard.crt
+keyfile /etc/mosquitto/certs/officeguard.key
+tls_version tlsv1.2
 CONF
+# a unit whose first boot ran before the broker had TLS: give mosquitto its certificate now
+if [ -e /etc/officeguard/tls/web.crt ] && [ ! -e /etc/mosquitto/certs/officeguard.crt ]; then
+  install -m 0644 /etc/officeguard/tls/web.crt /etc/mosquitto/certs/officeguard.crt
+  install -m 0640 -g mosquitto /etc/officeguard/tls/web.key /etc/mosquitto/certs/officeguard.key
+fi
 
 # units
 for u in officeguard-agent.service officeguard-web.service officeguard-web.socket \
@@ -80,12 +98,14 @@ for u in officeguard-agent.service officeguard-web.service officeguard-web.socke
   install -D -m 0644 "$UNITS/$u" "/etc/systemd/system/$u"
 done
 systemctl enable officeguard-firstboot.service officeguard-agent.service \
-  officeguard-web.socket mosquitto.service >/dev/null 2>&1 || {
+  officeguard-web.socket officeguard-export.timer mosquitto.service >/dev/null 2>&1 || {
   # in a chroot without a running systemd, link by hand what `systemctl enable` would
   install -d /etc/systemd/system/multi-user.target.wants /etc/systemd/system/sockets.target.wants
   ln -sf /etc/systemd/system/officeguard-firstboot.service /etc/systemd/system/multi-user.target.wants/
   ln -sf /etc/systemd/system/officeguard-agent.service /etc/systemd/system/multi-user.target.wants/
   ln -sf /etc/systemd/system/officeguard-web.socket /etc/systemd/system/sockets.target.wants/
+  install -d /etc/systemd/system/timers.target.wants
+  ln -sf /etc/systemd/system/officeguard-export.timer /etc/systemd/system/timers.target.wants/
 }
 
 echo officeguard > /etc/hostname
