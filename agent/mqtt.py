@@ -326,16 +326,17 @@ def retained_states(state: dict[str, Any]) -> dict[str, str]:
         out[T_LEVEL] = json.dumps({
             "stars": e["stars"], "stars_optimistic": e["stars_optimistic"],
             "label_ja": e["label_ja"], "label_en": e["label_en"],
-            "confidence": e["confidence"], "grades": {"audit": doc["grades"]["audit"],
-                                                      "vulnerability":
-                                                          doc["grades"]["vulnerability"]},
-            "disclaimer_ja": e["disclaimer_ja"]}, ensure_ascii=False)
+            "level": e.get("level", e["stars"]), "level_optimistic": e.get("level_optimistic"),
+            "confidence": e["confidence"], "confidence_level": e.get("confidence_level"),
+            "grades": {k: v for k, v in doc["grades"].items() if k != "optimistic"},
+            "disclaimer_ja": e["disclaimer_ja"], "disclaimer_en": e["disclaimer_en"]},
+            ensure_ascii=False)
         cats: dict[int, bool] = {}
         for m in doc["measures"]:
             out[T_MEASURE.format(measure=m["measure"])] = json.dumps(
                 {"measure": m["measure"], "verdict": m["verdict"], "title_ja": m["title_ja"],
                  "title_en": m["title_en"]}, ensure_ascii=False)
-            bad = m["verdict"] in ("fail", "expired")
+            bad = m["verdict"] in ("fail", "expired", "evidence_invalid")
             cats[m["category"]] = cats.get(m["category"], False) or bad
         for c, bad in cats.items():
             out[T_CATEGORY.format(category=c)] = "ON" if bad else "OFF"

@@ -341,6 +341,8 @@ class Exports:
     schedule: str = spec("agent", choices=("agent", "timer", "off"))
     pseudonymise: bool = True
     languages: list[str] = spec(factory=lambda: ["ja"], check=lambda v: _langs(v))
+    # attestation evidence files copied into the export (signed with it), up to this total
+    evidence_max_mb: int = spec(50, ge=0, le=2048)
     email_to: list[str] = spec(factory=list)
     email_from: str = ""
     smtp_host: str = ""

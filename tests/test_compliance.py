@@ -515,3 +515,27 @@ def test_another_framework_as_data_through_the_cli(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('[facility]\nframework = "nope"\n')
     res = cli(tmp_path, "compliance", config=tmp_path / "bad.toml")
     assert res.returncode == 1 and "no framework 'nope'" in res.stderr
+
+
+def test_export_includes_evidence_files_in_the_signed_manifest(tmp_path: Path) -> None:
+    keep = tmp_path / "規程.pdf"
+    keep.write_bytes(b"%PDF policy " * 100)
+    gone = tmp_path / "terms.pdf"
+    gone.write_bytes(b"terms")
+    for m, f in (("1-1", keep), ("1-2", gone)):
+        assert cli(tmp_path, "attest", m, "--evidence", str(f)).returncode == 0
+    rows = json.loads(cli(tmp_path, "attestations", "--json").stdout)["attestations"]
+    sha_gone = next(a for a in rows if a["measure"] == "1-2")["evidence"][0]["sha256"]
+    (tmp_path / "officeguard-data" / "evidence" / sha_gone).unlink()
+    res = cli(tmp_path, "export", "--from", "2020-01-01", "--to", "2030-12-31", "--formats",
+              "json", "--json")
+    assert res.returncode == 0, res.stderr
+    folder = Path(json.loads(res.stdout)["folder"])
+    doc = json.loads((folder / "export.json").read_text())
+    by = {e["measure"]: e for e in doc["evidence_files"]}
+    assert by["1-1"]["included"] and (folder / by["1-1"]["file"]).read_bytes() == keep.read_bytes()
+    assert not by["1-2"]["included"] and "missing" in by["1-2"]["why"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    listed = {f["name"]: f["sha256"] for f in manifest["files"]}
+    assert listed[by["1-1"]["file"]] == by["1-1"]["sha256"]
+    assert cli(tmp_path, "verify-export", str(folder)).returncode == 0
