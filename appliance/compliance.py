@@ -419,3 +419,35 @@ def outcome_level(catalog: Catalog, grades: Mapping[str, str]) -> int:
 
 def stars_of(catalog: Catalog, **grades: str) -> int:
     return outcome_level(catalog, grades)
+
+
+def todo_list(doc: Mapping[str, Any], days: int = 30) -> list[dict[str, Any]]:
+    """What to do next, for the overview: evidence that expires within `days`, then checks
+    that fail for bad evidence, are expired, or are unknown for lack of data; each with the
+    action to take."""
+    today = date.fromisoformat(str(doc["date"]))
+    out: list[dict[str, Any]] = []
+    for m in doc["measures"]:
+        for c in m["checks"]:
+            base = {"measure": m["measure"], "check": c["check"], "state": c["state"],
+                    "title_ja": f"{m['measure']} {c['title_ja']}",
+                    "title_en": f"{m['measure']} {c['title_en']}"}
+            exp = c.get("expires_on")
+            if c["state"] == PASS and exp and date.fromisoformat(exp) - today <= timedelta(
+                    days=days):
+                out.append({**base, "kind": "expiring", "due": exp,
+                            "action_ja": f"{exp} に証跡の期限が切れます。新しい証跡を登録して"
+                                         "ください",
+                            "action_en": f"Evidence expires on {exp}: upload new evidence"})
+            elif c["state"] in (EVIDENCE_INVALID, EXPIRED, UNKNOWN):
+                attest = c["kind"] == "attest"
+                ja = ("証跡ファイルを添えて申告してください" if attest else c["reason_ja"])
+                en = ("attest with an evidence file" if attest else c["reason"])
+                if c["state"] != UNKNOWN or (attest and c.get("attestation_id")):
+                    ja, en = f"{c['reason_ja']}。証跡を登録し直してください", (
+                        f"{c['reason']}: upload the evidence again")
+                out.append({**base, "kind": c["state"], "due": "",
+                            "action_ja": ja, "action_en": en})
+    rank = {"expiring": 1, EVIDENCE_INVALID: 0, EXPIRED: 2, UNKNOWN: 3}
+    out.sort(key=lambda r: (rank[r["kind"]], r["due"], r["measure"]))
+    return out
