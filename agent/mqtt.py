@@ -40,8 +40,9 @@ T_MEASURE = "measures/{measure}"
 T_CATEGORY = "categories/{category}"
 T_TEST = "alerts/test"
 T_EXPORTS = "exports"
+T_NOTICE_EXPIRY = "notices/expiry"  # written by appliance.attestations.expiry_notices
 TOPICS = (T_STATUS, T_ALERTS, T_ALERT_LATEST, T_DIGEST, T_LEVEL, T_HEALTH, T_MEASURE,
-          T_CATEGORY, T_TEST, T_EXPORTS)
+          T_CATEGORY, T_TEST, T_EXPORTS, T_NOTICE_EXPIRY)
 
 WINDOW = 64  # QoS 1 messages in flight at once
 STATE_EVERY_S = 30.0
@@ -95,7 +96,7 @@ class Router:
     def route(self, payload: dict[str, Any], now: float) -> str:
         """'alert' (publish now), 'digest' (next digest) or 'later' (after quiet hours)."""
         sev = payload.get("severity", "info")
-        if payload.get("change") in ("test", "export"):
+        if payload.get("change") in ("test", "export", "expiring"):
             return "alert"
         if sev == "info":
             return "digest"
