@@ -190,17 +190,21 @@ def gather_facts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
         atts.append(AttestationFact(r["id"], r["measure"], r["check_id"], r["result"],
                                     r["actor"], r["note"], date.fromisoformat(r["attested_on"]),
                                     r["valid_days"], ev))
-    return Facts(findings, atts, observations(conn, config, now), today,
-                 conditions(conn, catalog, now))
+    window = max([int(c.get("fresh_days", catalog.scheme["fresh_days"]))
+                  for m in catalog.measures for c in m.checks if c["kind"] == "auto"] or [7])
+    return Facts(findings, atts, observations(conn, config, now, min(window + 30,
+                                                                      OBSERVATION_DAYS)),
+                 today, conditions(conn, catalog, now))
 
 
 OBSERVATION_DAYS = 400  # the longest freshness window a framework may ask for
 
 
-def observations(conn: sqlite3.Connection, config: Config, now: float
-                 ) -> list[Observation]:
+def observations(conn: sqlite3.Connection, config: Config, now: float,
+                 probe_days: float = OBSERVATION_DAYS) -> list[Observation]:
     """What the sensors and the probe actually examined, and when. Each check's freshness
-    window (framework data) decides what of this is current."""
+    window (framework data) decides what of this is current; probe cycles are read back
+    `probe_days` only (the longest window plus a month, so a stale result can still be named)."""
     since = now - OBSERVATION_DAYS * 86400
     out: list[Observation] = []
     names = [s.name for s in config.facility.ssids]
@@ -241,13 +245,19 @@ def observations(conn: sqlite3.Connection, config: Config, now: float
                     "enforced by the running agent", seen))
     # what probe cycles examined: each check record names its coverage key and the things
     # it examined (agent/probe/checks.py); a record that examined nothing counts for nothing
+    # (newest first; only the latest examination of each thing is kept)
+    latest: set[tuple[str, str]] = set()
     for r in conn.execute("SELECT finished_at, checks FROM probe_runs WHERE finished_at >= ? "
-                          "ORDER BY id", (since,)):
+                          "AND checks LIKE '%\"examined\"%' ORDER BY finished_at DESC",
+                          (max(since, now - probe_days * 86400),)):
         for c in json.loads(r["checks"]):
             key = c.get("coverage")
             if not key or c.get("result") == "unknown":
                 continue
             for what in c.get("examined") or ():
+                if (key, what) in latest:
+                    continue
+                latest.add((key, what))
                 out.append(Observation(key, str(what), float(r["finished_at"]),
                                        str(c.get("result", ""))))
     return out

@@ -121,7 +121,8 @@ def _reason(out: dict[str, Any], key: str, *fmt: object) -> None:
 
 
 def _check_auto(chk: dict[str, Any], hits: list[FindingFact], facts: Facts,
-                fresh_default: int) -> dict[str, Any]:
+                fresh_default: int, by_key: Mapping[str, list[Observation]]
+                ) -> dict[str, Any]:
     out: dict[str, Any] = {"findings": [f.id for f in hits]}
     keys = chk.get("coverage")
     keys = [keys] if isinstance(keys, str) else list(keys or ())
@@ -129,7 +130,7 @@ def _check_auto(chk: dict[str, Any], hits: list[FindingFact], facts: Facts,
     out["fresh_days"] = fresh_days
     cutoff = datetime.combine(facts.today - timedelta(days=fresh_days), datetime.min.time())
     end = datetime.combine(facts.today + timedelta(days=1), datetime.min.time())
-    seen = [o for o in facts.observations if o.key in keys and o.at < end.timestamp()]
+    seen = [o for k in keys for o in by_key.get(k, ()) if o.at < end.timestamp()]
     fresh = [o for o in seen if o.at >= cutoff.timestamp()]
     out["examined"] = [{"what": o.what, "at": _iso(o.at), **({"result": o.result}
                                                              if o.result else {})}
@@ -237,6 +238,9 @@ def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
             latest.setdefault((a.measure, a.check), a)
     measures: list[dict[str, Any]] = []
     active = [f for f in facts.findings if f.severity != "info"]
+    by_key: dict[str, list[Observation]] = {}
+    for o in facts.observations:
+        by_key.setdefault(o.key, []).append(o)
     for m in catalog.measures:
         whole = latest.get((m.id, "*"))
         na_ok, na_ja, na_en = na_allowed(catalog, m, facts.conditions)
@@ -250,7 +254,7 @@ def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
             hits = finding_hits(chk, active)
             related.update((f.id, f) for f in hits)
             if chk["kind"] == "auto":
-                out.update(_check_auto(chk, hits, facts, sch["fresh_days"]))
+                out.update(_check_auto(chk, hits, facts, sch["fresh_days"], by_key))
             else:
                 out.update(_check_attest(chk, latest.get((m.id, chk["id"])), facts.today))
             # N/A is a fact the appliance can check, and it never hides an active finding
