@@ -16,6 +16,7 @@ JA = {
     "Examined": "確認した対象", "missing or changed": "見つからないか改変されています",
     "Read more": "参考資料", "Attest with evidence": "証跡を添えて申告",
     "Recorded.": "記録しました。",
+    "Not recorded (nothing was saved):": "記録できませんでした（何も保存していません）：",
     "This measure is not identified in the source: nothing can be attested for it.":
         "出典で内容を確認できない対策のため、申告できません。",
     "Only an administrator can attest.": "申告できるのは管理者だけです。",
