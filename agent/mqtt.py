@@ -40,8 +40,9 @@ T_MEASURE = "measures/{measure}"
 T_CATEGORY = "categories/{category}"
 T_TEST = "alerts/test"
 T_EXPORTS = "exports"
+T_NOTICE_EXPIRY = "notices/expiry"  # written by appliance.attestations.expiry_notices
 TOPICS = (T_STATUS, T_ALERTS, T_ALERT_LATEST, T_DIGEST, T_LEVEL, T_HEALTH, T_MEASURE,
-          T_CATEGORY, T_TEST, T_EXPORTS)
+          T_CATEGORY, T_TEST, T_EXPORTS, T_NOTICE_EXPIRY)
 
 WINDOW = 64  # QoS 1 messages in flight at once
 STATE_EVERY_S = 30.0
@@ -95,7 +96,7 @@ class Router:
     def route(self, payload: dict[str, Any], now: float) -> str:
         """'alert' (publish now), 'digest' (next digest) or 'later' (after quiet hours)."""
         sev = payload.get("severity", "info")
-        if payload.get("change") in ("test", "export"):
+        if payload.get("change") in ("test", "export", "expiring"):
             return "alert"
         if sev == "info":
             return "digest"
@@ -326,16 +327,17 @@ def retained_states(state: dict[str, Any]) -> dict[str, str]:
         out[T_LEVEL] = json.dumps({
             "stars": e["stars"], "stars_optimistic": e["stars_optimistic"],
             "label_ja": e["label_ja"], "label_en": e["label_en"],
-            "confidence": e["confidence"], "grades": {"audit": doc["grades"]["audit"],
-                                                      "vulnerability":
-                                                          doc["grades"]["vulnerability"]},
-            "disclaimer_ja": e["disclaimer_ja"]}, ensure_ascii=False)
+            "level": e.get("level", e["stars"]), "level_optimistic": e.get("level_optimistic"),
+            "confidence": e["confidence"], "confidence_level": e.get("confidence_level"),
+            "grades": {k: v for k, v in doc["grades"].items() if k != "optimistic"},
+            "disclaimer_ja": e["disclaimer_ja"], "disclaimer_en": e["disclaimer_en"]},
+            ensure_ascii=False)
         cats: dict[int, bool] = {}
         for m in doc["measures"]:
             out[T_MEASURE.format(measure=m["measure"])] = json.dumps(
                 {"measure": m["measure"], "verdict": m["verdict"], "title_ja": m["title_ja"],
                  "title_en": m["title_en"]}, ensure_ascii=False)
-            bad = m["verdict"] in ("fail", "expired")
+            bad = m["verdict"] in ("fail", "expired", "evidence_invalid")
             cats[m["category"]] = cats.get(m["category"], False) or bad
         for c, bad in cats.items():
             out[T_CATEGORY.format(category=c)] = "ON" if bad else "OFF"

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 URGENT_FLUSH_S = 0.05
 HEALTH_EVERY_S = float(os.environ.get("OFFICEGUARD_HEALTH_EVERY_S", "30"))
 EXPORT_CHECK_S = 600.0
+EVIDENCE_EVERY_S = float(os.environ.get("OFFICEGUARD_EVIDENCE_EVERY_S", "600"))
 HEARTBEAT_S = 5.0
 PRUNE_EVERY_S = 6 * 3600.0
 
@@ -138,6 +139,7 @@ class Agent:
         self._last_export_check = time.monotonic()  # the first look comes after a while
         self._watchdog = sdnotify.watchdog_interval_s()
         self._last_health = 0.0
+        self._last_evidence = 0.0
         self.health_reading: health.HealthReading | None = None
         self._last_watchdog = 0.0
         self._sources: list[FrameSource] = []
@@ -200,6 +202,25 @@ class Agent:
         if r.disk_free_mb is not None and r.disk_free_mb > 2 * health.HealthSettings(
                 ).disk_min_free_mb:
             health.ensure_reserve(data_dir)
+
+    def _check_evidence(self) -> None:
+        """Re-hash the evidence of current attestations: a missing or changed file is a
+        finding of its measure (and so an MQTT alert); expiries near are MQTT notices."""
+        from datetime import date
+
+        from appliance import attestations as att
+        from appliance.guideline import CatalogError, catalog_for
+
+        try:
+            catalog = catalog_for(self.config)
+            drafts = self.store.read_with(
+                lambda c: att.evidence_drafts(c, self.config, catalog, time.time()))
+            self.pipeline.add_drafts(drafts)
+            days = self.config.mqtt.expiry_notice_days
+            self.store.write(lambda c: att.expiry_notices(c, catalog, date.today(), days,
+                                                           time.time()))
+        except (StoreError, CatalogError, OSError) as exc:
+            log.error("evidence check failed: %s", exc)
 
     def clock_ok(self) -> bool:
         """A Pi has no real-time clock: until NTP has set it, nothing is recorded, so no
@@ -459,6 +480,9 @@ class Agent:
         if now - self._last_health >= HEALTH_EVERY_S:
             self._last_health = now
             self._check_health()
+        if now - self._last_evidence >= EVIDENCE_EVERY_S:
+            self._last_evidence = now
+            self._check_evidence()
         if now - self._last_survey_sync >= 1.0:
             self._last_survey_sync = now
             self._sync_surveys()

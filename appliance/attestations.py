@@ -14,8 +14,16 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.compliance import ACTIVE, AttestationFact, Facts, FindingFact
+from appliance.compliance import (
+    ACTIVE,
+    AttestationFact,
+    Facts,
+    FindingFact,
+    Observation,
+    condition_id,
+)
 from appliance.config import Config
+from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
 
 RESULTS = ("pass", "fail", "not_applicable")
@@ -83,17 +91,29 @@ def record(conn: sqlite3.Connection, catalog: Catalog, measure: str, check: str,
     if check != "*" and check not in ids:
         raise AttestError(f"measure {measure} has no check {check!r} (checks: "
                           f"{', '.join(ids)}; '*' for the whole measure)")
-    if check != "*":
-        kind = next(c for c in m.checks if c["id"] == check)
-        if kind["kind"] != "attest" and result != "not_applicable":
-            raise AttestError(f"check {check} of {measure} is measured by the appliance; "
-                              "it cannot be attested (only declared not applicable)")
+    if m.unidentified:
+        raise AttestError(f"measure {measure} is not identified in the source "
+                          f"({m.unidentified_en}); nothing can be attested for it")
     if result not in RESULTS:
         raise AttestError(f"result must be one of {', '.join(RESULTS)}")
-    if result == "not_applicable" and not note.strip():
-        raise AttestError("declaring a measure not applicable needs a reason (--note)")
-    if valid_days < 1:
-        raise AttestError("--valid-days must be at least 1")
+    if result == "not_applicable":
+        if not m.not_applicable:
+            raise AttestError(f"measure {measure} is one every facility needs; it cannot be "
+                              "declared not applicable")
+        if check != "*":
+            raise AttestError("not applicable is declared for the whole measure ('*')")
+        if not note.strip():
+            raise AttestError("declaring a measure not applicable needs a reason (--note)")
+    if check != "*":
+        kind = next(c for c in m.checks if c["id"] == check)
+        if kind["kind"] != "attest":
+            raise AttestError(f"check {check} of {measure} is measured by the appliance; "
+                              "it cannot be attested")
+        top = int(kind.get("max_valid_days", catalog.scheme["validity"]["max_days"]))
+    else:
+        top = int(catalog.scheme["validity"]["max_days"])
+    if not 1 <= valid_days <= top:
+        raise AttestError(f"--valid-days must be between 1 and {top} for {measure} {check}")
     attested_on = datetime.fromtimestamp(now).date().isoformat()
     aid = int(conn.execute(
         "INSERT INTO attestations (framework, measure, check_id, result, actor, note, "
@@ -108,14 +128,15 @@ def record(conn: sqlite3.Connection, catalog: Catalog, measure: str, check: str,
 
 
 def default_valid_days(catalog: Catalog, measure: str, check: str) -> int:
+    dflt = int(catalog.scheme["validity"]["default_days"])
     try:
         m = catalog.measure(measure)
     except KeyError:
-        return 365
+        return dflt
     for c in m.checks:
         if c["id"] == check:
-            return int(c.get("valid_days", 365))
-    return 365
+            return int(c.get("valid_days", dflt))
+    return dflt
 
 
 _VERIFIED: dict[tuple[str, int, int, int], bool] = {}
@@ -169,45 +190,171 @@ def gather_facts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
         atts.append(AttestationFact(r["id"], r["measure"], r["check_id"], r["result"],
                                     r["actor"], r["note"], date.fromisoformat(r["attested_on"]),
                                     r["valid_days"], ev))
-    return Facts(findings, atts, coverage(conn, config, now), today)
+    window = max([int(c.get("fresh_days", catalog.scheme["fresh_days"]))
+                  for m in catalog.measures for c in m.checks if c["kind"] == "auto"] or [7])
+    return Facts(findings, atts, observations(conn, config, now, min(window + 30,
+                                                                      OBSERVATION_DAYS)),
+                 today, conditions(conn, catalog, now, config))
 
 
-def coverage(conn: sqlite3.Connection, config: Config, now: float) -> dict[str, bool]:
+OBSERVATION_DAYS = 400  # the longest freshness window a framework may ask for
+
+
+def observations(conn: sqlite3.Connection, config: Config, now: float,
+                 probe_days: float = OBSERVATION_DAYS) -> list[Observation]:
+    """What the sensors and the probe actually examined, and when. Each check's freshness
+    window (framework data) decides what of this is current; probe cycles are read back
+    `probe_days` only (the longest window plus a month, so a stale result can still be named)."""
+    since = now - OBSERVATION_DAYS * 86400
+    out: list[Observation] = []
     names = [s.name for s in config.facility.ssids]
     bssids = [b for s in config.facility.ssids for b in s.bssids]
-    facility_aps = False
     if names or bssids:
         marks_n = ",".join("?" * len(names)) or "''"
         marks_b = ",".join("?" * len(bssids)) or "''"
-        q = (f"SELECT 1 FROM access_points WHERE ssid IN ({marks_n}) "  # noqa: S608
-             f"OR bssid IN ({marks_b}) LIMIT 1")
-        facility_aps = conn.execute(q, (*names, *bssids)).fetchone() is not None
-    surveyed = conn.execute(
-        "SELECT 1 FROM surveys s JOIN survey_samples x ON x.survey_id = s.id "
-        "WHERE s.location = 'outside' AND (s.stopped_at IS NOT NULL OR s.ends_at < ?) LIMIT 1",
-        (now,)).fetchone() is not None
-    boundary = config.wifi.boundary_sensor and facility_aps
+        q = (f"SELECT bssid, ssid, security, last_seen FROM access_points "  # noqa: S608
+             f"WHERE (ssid IN ({marks_n}) OR bssid IN ({marks_b})) AND last_seen >= ? "
+             "ORDER BY last_seen DESC LIMIT 200")
+        out += [Observation("wifi.facility_ap", f"AP {r['bssid']} {r['ssid']} "
+                            f"({r['security']})", float(r["last_seen"]))
+                for r in conn.execute(q, (*names, *bssids, since))]
+    for r in conn.execute(
+            "SELECT s.id, s.label, COALESCE(s.stopped_at, s.ends_at) AS at FROM surveys s "
+            "WHERE s.location = 'outside' AND COALESCE(s.stopped_at, s.ends_at) < ? AND "
+            "COALESCE(s.stopped_at, s.ends_at) >= ? AND EXISTS (SELECT 1 FROM survey_samples x "
+            "WHERE x.survey_id = s.id) ORDER BY at DESC LIMIT 50", (now, since)):
+        out.append(Observation("wifi.leakage", f"walk-test #{r['id']} {r['label']}",
+                               float(r["at"])))
+    if config.wifi.boundary_sensor:
+        out += [Observation("wifi.leakage", f"boundary sensor: {o.what}", o.at)
+                for o in out if o.key == "wifi.facility_ap"]
+    for tbl, label in (("access_points", "AP"), ("stations", "station")):
+        r = conn.execute(f"SELECT MAX(last_seen) FROM {tbl}").fetchone()  # noqa: S608
+        if r and r[0] and r[0] >= since:
+            out.append(Observation("wifi.monitoring", f"latest {label} observation",
+                                   float(r[0])))
     agent_raw = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
-    agent_recent = False
     if agent_raw:
         beat = json.loads(agent_raw[0]).get("heartbeat_at")
         if beat:
             seen = datetime.fromisoformat(beat).timestamp()
-            agent_recent = now - seen < timedelta(days=7).total_seconds()
-    monitoring = (conn.execute("SELECT 1 FROM stations LIMIT 1").fetchone() is not None
-                  or conn.execute("SELECT 1 FROM access_points LIMIT 1").fetchone() is not None)
-    cov = {
-        "facility_aps": facility_aps,
-        "leakage_measured": surveyed or boundary,
-        "agent_recent": agent_recent,
-        "monitoring": monitoring,
-        "retention_set": config.storage.retention_days <= 365,
-    }
-    # what probe cycles of the last week measured (probe.website, probe.isolation, ...)
-    for (keys,) in conn.execute("SELECT coverage FROM probe_runs WHERE finished_at >= ?",
-                                (now - timedelta(days=7).total_seconds(),)):
-        cov.update(dict.fromkeys(json.loads(keys), True))
-    return cov
+            out.append(Observation("agent.heartbeat", "agent heartbeat", seen))
+            if config.storage.retention_days <= 365:
+                out.append(Observation(
+                    "agent.retention", f"retention {config.storage.retention_days} days "
+                    "enforced by the running agent", seen))
+    # what probe cycles examined: each check record names its coverage key and the things
+    # it examined (agent/probe/checks.py); a record that examined nothing counts for nothing
+    # (newest first; only the latest examination of each thing is kept)
+    latest: set[tuple[str, str]] = set()
+    for r in conn.execute("SELECT finished_at, checks FROM probe_runs WHERE finished_at >= ? "
+                          "AND checks LIKE '%\"examined\"%' ORDER BY finished_at DESC",
+                          (max(since, now - probe_days * 86400),)):
+        for c in json.loads(r["checks"]):
+            key = c.get("coverage")
+            if not key or c.get("result") == "unknown":
+                continue
+            for what in c.get("examined") or ():
+                if (key, what) in latest:
+                    continue
+                latest.add((key, what))
+                out.append(Observation(key, str(what), float(r["finished_at"]),
+                                       str(c.get("result", ""))))
+    return out
+
+
+def conditions(conn: sqlite3.Connection, catalog: Catalog, now: float,
+               config: Config | None = None) -> dict[str, bool]:
+    """The not-applicable conditions of the framework that hold now. "No device of class X
+    for N days" holds only when the probe has been looking for at least N days. Rental PCs
+    are registered, not discovered: "no rental_pc" holds while none is registered (in the
+    config file's [[rental_pcs]] or on the dashboard)."""
+    out: dict[str, bool] = {}
+    registered = bool(config is not None and config.rental_pcs) or conn.execute(
+        "SELECT 1 FROM rental_pcs LIMIT 1").fetchone() is not None
+    first = conn.execute("SELECT MIN(finished_at) FROM probe_runs").fetchone()[0]
+    for m in catalog.measures:
+        spec = m.not_applicable or {}
+        cond = condition_id(spec)
+        if not cond or cond in out:
+            continue
+        classes = list(spec["no_devices"])
+        if classes == ["rental_pc"]:
+            out[cond] = not registered
+            continue
+        days = int(spec.get("days", 30))
+        since = now - days * 86400
+        marks = ",".join("?" * len(classes))
+        seen = conn.execute(f"SELECT 1 FROM devices WHERE class IN ({marks}) "  # noqa: S608
+                            "AND last_seen >= ? LIMIT 1", (*classes, since)).fetchone()
+        out[cond] = first is not None and first <= since and seen is None
+    return out
+
+
+EVIDENCE_RULE = "evidence.invalid"
+
+
+def evidence_drafts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
+                    now: float) -> list[FindingDraft]:
+    """A finding of its measure for each evidence file of a current attestation that is
+    missing or no longer matches its hash, and a clearing draft for each that is whole again.
+    Fed to apply_drafts, a new one goes to the MQTT outbox like any alert."""
+    latest: dict[tuple[str, str], sqlite3.Row] = {}
+    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? AND result = 'pass' "
+                          "ORDER BY id DESC", (catalog.framework_id,)):
+        latest.setdefault((r["measure"], r["check_id"]), r)
+    out = []
+    for (measure, check), r in latest.items():
+        for e in conn.execute("SELECT name, sha256 FROM evidence WHERE attestation_id = ?",
+                              (r["id"],)):
+            ok = verify_file(config, e["sha256"], fresh=True)
+            subject = f"attestation {r['id']} {e['sha256'][:16]}"
+            out.append(FindingDraft(
+                EVIDENCE_RULE, measure, "high" if not ok else "info", subject,
+                f"証跡ファイルが見つからないか改変されています: {measure} {check}（{e['name']}）",
+                f"Evidence file missing or changed: {measure} {check} ({e['name']})", now,
+                {"attestation_id": r["id"], "check": check, "name": e["name"],
+                 "sha256": e["sha256"]},
+                message_ja=("この申告は証跡が確認できないため「不適合」として扱われます。"
+                            "元のファイルを `officeguard attest` かダッシュボードで登録し直して"
+                            "ください。"),
+                message_en=("The attestation counts as failed until its evidence is verified: "
+                            "attest again with the original file."),
+                clear=ok))
+    return out
+
+
+def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days: int,
+                   now: float) -> int:
+    """One MQTT notice (outbox topic `notices/expiry`) per attestation that expires within
+    `days`, sent once per attestation."""
+
+    n = 0
+    latest: dict[tuple[str, str], sqlite3.Row] = {}
+    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? AND result = 'pass' "
+                          "ORDER BY id DESC", (catalog.framework_id,)):
+        latest.setdefault((r["measure"], r["check_id"]), r)
+    for (measure, check), r in latest.items():
+        expires = date.fromisoformat(r["attested_on"]) + timedelta(days=r["valid_days"])
+        if not today <= expires <= today + timedelta(days=days):
+            continue
+        alert_id = f"expiry-{r['id']}"
+        if conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone():
+            continue
+        payload = {"alert_id": alert_id, "change": "expiring", "severity": "info",
+                   "measure": measure, "check": check, "subject": f"{measure} {check}",
+                   "expires_on": expires.isoformat(), "time": datetime.fromtimestamp(
+                       now).isoformat(timespec="seconds"),
+                   "title_ja": f"証跡の有効期限が近づいています: {measure} {check}",
+                   "title_en": f"Evidence expires soon: {measure} {check}",
+                   "message_ja": f"{expires.isoformat()} に期限切れになります。新しい証跡を"
+                                 "登録してください。",
+                   "message_en": f"It expires on {expires.isoformat()}: upload new evidence."}
+        conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) "
+                     "VALUES (?, ?, ?, ?)", (alert_id, now, "notices/expiry",
+                                             json.dumps(payload, ensure_ascii=False)))
+        n += 1
+    return n
 
 
 def list_attestations(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:

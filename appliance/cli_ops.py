@@ -43,6 +43,9 @@ def cmd_attest(args: argparse.Namespace, config: Config) -> int:
     else:
         print(f"attestation {aid}: {args.measure} {check} {result}, valid until "
               f"{doc['expires_on']}, {len(stored)} evidence file(s)")
+        if result == "pass" and not stored:
+            print("note: without an evidence file (--evidence) the check stays unknown; "
+                  "an attested check passes only with evidence")
     return EXIT_OK
 
 
@@ -85,11 +88,16 @@ def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
         _print_json(doc)
         return EXIT_OK
     e, g = doc["estimate"], doc["grades"]
-    print(f"{e['label_ja']}  (監査 {g['audit']} / 脆弱性診断 {g['vulnerability']}, "
-          f"信頼度 {e['confidence']:.0%})")
+    axes = " / ".join(f"{a['title_ja']} {g[a['id']]}" for a in doc["axes"])
+    print(f"{e['label_ja']}  ({axes}, 信頼度 {e['confidence']:.0%} {e['confidence_level']})")
+    if e.get("why_no_range_ja"):
+        print(e["why_no_range_ja"])
     print(e["disclaimer_ja"])
     for m in doc["measures"]:
-        print(f"  {m['measure']} {m['verdict']:15} {m['title_ja']}")
+        print(f"  {m['measure']} {m['verdict']:16} {m['title_ja']}")
+        for c in m["checks"]:
+            if c["state"] not in ("pass", "not_applicable"):
+                print(f"      {c['check']}: {c['state']} — {c['reason_ja']}")
     for r in doc["reminders"]:
         print(f"reminder: {r['measure']} {r['check']} expires on {r['expires_on']}")
     return EXIT_OK

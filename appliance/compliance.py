@@ -1,59 +1,61 @@
-"""Guideline compliance: check states → measure verdicts → audit and vulnerability grades →
-the estimated certification level. Pure: facts in, a verdict document out.
+"""Guideline compliance: check states → measure verdicts → per-axis grades → the estimated
+outcome level. Pure: facts in, a verdict document out.
 
-The grading rule is the labelled PROPOSAL of ../shared/docs/guideline.md §6.3, summarised in
-docs/compliance.md. It estimates; only a designated inspector's report leads to certification.
+Everything that belongs to a particular scheme (its axes and categories, key measures, critical
+findings, the grade rules and caps, the outcome labels, the disclaimer, validity and freshness
+defaults, not-applicable conditions) comes from the framework file (appliance/guideline.py loads
+it). This module only knows the vocabulary those rules are written in; see docs/compliance.md.
+
+A pass needs a test that could have failed: an automatic check passes only when something it is
+about was examined inside its freshness window, an attested one only with current evidence whose
+hash still matches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from appliance.guideline import DEFAULT_FRAMEWORK, Catalog
+from appliance.guideline import Catalog, Measure
 
 PASS, WARN, FAIL, UNKNOWN, EXPIRED, NA = (
     "pass", "warn", "fail", "unknown", "expired", "not_applicable")
+EVIDENCE_INVALID = "evidence_invalid"
+STATES = (PASS, WARN, FAIL, UNKNOWN, EXPIRED, EVIDENCE_INVALID, NA)
 ACTIVE = ("open", "acknowledged", "reopened")
-AUDIT_CATEGORIES = (1, 2, 6)
-VULN_CATEGORIES = (3, 4, 5)
-AUDIT_KEY_MEASURES = ("1-1", "2-2", "2-3")
-STAR_LABELS_JA = {3: "★★★ 信頼", 2: "★★ 安全", 1: "★ 安心", 0: "認証不可"}
-STAR_LABELS_EN = {3: "★★★ Trusted", 2: "★★ Safe", 1: "★ Secure", 0: "Not certifiable"}
-REASONS_JA = {
-    "findings of high or critical severity are open": "重大度の高い検出事項が未解決です",
-    "findings of low or medium severity are open": "注意すべき検出事項が未解決です",
-    "measured, nothing found": "計測済み・問題なし",
-    "not attested yet": "未申告（証跡がありません）",
-    "attested as not met": "未実施として申告されています",
-    "attested": "申告済み",
-    "measure not identified in the source (6-③)": "出典で内容を確認できない対策です（6-③）",
+# worst first: the verdict of a measure is the worst state among its applicable checks
+_WORST = (FAIL, EVIDENCE_INVALID, EXPIRED, UNKNOWN, WARN, PASS)
+
+# Generic wording (no scheme in it); the framework file adds its own disclaimer.
+GENERIC_DISCLAIMER_JA = "本表示は OfficeGuard による推定であり、認証・認定ではありません。"
+GENERIC_DISCLAIMER_EN = "This is OfficeGuard's estimate, not a certification."
+
+REASONS = {
+    "high_findings": ("重大度の高い検出事項が未解決です",
+                      "findings of high or critical severity are open"),
+    "low_findings": ("注意すべき検出事項が未解決です",
+                     "findings of low or medium severity are open"),
+    "low_findings_unexamined": (
+        "注意すべき検出事項がありますが、有効期間内の確認データがありません",
+        "findings of low or medium severity are open, but nothing was examined in the window"),
+    "examined": ("確認済み・問題なし", "examined, nothing found"),
+    "not_attested": ("未申告（証跡がありません）", "not attested yet"),
+    "no_evidence": ("申告はありますが証跡ファイルがありません",
+                    "attested without an evidence file"),
+    "attested_fail": ("未実施として申告されています", "attested as not met"),
+    "attested": ("申告済み・証跡確認済み", "attested, evidence verified"),
+    "evidence_invalid": ("証跡ファイルが見つからないか改変されています",
+                         "an evidence file is missing or was changed"),
 }
-
-
-def reason_ja(reason: str) -> str:
-    if reason in REASONS_JA:
-        return REASONS_JA[reason]
-    if reason.startswith("no data yet"):
-        return "データがまだありません"
-    if reason.startswith("evidence expired on "):
-        return f"証跡の有効期限切れ（{reason.removeprefix('evidence expired on ')}）"
-    return reason  # a person's own words (a not-applicable reason) stay as written
-
-
-DISCLAIMER_JA = ("本表示は機器による推定であり、認証は指定検査事業者の検査結果に基づき"
-                 "認証機関が付与するものです。")
-DISCLAIMER_EN = ("This is the appliance's estimate. Certification is granted by the certification "
-                 "body on the basis of a designated inspector's report.")
 
 
 @dataclass(frozen=True, slots=True)
 class FindingFact:
     id: int
     rule: str
-    measure: str
+    measure: str  # where the product filed it (the check slot the rule was raised under)
     severity: str
     subject: str
     title_ja: str
@@ -77,189 +79,379 @@ class AttestationFact:
         return self.attested_on + timedelta(days=self.valid_days)
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Something an automatic check actually examined: under coverage key `key`, the thing
+    `what` (a device, an AP, a target, a peer), at `at` (epoch seconds)."""
+    key: str
+    what: str
+    at: float
+    result: str = ""
+
+
 @dataclass
 class Facts:
     findings: list[FindingFact] = field(default_factory=list)  # active findings only
     attestations: list[AttestationFact] = field(default_factory=list)  # latest first
-    coverage: Mapping[str, bool] = field(default_factory=dict)
+    observations: list[Observation] = field(default_factory=list)
     today: date = field(default_factory=date.today)
+    conditions: Mapping[str, bool] = field(default_factory=dict)  # N/A conditions that hold
 
 
-def _check_auto(chk: dict[str, Any], findings: list[FindingFact], covered: bool
-                ) -> tuple[str, list[FindingFact], str]:
-    rules = set(chk.get("rules", ()))
-    hits = [f for f in findings if f.rule in rules and f.severity != "info"]
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).isoformat(timespec="seconds")
+
+
+def _rule_matches(pattern: str, rule: str) -> bool:
+    return rule.startswith(pattern[:-1]) if pattern.endswith("*") else rule == pattern
+
+
+def finding_hits(chk: Mapping[str, Any], findings: Iterable[FindingFact]) -> list[FindingFact]:
+    """The findings of a check: its rules (prefix patterns end in *), narrowed to the product
+    slots it takes them from (`filed_under`) when the framework says so."""
+    rules = tuple(chk.get("rules", ()))
+    under = chk.get("filed_under")
+    return [f for f in findings if any(_rule_matches(p, f.rule) for p in rules)
+            and (not under or f.measure in under)]
+
+
+def _reason(out: dict[str, Any], key: str, *fmt: object) -> None:
+    ja, en = REASONS[key]
+    out["reason_ja"], out["reason"] = ja.format(*fmt), en.format(*fmt)
+
+
+def _check_auto(chk: dict[str, Any], hits: list[FindingFact], facts: Facts,
+                fresh_default: int, by_key: Mapping[str, list[Observation]]
+                ) -> dict[str, Any]:
+    out: dict[str, Any] = {"findings": [f.id for f in hits]}
+    keys = chk.get("coverage")
+    keys = [keys] if isinstance(keys, str) else list(keys or ())
+    fresh_days = int(chk.get("fresh_days", fresh_default))
+    out["fresh_days"] = fresh_days
+    cutoff = datetime.combine(facts.today - timedelta(days=fresh_days), datetime.min.time())
+    end = datetime.combine(facts.today + timedelta(days=1), datetime.min.time())
+    seen = [o for k in keys for o in by_key.get(k, ()) if o.at < end.timestamp()]
+    fresh = [o for o in seen if o.at >= cutoff.timestamp()]
+    out["examined"] = [{"what": o.what, "at": _iso(o.at), **({"result": o.result}
+                                                             if o.result else {})}
+                       for o in sorted(fresh, key=lambda o: -o.at)[:50]]
     if any(f.severity in ("high", "critical") for f in hits):
-        return FAIL, hits, "findings of high or critical severity are open"
-    if hits:
-        return WARN, hits, "findings of low or medium severity are open"
-    if covered:
-        return PASS, [], "measured, nothing found"
-    return UNKNOWN, [], f"no data yet ({chk.get('coverage')})"
+        out["state"] = FAIL
+        _reason(out, "high_findings")
+    elif hits and fresh:
+        out["state"] = WARN
+        _reason(out, "low_findings")
+    elif hits:
+        # a minor finding is not an examination: without current data the check stays unknown
+        # (else adding a finding could lift an unexamined check from unknown to warn)
+        out["state"] = UNKNOWN
+        _reason(out, "low_findings_unexamined")
+    elif fresh:
+        out["state"] = PASS
+        _reason(out, "examined")
+    else:
+        out["state"] = UNKNOWN
+        ja = chk.get("unknown_ja", "この項目を確認できるデータがありません")
+        en = chk.get("unknown_en", "nothing this check is about has been examined")
+        if seen:
+            last = max(o.at for o in seen)
+            ja += f"（最後の確認は {_iso(last)[:10]}、有効期間 {fresh_days} 日を過ぎています）"
+            en += f" (last examined {_iso(last)[:10]}, older than the {fresh_days}-day window)"
+        out["reason_ja"], out["reason"] = ja, en
+    return out
 
 
 def _check_attest(chk: dict[str, Any], att: AttestationFact | None, today: date
-                  ) -> tuple[str, str, dict[str, Any]]:
+                  ) -> dict[str, Any]:
+    out: dict[str, Any] = {"examined": []}
     if att is None:
-        return UNKNOWN, "not attested yet", {}
-    info = {"attestation_id": att.id, "attested_on": att.attested_on.isoformat(),
-            "expires_on": att.expires_on.isoformat(), "by": att.actor, "note": att.note,
-            "evidence": list(att.evidence)}
+        out["state"] = UNKNOWN
+        _reason(out, "not_attested")
+        return out
     remind_from = att.expires_on - timedelta(days=int(chk.get("remind_days", 30)))
-    info["remind_from"] = remind_from.isoformat()
-    if att.result == NA:
-        return NA, att.note, info
+    out.update({"attestation_id": att.id, "attested_on": att.attested_on.isoformat(),
+                "expires_on": att.expires_on.isoformat(), "by": att.actor, "note": att.note,
+                "evidence": list(att.evidence), "remind_from": remind_from.isoformat()})
+    out["examined"] = [{"what": f"evidence {e.get('name', '')} sha256 "
+                        f"{str(e.get('sha256', ''))[:16]}", "at": att.attested_on.isoformat(),
+                        "result": "ok" if e.get("hash_ok") else "invalid"}
+                       for e in att.evidence]
     if att.result == FAIL:
-        return FAIL, "attested as not met", info
-    if today >= att.expires_on:
-        return EXPIRED, f"evidence expired on {att.expires_on.isoformat()}", info
-    info["reminder"] = today >= remind_from
-    return PASS, "attested", info
+        out["state"] = FAIL
+        _reason(out, "attested_fail")
+    elif any(not e.get("hash_ok") for e in att.evidence):
+        out["state"] = EVIDENCE_INVALID
+        _reason(out, "evidence_invalid")
+    elif today >= att.expires_on:
+        out["state"] = EXPIRED
+        out["reason_ja"] = f"証跡の有効期限切れ（{att.expires_on.isoformat()}）"
+        out["reason"] = f"evidence expired on {att.expires_on.isoformat()}"
+    elif not att.evidence:
+        out["state"] = UNKNOWN
+        _reason(out, "no_evidence")
+    else:
+        out["state"] = PASS
+        _reason(out, "attested")
+        out["reminder"] = today >= remind_from
+    return out
 
 
 def measure_verdict(states: Iterable[str]) -> str:
     s = [x for x in states if x != NA]
     if not s:
         return NA
-    for v in (FAIL, EXPIRED, UNKNOWN, WARN):
+    for v in _WORST:
         if v in s:
             return v
     return PASS
 
 
+def na_allowed(catalog: Catalog, m: Measure, conditions: Mapping[str, bool]
+               ) -> tuple[bool, str, str]:
+    """May this measure be not applicable now? (allowed, why_ja, why_en)"""
+    spec = m.not_applicable
+    if m.unidentified:
+        return True, m.unidentified_ja, m.unidentified_en
+    if not spec:
+        return False, "この対策はどの施設にも必要なため「対象外」にできません", (
+            "every facility needs this measure: it cannot be declared not applicable")
+    cond = condition_id(spec)
+    if cond and not conditions.get(cond, False):
+        return False, f"対象外の条件を満たしていません: {spec.get('condition_ja', cond)}", (
+            f"the not-applicable condition does not hold: {spec.get('condition_en', cond)}")
+    return True, spec.get("condition_ja", ""), spec.get("condition_en", "")
+
+
+def condition_id(spec: Mapping[str, Any]) -> str:
+    """The condition the appliance checks for an N/A spec ('' when a declaration suffices)."""
+    classes = spec.get("no_devices")
+    if classes:
+        return f"no_devices:{','.join(sorted(classes))}:{int(spec.get('days', 30))}"
+    return ""
+
+
 def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
+    sch = catalog.scheme
     latest: dict[tuple[str, str], AttestationFact] = {}
     for a in facts.attestations:
-        latest.setdefault((a.measure, a.check), a)
+        if a.attested_on <= facts.today:
+            latest.setdefault((a.measure, a.check), a)
     measures: list[dict[str, Any]] = []
-    # Findings carry the measure of the product's own framework; in another framework a check
-    # is tied to findings by their rules alone.
-    native = catalog.framework_id == DEFAULT_FRAMEWORK
+    active = [f for f in facts.findings if f.severity != "info"]
+    by_key: dict[str, list[Observation]] = {}
+    for o in facts.observations:
+        by_key.setdefault(o.key, []).append(o)
     for m in catalog.measures:
-        mine = [f for f in facts.findings if not native or f.measure == m.id]
         whole = latest.get((m.id, "*"))
+        na_ok, na_ja, na_en = na_allowed(catalog, m, facts.conditions)
+        declared = m.unidentified or (whole is not None and whole.result == NA)
         checks = []
+        related: dict[int, FindingFact] = {}
         for chk in m.checks:
             out: dict[str, Any] = {"check": chk["id"], "kind": "assisted" if chk.get(
                 "assisted") else chk["kind"], "title_ja": chk["title_ja"],
                 "title_en": chk["title_en"]}
-            if m.level == "unknown":
-                out.update(state=NA, reason="measure not identified in the source (6-③)")
-            elif whole is not None and whole.result == NA:
-                out.update(state=NA, reason=whole.note, attestation_id=whole.id)
-            elif chk["kind"] == "auto":
-                state, hits, why = _check_auto(
-                    chk, mine, bool(facts.coverage.get(chk.get("coverage", ""), False)))
-                out.update(state=state, reason=why, findings=[f.id for f in hits])
+            hits = finding_hits(chk, active)
+            related.update((f.id, f) for f in hits)
+            if chk["kind"] == "auto":
+                out.update(_check_auto(chk, hits, facts, sch["fresh_days"], by_key))
             else:
-                state, why, info = _check_attest(chk, latest.get((m.id, chk["id"])),
-                                                 facts.today)
-                out.update(state=state, reason=why, **info)
-            out["reason_ja"] = reason_ja(str(out.get("reason", "")))
+                out.update(_check_attest(chk, latest.get((m.id, chk["id"])), facts.today))
+            # N/A is a fact the appliance can check, and it never hides an active finding
+            # or a failing check: those decide the verdict
+            if declared and na_ok and out["state"] not in (FAIL, WARN, EVIDENCE_INVALID):
+                out.update(state=NA, reason_ja=na_ja or (whole.note if whole else ""),
+                           reason=na_en or (whole.note if whole else ""))
+                if whole is not None:
+                    out["attestation_id"] = whole.id
+            out["remediation_ja"] = chk.get("remediation_ja", "") if out["state"] not in (
+                PASS, NA) else ""
+            out["remediation_en"] = chk.get("remediation_en", "") if out["state"] not in (
+                PASS, NA) else ""
+            out["references"] = list(chk.get("references", ())) if out["remediation_ja"] else []
             checks.append(out)
         verdict = measure_verdict(c["state"] for c in checks)
-        rules = {r for chk in m.checks for r in chk.get("rules", ())}
-        related = [f for f in mine if f.severity != "info" and (native or f.rule in rules)]
-        measures.append({
+        doc: dict[str, Any] = {
             "measure": m.id, "category": m.category, "number": m.number,
             "title_ja": m.title_ja, "title_en": m.title_en, "level": m.level,
             "inspection": m.inspection, "verdict": verdict, "checks": checks,
             "findings": [{"id": f.id, "rule": f.rule, "severity": f.severity,
                           "subject": f.subject, "title_ja": f.title_ja,
-                          "title_en": f.title_en} for f in related],
+                          "title_en": f.title_en} for f in related.values()],
             "remediation_ja": m.remediation_ja if verdict not in (PASS, NA) else "",
             "remediation_en": m.remediation_en if verdict not in (PASS, NA) else "",
-        })
-    grades = {mode: {"audit": audit_grade(measures, facts, mode),
-                     "vulnerability": vulnerability_grade(measures, facts, mode)}
-              for mode in ("conservative", "optimistic")}
-    stars = stars_of(grades["conservative"]["audit"], grades["conservative"]["vulnerability"])
-    best = stars_of(grades["optimistic"]["audit"], grades["optimistic"]["vulnerability"])
+        }
+        if whole is not None and whole.result == NA and not na_ok:
+            doc["not_applicable_refused_ja"], doc["not_applicable_refused_en"] = na_ja, na_en
+        measures.append(doc)
+    return _estimate(catalog, facts, measures)
+
+
+def _estimate(catalog: Catalog, facts: Facts, measures: list[dict[str, Any]]
+              ) -> dict[str, Any]:
+    sch = catalog.scheme
+    grades = {mode: {ax["id"]: axis_grade(catalog, ax, measures, facts, mode)
+                     for ax in sch["axes"]} for mode in ("conservative", "optimistic")}
+    level = outcome_level(catalog, grades["conservative"])
+    best = outcome_level(catalog, grades["optimistic"])
     applicable = [c for m in measures for c in m["checks"] if c["state"] != NA]
-    fresh = [c for c in applicable if c["state"] in (PASS, WARN, FAIL)]
+    fresh = [c for c in applicable if c["state"] in (PASS, WARN, FAIL, EVIDENCE_INVALID)]
     conf = len(fresh) / len(applicable) if applicable else 0.0
-    reminders = [{"measure": m["measure"], "check": c["check"], "expires_on": c["expires_on"]}
+    conf_level = ("high" if conf >= sch["confidence"]["high"] else
+                  "medium" if conf >= sch["confidence"]["medium"] else "low")
+    show_best = conf_level != "low" and best != level
+    labels = {int(lv["level"]): lv for lv in sch["levels"]}
+    prefix_ja, prefix_en = sch.get("estimate_prefix_ja", "推定"), sch.get(
+        "estimate_prefix_en", "Estimated")
+    label_ja = labels[level]["label_ja"] + (f"（〜{labels[best]['label_ja']}）" if show_best
+                                            else "")
+    label_en = labels[level]["label_en"] + (f" (up to {labels[best]['label_en']})"
+                                            if show_best else "")
+    missing = [{"measure": m["measure"], "check": c["check"], "state": c["state"],
+                "reason": c["reason"], "reason_ja": c["reason_ja"]}
+               for m in measures for c in m["checks"]
+               if c["state"] in (UNKNOWN, EXPIRED, EVIDENCE_INVALID)]
+    reminders = [{"measure": m["measure"], "check": c["check"], "expires_on": c["expires_on"],
+                  "title_ja": c["title_ja"], "title_en": c["title_en"]}
                  for m in measures for c in m["checks"] if c.get("reminder")]
-    label = STAR_LABELS_JA[stars] if stars == best else (
-        f"{STAR_LABELS_JA[stars]}〜{STAR_LABELS_JA[best]}")
+    estimate: dict[str, Any] = {
+        "level": level,
+        "level_conservative": level,
+        "level_optimistic": best if show_best else None,
+        "optimistic_shown": show_best,
+        "label_ja": f"{prefix_ja} {label_ja}",
+        "label_en": f"{prefix_en} {label_en}",
+        "confidence": round(conf, 2),
+        "confidence_level": conf_level,
+        "disclaimer_ja": " ".join(x for x in (GENERIC_DISCLAIMER_JA, sch.get("disclaimer_ja", ""))
+                                  if x),
+        "disclaimer_en": " ".join(x for x in (GENERIC_DISCLAIMER_EN, sch.get("disclaimer_en", ""))
+                                  if x),
+        "missing": missing[:100],
+        "missing_count": len(missing),
+    }
+    if not show_best and best != level:
+        estimate["why_no_range_ja"] = (
+            f"確認できていない項目が {len(missing)} 件あるため、上限の見込みは表示していません"
+            "（信頼度が「中」以上になると表示します）")
+        estimate["why_no_range_en"] = (
+            f"{len(missing)} checks lack current data, so no optimistic bound is shown "
+            "(it is shown from medium confidence)")
+    # the old names stay for the dashboard, MQTT state and exports that read them
+    estimate["stars"], estimate["stars_optimistic"] = level, (best if show_best else level)
     return {
         "framework": catalog.framework_id,
+        "report_title_ja": sch.get("report_title_ja", catalog.title_ja),
+        "report_title_en": sch.get("report_title_en", catalog.title_en),
         "date": facts.today.isoformat(),
         "measures": measures,
-        "grades": {"audit": grades["conservative"]["audit"],
-                   "vulnerability": grades["conservative"]["vulnerability"],
-                   "optimistic": grades["optimistic"]},
-        "estimate": {
-            "stars": stars,
-            "stars_optimistic": best,
-            "label_ja": f"推定 {label}",
-            "label_en": f"Estimated {STAR_LABELS_EN[stars]}" + (
-                "" if stars == best else f" to {STAR_LABELS_EN[best]}"),
-            "confidence": round(conf, 2),
-            "confidence_level": "high" if conf >= 0.9 else "medium" if conf >= 0.7 else "low",
-            "disclaimer_ja": DISCLAIMER_JA,
-            "disclaimer_en": DISCLAIMER_EN,
-        },
+        "axes": [{"id": ax["id"], "title_ja": ax.get("title_ja", ax["id"]),
+                  "title_en": ax.get("title_en", ax["id"])} for ax in sch["axes"]],
+        "grades": {**grades["conservative"], "optimistic": grades["optimistic"]},
+        "estimate": estimate,
         "reminders": reminders,
     }
 
 
 def _mapped(verdict: str, mode: str) -> str:
+    if verdict == EVIDENCE_INVALID:
+        return FAIL
     if verdict in (UNKNOWN, EXPIRED):
         return FAIL if mode == "conservative" else PASS
     return verdict
 
 
-def _criticals(facts: Facts, categories: tuple[int, ...]) -> int:
-    return sum(1 for f in facts.findings if f.severity == "critical"
-               and int(f.measure.split("-")[0]) in categories)
+def axis_grade(catalog: Catalog, axis: Mapping[str, Any], measures: list[dict[str, Any]],
+               facts: Facts, mode: str) -> str:
+    """The first grade rule of the axis whose conditions all hold (rules without conditions
+    match anything, so the last one is the default)."""
+    cats = {c.id for c in catalog.categories if c.inspection == axis["id"]}
+    mine = [m for m in measures if m["category"] in cats and m["verdict"] != NA]
+    basic = [_mapped(m["verdict"], mode) for m in mine if m["level"] == "basic"]
+    advanced = [_mapped(m["verdict"], mode) for m in mine if m["level"] == "advanced"]
+    crit = catalog.scheme["critical"]
+    criticals = {f["id"] for m in measures if m["category"] in cats for f in m["findings"]
+                 if f["severity"] in crit.get("severities", ())
+                 or any(_rule_matches(p, f["rule"]) for p in crit.get("rules", ()))}
+    key = set(axis.get("key_measures", ()))
+    facts_now = {
+        "criticals": len(criticals),
+        "no_evidence": mode == "conservative" and not any(
+            a.result != NA and a.evidence for a in facts.attestations
+            if a.attested_on <= facts.today),
+        "key_fail": any(_mapped(m["verdict"], mode) == FAIL for m in mine
+                        if m["measure"] in key),
+        "basic_pass_share": (sum(1 for v in basic if v in (PASS, WARN)) / len(basic)
+                             if basic else 1.0),
+        "basic_fail": FAIL in basic,
+        "basic_all_pass": all(v == PASS for v in basic),
+        "advanced_all_pass": all(v == PASS for v in advanced),
+        "advanced_fail": FAIL in advanced,
+    }
+    for rule in axis["grades"]:
+        if _rule_holds(rule, facts_now):
+            return str(rule["grade"])
+    return str(axis["grades"][-1]["grade"])
 
 
-def _grade(measures: list[dict[str, Any]], categories: tuple[int, ...], mode: str,
-           key_measures: tuple[str, ...] = ()) -> tuple[list[str], list[str], bool]:
-    basic = [_mapped(m["verdict"], mode) for m in measures
-             if m["category"] in categories and m["level"] == "basic" and m["verdict"] != NA]
-    advanced = [_mapped(m["verdict"], mode) for m in measures
-                if m["category"] in categories and m["level"] == "advanced"
-                and m["verdict"] != NA]
-    key_fail = any(_mapped(m["verdict"], mode) == FAIL for m in measures
-                   if m["measure"] in key_measures)
-    return basic, advanced, key_fail
+def _rule_holds(rule: Mapping[str, Any], f: Mapping[str, Any]) -> bool:
+    """`any`: one of the conditions holds; `all`: each holds; neither: always."""
+    def one(c: Mapping[str, Any]) -> bool:
+        ok = True
+        if "criticals_min" in c:
+            ok &= f["criticals"] >= int(c["criticals_min"])
+        if "basic_pass_share_below" in c:
+            ok &= f["basic_pass_share"] < float(c["basic_pass_share_below"])
+        for flag in ("no_evidence", "key_fail", "basic_fail", "basic_all_pass",
+                     "advanced_all_pass", "advanced_fail"):
+            if flag in c:
+                ok &= bool(f[flag]) == bool(c[flag])
+        return ok
+
+    if "any" in rule:
+        return any(one(c) for c in rule["any"])
+    if "all" in rule:
+        return all(one(c) for c in rule["all"])
+    return True
 
 
-def vulnerability_grade(measures: list[dict[str, Any]], facts: Facts, mode: str) -> str:
-    crit = _criticals(facts, VULN_CATEGORIES)
-    if crit >= 2:
-        return "E"
-    basic, advanced, _ = _grade(measures, VULN_CATEGORIES, mode)
-    passed = sum(1 for v in basic if v in (PASS, WARN))
-    if crit == 1 or passed * 2 < len(basic):
-        return "D"
-    return _c_b_or_a(basic, advanced)
+def outcome_level(catalog: Catalog, grades: Mapping[str, str]) -> int:
+    """The outcome is the lowest cap any axis grade allows."""
+    caps = catalog.scheme["caps"]
+    return min(int(caps[ax][g]) for ax, g in grades.items())
 
 
-def _c_b_or_a(basic: list[str], advanced: list[str]) -> str:
-    if FAIL in basic:
-        return "C"
-    if all(v == PASS for v in basic) and all(v == PASS for v in advanced):
-        return "A"
-    return "B"
+def stars_of(catalog: Catalog, **grades: str) -> int:
+    return outcome_level(catalog, grades)
 
 
-def audit_grade(measures: list[dict[str, Any]], facts: Facts, mode: str) -> str:
-    if mode == "conservative" and not any(a.result != NA for a in facts.attestations):
-        return "E"  # no evidence uploaded at all: not assessable
-    basic, advanced, key_fail = _grade(measures, AUDIT_CATEGORIES, mode, AUDIT_KEY_MEASURES)
-    passed = sum(1 for v in basic if v in (PASS, WARN))
-    if _criticals(facts, AUDIT_CATEGORIES) or key_fail or passed * 2 < len(basic):
-        return "D"
-    return _c_b_or_a(basic, advanced)
-
-
-AUDIT_CAP = {"A": 3, "B": 2, "C": 1, "D": 0, "E": 0}
-VULN_CAP = {"A": 3, "B": 3, "C": 1, "D": 0, "E": 0}
-
-
-def stars_of(audit: str, vulnerability: str) -> int:
-    """The seed's star table as min(audit cap, vulnerability cap) (guideline.md §6.2)."""
-    return min(AUDIT_CAP[audit], VULN_CAP[vulnerability])
+def todo_list(doc: Mapping[str, Any], days: int = 30) -> list[dict[str, Any]]:
+    """What to do next, for the overview: evidence that expires within `days`, then checks
+    that fail for bad evidence, are expired, or are unknown for lack of data; each with the
+    action to take."""
+    today = date.fromisoformat(str(doc["date"]))
+    out: list[dict[str, Any]] = []
+    for m in doc["measures"]:
+        for c in m["checks"]:
+            base = {"measure": m["measure"], "check": c["check"], "state": c["state"],
+                    "title_ja": f"{m['measure']} {c['title_ja']}",
+                    "title_en": f"{m['measure']} {c['title_en']}"}
+            exp = c.get("expires_on")
+            if c["state"] == PASS and exp and date.fromisoformat(exp) - today <= timedelta(
+                    days=days):
+                out.append({**base, "kind": "expiring", "due": exp,
+                            "action_ja": f"{exp} に証跡の期限が切れます。新しい証跡を登録して"
+                                         "ください",
+                            "action_en": f"Evidence expires on {exp}: upload new evidence"})
+            elif c["state"] in (EVIDENCE_INVALID, EXPIRED, UNKNOWN):
+                attest = c["kind"] == "attest"
+                ja = ("証跡ファイルを添えて申告してください" if attest else c["reason_ja"])
+                en = ("attest with an evidence file" if attest else c["reason"])
+                if c["state"] != UNKNOWN or (attest and c.get("attestation_id")):
+                    ja, en = f"{c['reason_ja']}。証跡を登録し直してください", (
+                        f"{c['reason']}: upload the evidence again")
+                out.append({**base, "kind": c["state"], "due": "",
+                            "action_ja": ja, "action_en": en})
+    rank = {"expiring": 1, EVIDENCE_INVALID: 0, EXPIRED: 2, UNKNOWN: 3}
+    out.sort(key=lambda r: (rank[r["kind"]], r["due"], r["measure"]))
+    return out

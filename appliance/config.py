@@ -289,6 +289,9 @@ class Probe:
     cycle_budget_s: float = spec(1800.0, ge=30, le=86400)
     guest_interface: str = ""
     isolation_allow: list[str] = spec(factory=list, check=lambda v: _ips(v))
+    # stations on the guest network that must stay unreachable: the appliance's own second
+    # station (a self-test for 3-⑤) or a dedicated test device (docs/compliance.md)
+    isolation_peers: list[str] = spec(factory=list, check=lambda v: _ips(v))
     credentials: list[str] = spec(factory=list, check=_classes)
     snmp_community: str = spec("public", min_len=1, max_len=64)
     advisories_url: str = ""
@@ -327,6 +330,8 @@ class Mqtt:
     digest_time: str = spec("08:00", check=_hhmm)
     rate_per_rule_per_hour: int = spec(0, ge=0)  # 0: no limit
     rate_global_per_hour: int = spec(0, ge=0)
+    # an MQTT notice (topic notices/expiry) this many days before an attestation expires
+    expiry_notice_days: int = spec(14, ge=1, le=120)
 
 
 @dataclass(frozen=True)
@@ -336,6 +341,8 @@ class Exports:
     schedule: str = spec("agent", choices=("agent", "timer", "off"))
     pseudonymise: bool = True
     languages: list[str] = spec(factory=lambda: ["ja"], check=lambda v: _langs(v))
+    # attestation evidence files copied into the export (signed with it), up to this total
+    evidence_max_mb: int = spec(50, ge=0, le=2048)
     email_to: list[str] = spec(factory=list)
     email_from: str = ""
     smtp_host: str = ""

@@ -224,6 +224,8 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
                    "to": period.end.isoformat()},
         "as_of": as_of.isoformat(),
         "generated_at": iso(time.time()),
+        "framework_title_ja": catalog.title_ja,
+        "framework_title_en": catalog.title_en,
         "compliance": compliance,
         "findings": findings,
         "findings_per_day": daily,
@@ -300,6 +302,8 @@ def _data_phase(db_path: str, config: Config, period: Period, tmp: str,
         doc = gather(conn, config, catalog_for(config), period, pseudo, today)
         conn.close()
         doc["signing_key_sha256"] = key_sha256
+        doc["evidence_files"] = copy_evidence(config, doc["attestations"], folder,
+                                              config.exports.evidence_max_mb * 2**20)
         if "json" in formats:
             with (folder / "export.json").open("w", encoding="utf-8") as f:
                 json.dump(doc, f, ensure_ascii=False, indent=2, default=str)
@@ -319,6 +323,45 @@ def _data_phase(db_path: str, config: Config, period: Period, tmp: str,
     except BaseException as exc:  # reported to the parent through the folder
         (folder / ".error").write_text(f"{type(exc).__name__}: {exc}")
         raise
+
+
+def copy_evidence(config: Config, attestations: list[dict[str, Any]], folder: Path,
+                  cap_bytes: int) -> list[dict[str, Any]]:
+    """Copy each evidence file whose hash still matches into the export folder (so the signed
+    manifest lists and hashes it), newest attestation first, up to `cap_bytes` in total.
+    Every file is listed, with why it is not included when it is not."""
+    import re
+
+    from appliance.attestations import _sha256, evidence_dir, verify_file
+
+    out: list[dict[str, Any]] = []
+    total = 0
+    done: set[str] = set()
+    for a in sorted(attestations, key=lambda x: -int(x["id"])):
+        for ev in a["evidence"]:
+            sha = str(ev["sha256"])
+            ext = re.sub(r"[^A-Za-z0-9]", "", Path(str(ev["name"])).suffix)[:8]
+            name = f"evidence-{a['measure']}-{sha[:16]}" + (f".{ext}" if ext else "")
+            row = {"attestation_id": a["id"], "measure": a["measure"], "check": a["check"],
+                   "name": ev["name"], "sha256": sha, "size": ev["size"], "file": "",
+                   "included": False, "why": ""}
+            if sha in done:
+                row.update(file=name, included=True, why="same file as above")
+            elif not verify_file(config, sha, fresh=True):
+                row["why"] = "missing or changed on the appliance"
+            elif total + int(ev["size"]) > cap_bytes:
+                row["why"] = f"over the export's evidence cap ({cap_bytes // 2**20} MB)"
+            else:
+                shutil.copyfile(evidence_dir(config) / sha, folder / name)
+                if _sha256(folder / name)[0] != sha:  # changed while it was copied
+                    (folder / name).unlink()
+                    row["why"] = "changed while the export was written"
+                else:
+                    total += int(ev["size"])
+                    done.add(sha)
+                    row.update(file=name, included=True)
+            out.append(row)
+    return out
 
 
 def write_export(db_path: Path, config: Config, period: Period, out_dir: Path,

@@ -45,6 +45,10 @@ class Measure:
     checks: tuple[dict[str, Any], ...] = ()
     remediation_ja: str = ""
     remediation_en: str = ""
+    not_applicable: dict[str, Any] | None = None  # may be N/A, and the condition to check
+    unidentified: bool = False  # the source does not say what it is: never attested, N/A
+    unidentified_ja: str = ""
+    unidentified_en: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,7 @@ class Catalog:
     title_en: str
     categories: tuple[Category, ...]
     measures: tuple[Measure, ...]
+    scheme: dict[str, Any]
 
     def measure(self, measure_id: str) -> Measure:
         for m in self.measures:
@@ -85,10 +90,16 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     try:
         fw = data["framework"]
         framework = (fw["id"], fw["title_ja"], fw["title_en"])
+        scheme = _scheme(data["scheme"])
+        axes = {a["id"] for a in scheme["axes"]}
         cats = tuple(
             Category(int(c["id"]), c["title_ja"], c["title_en"], c["inspection"])
             for c in data["categories"]
         )
+        for c in cats:
+            if c.inspection not in axes:
+                raise CatalogError(f"category {c.id}: inspection {c.inspection!r} is not an "
+                                   f"axis of the scheme ({', '.join(sorted(axes))})")
         by_cat = {c.id: c for c in cats}
         measures = []
         for m in data["measures"]:
@@ -108,9 +119,14 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     level=m["level"],
                     inspection=by_cat[cat_id].inspection,
                     monitor=m["monitor"],
-                    checks=tuple(_check(m["id"], c) for c in m.get("checks", ())),
+                    checks=tuple(_check(m["id"], c, scheme) for c in m.get("checks", ())),
                     remediation_ja=m.get("remediation_ja", ""),
                     remediation_en=m.get("remediation_en", ""),
+                    not_applicable=m.get("not_applicable"),
+                    unidentified=bool(m.get("unidentified", m["level"] == "unknown")),
+                    unidentified_ja=m.get("unidentified_ja", "出典で内容を確認できない対策です"),
+                    unidentified_en=m.get("unidentified_en",
+                                          "the source does not say what this measure is"),
                 )
             )
     except (KeyError, TypeError, ValueError) as exc:
@@ -118,18 +134,65 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     ids = [m.id for m in measures]
     if len(ids) != len(set(ids)):
         raise CatalogError("duplicate measure ids")
-    return Catalog(*framework, cats, tuple(measures))
+    if scheme["findings_filed_under_own_ids"]:
+        for ms in measures:
+            for chk in ms.checks:
+                chk.setdefault("filed_under", [ms.id])
+    return Catalog(*framework, cats, tuple(measures), scheme)
 
 
 CHECK_KINDS = ("auto", "attest")
+GRADE_CONDITIONS = frozenset((
+    "criticals_min", "basic_pass_share_below", "no_evidence", "key_fail", "basic_fail",
+    "basic_all_pass", "advanced_all_pass", "advanced_fail"))
 
 
-def _check(measure: str, c: dict[str, Any]) -> dict[str, Any]:
+def _scheme(s: dict[str, Any]) -> dict[str, Any]:
+    """The grading scheme with its defaults; every rule a framework may state is checked here,
+    so a typo is a load error rather than a silently different grade."""
+    out = dict(s)
+    out.setdefault("fresh_days", 7)
+    out.setdefault("confidence", {"high": 0.9, "medium": 0.7})
+    out.setdefault("critical", {"severities": ["critical"]})
+    out.setdefault("findings_filed_under_own_ids", False)
+    v = dict(out.get("validity", {}))
+    v.setdefault("default_days", 365)
+    v.setdefault("max_days", 400)
+    out["validity"] = v
+    if not out.get("axes") or not out.get("levels") or not out.get("caps"):
+        raise CatalogError("scheme needs axes, levels and caps")
+    levels = {int(lv["level"]) for lv in out["levels"]}
+    for ax in out["axes"]:
+        if not ax.get("grades"):
+            raise CatalogError(f"axis {ax.get('id')!r} has no grade rules")
+        caps = out["caps"].get(ax["id"])
+        if caps is None:
+            raise CatalogError(f"axis {ax['id']} has no caps")
+        for g in ax["grades"]:
+            if g["grade"] not in caps:
+                raise CatalogError(f"axis {ax['id']}: grade {g['grade']} has no cap")
+            for c in [*g.get("any", ()), *g.get("all", ())]:
+                bad = set(c) - GRADE_CONDITIONS
+                if bad:
+                    raise CatalogError(f"axis {ax['id']}: unknown grade condition "
+                                       f"{', '.join(sorted(bad))}")
+        for g, cap in caps.items():
+            if int(cap) not in levels:
+                raise CatalogError(f"axis {ax['id']}: grade {g} caps at {cap}, no such level")
+    return out
+
+
+def _check(measure: str, c: dict[str, Any], scheme: dict[str, Any]) -> dict[str, Any]:
     if c.get("kind") not in CHECK_KINDS or not c.get("id"):
         raise CatalogError(f"measure {measure}: check {c.get('id')!r} has no valid kind")
-    if c["kind"] == "attest" and int(c.get("valid_days", 0)) < 1:
-        raise CatalogError(f"measure {measure}: attest check {c['id']} needs valid_days")
-    return dict(c)
+    c = dict(c)
+    if c["kind"] == "attest":
+        c.setdefault("valid_days", scheme["validity"]["default_days"])
+        c.setdefault("max_valid_days", scheme["validity"]["max_days"])
+        if not 1 <= int(c["valid_days"]) <= int(c["max_valid_days"]):
+            raise CatalogError(f"measure {measure}: attest check {c['id']} valid_days must be "
+                               f"1..{c['max_valid_days']}")
+    return c
 
 
 def frameworks() -> list[str]:

@@ -10,9 +10,10 @@ from typing import Any
 
 VERDICT = {
     "ja": {"pass": "適合", "warn": "注意", "fail": "不適合", "unknown": "データなし",
-           "expired": "期限切れ", "not_applicable": "対象外"},
+           "expired": "期限切れ", "evidence_invalid": "証跡無効", "not_applicable": "対象外"},
     "en": {"pass": "pass", "warn": "warning", "fail": "fail", "unknown": "no data",
-           "expired": "expired", "not_applicable": "n/a"},
+           "expired": "expired", "evidence_invalid": "evidence invalid",
+           "not_applicable": "n/a"},
 }
 LEVEL = {"ja": {"basic": "基本", "advanced": "応用", "unknown": "不明"},
          "en": {"basic": "basic", "advanced": "advanced", "unknown": "unknown"}}
@@ -145,7 +146,8 @@ def render_html(doc: dict[str, Any], lang: str = "ja") -> str:
     out = [f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
            f"<title>{e(t['title'])}</title><style>{CSS}</style></head><body>"]
     out.append(f'<section class="cover"><h1>{e(t["title"])}</h1>'
-               f"<p>「共同利用型オフィス等で備えたいセキュリティ対策について（第2版）」</p><table>"
+               f"<p>{e(c.get('report_title_ja' if lang == 'ja' else 'report_title_en', ''))}</p>"
+               f"<p>「{e(doc.get('framework_title_ja', ''))}」</p><table>"
                f"<tr><th>{e(t['facility'])}</th><td>{e(doc['facility']['name'])} "
                f"({e(doc['facility']['id'])})</td></tr>"
                f"<tr><th>{e(t['period'])}</th><td>{e(doc['period']['from'])} – "
@@ -153,9 +155,10 @@ def render_html(doc: dict[str, Any], lang: str = "ja") -> str:
                f"<tr><th>{e(t['appliance'])}</th><td>{e(doc['appliance_id'])}</td></tr>"
                f"<tr><th>{e(t['key'])}</th><td>{e(doc.get('signing_key_sha256'))}</td></tr>"
                f"</table><p>{e(t['level'])}</p><div class=\"big\">{e(label)}</div>"
-               f"<p>{e(t['grades'])}: {e(t['audit'])} {e(c['grades']['audit'])} / "
-               f"{e(t['vuln'])} {e(c['grades']['vulnerability'])} · {e(t['confidence'])} "
-               f"{e(est['confidence'])}</p><p class=\"disclaimer\">{e(disclaimer)}</p>"
+               f"<p>{e(t['grades'])}: " + " / ".join(
+                   f"{e(title(a))} {e(c['grades'][a['id']])}" for a in c.get("axes", ()))
+               + f" · {e(t['confidence'])} {e(est['confidence'])}</p>"
+               f"<p class=\"disclaimer\">{e(disclaimer)}</p>"
                f"</section>")
     out.append(f"<h2>{e(t['summary'])}</h2><table><tr><th>#</th><th>{e(t['measures'])}</th>"
                + "".join(f"<th>{e(VERDICT[lang][v])}</th>" for v in VERDICT[lang]) + "</tr>")
@@ -177,8 +180,10 @@ def render_html(doc: dict[str, Any], lang: str = "ja") -> str:
             ev = ", ".join(f"{x['name']} (sha256 {x['sha256'][:12]}…)"
                            for x in ch.get("evidence", []))
             why = ch.get("reason_ja") if lang == "ja" else ch.get("reason")
+            seen = "; ".join(f"{x['what']} ({x['at']})" for x in ch.get("examined", [])[:5])
             out.append(f"<tr><td>{e(title(ch))}</td><td>{_verdict(ch['state'], lang)}</td>"
-                       f"<td>{e(why)}{(' · ' + e(ev)) if ev else ''}</td></tr>")
+                       f"<td>{e(why)}{(' · ' + e(ev)) if ev else ''}"
+                       f"{('<br><small>' + e(seen) + '</small>') if seen else ''}</td></tr>")
         out.append("</table>")
         fs = by_measure.get(m["measure"], [])
         if fs:

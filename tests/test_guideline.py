@@ -36,12 +36,17 @@ def test_rules_name_real_measures() -> None:
 def test_malformed_catalog_is_rejected() -> None:
     with pytest.raises(CatalogError):
         parse_catalog({"framework": {}, "categories": [], "measures": []})
-    good = {"framework": {"id": "x", "title_ja": "x", "title_en": "x"},
+    scheme = {"axes": [{"id": "audit", "grades": [{"grade": "A"}]}],
+              "caps": {"audit": {"A": 1}}, "levels": [{"level": 1, "label_ja": "x",
+                                                      "label_en": "x"}]}
+    good = {"framework": {"id": "x", "title_ja": "x", "title_en": "x"}, "scheme": scheme,
             "categories": [{"id": 1, "title_ja": "a", "title_en": "a", "inspection": "audit"}],
             "measures": [{"id": "1-1", "number": "①", "title_ja": "a", "title_en": "a",
                           "level": "basic", "monitor": "attest"}] * 2}
     with pytest.raises(CatalogError, match="duplicate"):
         parse_catalog(good)
+    with pytest.raises(CatalogError, match="scheme"):
+        parse_catalog({k: v for k, v in good.items() if k != "scheme"})
 
 
 def test_guideline_command_json() -> None:

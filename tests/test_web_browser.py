@@ -222,6 +222,64 @@ def test_6_phone_screen(dashboard: dict[str, Any], browser: Any) -> None:
     page.set_viewport_size({"width": 1200, "height": 900})
 
 
+def test_6b_attest_with_upload_and_the_reminder_list(dashboard: dict[str, Any], browser: Any
+                                                     ) -> None:
+    """An admin attests from the measure page with an uploaded file; the overview lists what
+    expires within 30 days and what lacks data; a removed evidence file shows as invalid."""
+    page, url = browser, dashboard["url"]
+    page.goto(url + "/")
+    todo = page.locator("#todo")
+    assert todo.locator("tr[data-measure='1-1'].todo-unknown").count() == 1
+    assert "証跡ファイルを添えて申告してください" in todo.inner_text()
+    assert "ルーター・APのファームウェアを確認できていません" in todo.inner_text()
+    shot(page, "09-overview-todo")
+    evidence = dashboard["dir"] / "セキュリティポリシー.pdf"
+    evidence.write_bytes(b"%PDF-1.4 policy signed by the manager")
+    page.goto(url + "/measures/1-1")
+    page.set_input_files("#attest-form input[type=file]", str(evidence))
+    page.fill("#attest-form input[name=note]", "理事会承認 2026")
+    page.click("#attest-form button[type=submit]")
+    page.wait_for_selector("#attest-ok")
+    row = page.locator("#checks tr[data-check='policy']")
+    assert "適合" in row.inner_text() and "セキュリティポリシー.pdf" in row.inner_text()
+    shot(page, "10-measure-attested")
+    # a check valid for 31 days appears on the overview as expiring within 30 days
+    page.goto(url + "/measures/3-4")
+    page.set_input_files("#attest-form input[type=file]", str(evidence))
+    page.fill("#attest-form input[name=valid_days]", "20")
+    page.click("#attest-form button[type=submit]")
+    page.wait_for_selector("#attest-ok")
+    page.goto(url + "/")
+    exp = page.locator("#todo tr[data-measure='3-4'].todo-expiring")
+    assert exp.count() == 1 and "新しい証跡を登録してください" in exp.inner_text()
+    assert page.locator("#todo tr[data-measure='1-1']").count() == 0
+    # what cannot be attested says so, and a refused attestation records nothing
+    page.goto(url + "/measures/6-3")
+    assert "申告できません" in page.inner_text("#attest")
+    page.goto(url + "/measures/1-2")
+    page.fill("#attest-form input[name=valid_days]", "399")
+    page.evaluate("document.querySelector('#attest-form input[name=valid_days]')"
+                  ".removeAttribute('max')")
+    page.fill("#attest-form input[name=valid_days]", "36500")
+    page.click("#attest-form button[type=submit]")
+    page.wait_for_selector("#attest-error")
+    assert "between 1 and 400" in page.inner_text("#attest-error")
+    shot(page, "11-measure-refused")
+    # the evidence file disappears from the appliance: the check turns evidence_invalid
+    for f in (dashboard["dir"] / "data" / "evidence").iterdir():
+        if not f.name.startswith("."):
+            f.unlink()
+    deadline = time.monotonic() + 60  # the dashboard re-evaluates at most every 10 s
+    while True:
+        page.goto(url + "/measures/1-1")
+        text = page.locator("#checks tr[data-check='policy']").inner_text()
+        if "証跡無効" in text or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert "証跡無効" in text and "見つからないか改変されています" in text
+    shot(page, "12-measure-evidence-invalid")
+
+
 def test_7_lockout_after_repeated_failures(dashboard: dict[str, Any], browser: Any) -> None:
     page, url = browser, dashboard["url"]
     page.goto(url + "/")

@@ -36,10 +36,11 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
+from appliance.compliance import todo_list
 from appliance.config import Config
 from appliance.guideline import catalog_for
 from appliance.store import Store, StoreError
-from web import charts, data, i18n
+from web import charts, data, i18n, routes_compliance
 from web import security as sec
 
 log = logging.getLogger("officeguard.web")
@@ -329,10 +330,10 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         counts = {**dict.fromkeys(data.SEVERITIES, 0), **counts_for("active", "", "")}
         changes, agent, probe = store().read_with(lambda c: (
             data.changes_since(c, since), data.agent_state(c), data.last_probe(c)))
-        return {"estimate": doc["estimate"], "grades": doc["grades"],
+        return {"estimate": doc["estimate"], "grades": doc["grades"], "axes": doc["axes"],
                 "categories": data.categories(doc, catalog), "open": counts,
                 "changes": changes, "agent": agent, "probe": probe, "reminders":
-                doc["reminders"]}
+                doc["reminders"], "todo": todo_list(doc, 30)}
 
     @app.get("/", include_in_schema=False)
     async def overview(request: Request, s: sec.Session = Depends(session)  # noqa: B008
@@ -412,13 +413,25 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             table_cache.clear()
 
     @app.get("/measures/{mid}", include_in_schema=False)
-    def measure_page(request: Request, mid: str, s: sec.Session = Depends(session)  # noqa: B008
-                     ) -> Response:
+    def measure_page(request: Request, mid: str, s: sec.Session = Depends(session),  # noqa: B008
+                     error: str = Query("", max_length=500), attested: int = 0) -> Response:
         doc = compliance_doc()
         m = next((x for x in doc["measures"] if x["measure"] == mid), None)
         if m is None:
             raise HTTPException(404)
-        return page(request, "measure.html", s, m=m)
+        spec = catalog.measure(mid)
+        return page(request, "measure.html", s, m=m, estimate=doc["estimate"], error=error,
+                    attested=attested, unidentified=spec.unidentified,
+                    may_be_na=bool(spec.not_applicable),
+                    attest_checks=[c for c in m["checks"] if c["kind"] == "attest"])
+
+    # -- compliance: attestations with evidence upload (web/routes_compliance.py, #13) -------
+    def _invalidate_compliance() -> None:
+        with cache_lock:
+            cache.pop("compliance", None)
+
+    routes_compliance.register(app, routes_compliance.Deps(
+        config, catalog, store, admin, check_csrf, _invalidate_compliance))
 
     @app.get("/measures", include_in_schema=False)
     def measures_page(request: Request, s: sec.Session = Depends(session)  # noqa: B008

@@ -15,7 +15,8 @@ from appliance.guideline import Catalog
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 ACTIVE = ("open", "acknowledged", "reopened")
-_ORDER = {"fail": 0, "expired": 1, "warn": 2, "unknown": 3, "pass": 4, "not_applicable": 5}
+_ORDER = {"fail": 0, "evidence_invalid": 0, "expired": 1, "warn": 2, "unknown": 3, "pass": 4,
+          "not_applicable": 5}
 PAGE = 50
 
 

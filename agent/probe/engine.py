@@ -37,6 +37,7 @@ class Plan:
     settings: Settings = field(default_factory=Settings)
     guest_interface: str = ""
     isolation_allow: list[str] = field(default_factory=list)
+    isolation_peers: list[str] = field(default_factory=list)  # must-stay-silent stations
     business: list[str] = field(default_factory=list)
     gateways: list[str] = field(default_factory=list)
     credential_classes: list[str] = field(default_factory=list)
@@ -202,8 +203,14 @@ async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
         if ip not in allowed:
             how = "arp" + ("+icmp" if await segments.ping(gctx, ip) else "")
             answered.append({"ip": ip, "mac": arp[ip], "how": how})
+    # the peers the test could have failed against: guest stations seen by the sensors
+    # (ARP, DHCP, Wi-Fi) or earlier cycles, and the appliance's own second station
+    expected = sorted({ip for ip in [*plan.inventory, *plan.known_hosts, *plan.isolation_peers]
+                       if ip in peers and ip not in allowed},
+                      key=lambda a: ipaddress.ip_address(a))
     iso = {"interface": iface.name, "network": str(iface.network), "tested": len(peers),
-           "allowed": sorted(allowed), "answered": answered}
+           "allowed": sorted(allowed), "answered": answered, "expected": expected,
+           "own_peers": [ip for ip in plan.isolation_peers if ip in peers]}
     sep = None
     nets = [ipaddress.ip_network(n) for n in plan.business]
     if nets:

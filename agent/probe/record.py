@@ -51,7 +51,8 @@ def record_cycle(conn: sqlite3.Connection, doc: dict[str, Any], out: Outcome
         "coverage, refused, errors, packets) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (doc["started_at"], now, json.dumps(doc["jobs"]), json.dumps(doc["scope"]),
          len(doc["hosts"]), n_open,
-         json.dumps([{k: c[k] for k in ("check", "measure", "result", "subject")}
+         json.dumps([{k: c[k] for k in ("check", "measure", "result", "subject", "coverage",
+                                        "examined") if k in c}
                      for c in doc["checks"]], ensure_ascii=False),
          json.dumps(sorted(out.covered)), json.dumps(doc["refused"], ensure_ascii=False),
          json.dumps(doc["errors"], ensure_ascii=False), doc.get("packets", 0)))

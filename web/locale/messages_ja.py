@@ -6,6 +6,29 @@ every dynamic word has a Japanese translation."""
 from __future__ import annotations
 
 JA = {
+    # compliance (issue #13)
+    "To do: expiring evidence and missing data": "やること：期限が近い証跡・不足しているデータ",
+    "expiring": "期限間近",
+    "evidence_invalid": "証跡無効", "more on the measures page": "件は対策一覧で確認できます",
+    "Nothing expires within 30 days and every check has current data.":
+        "30日以内に期限が切れる証跡はなく、すべての項目に最新のデータがあります。",
+    "Declared not applicable, but:": "「対象外」と申告されていますが：",
+    "Examined": "確認した対象", "missing or changed": "見つからないか改変されています",
+    "Read more": "参考資料", "Attest with evidence": "証跡を添えて申告",
+    "Recorded.": "記録しました。",
+    "Not recorded (nothing was saved):": "記録できませんでした（何も保存していません）：",
+    "This measure is not identified in the source: nothing can be attested for it.":
+        "出典で内容を確認できない対策のため、申告できません。",
+    "Only an administrator can attest.": "申告できるのは管理者だけです。",
+    "The appliance measures this itself; there is nothing to attest.":
+        "本機が自動で確認する項目のため、申告は不要です。",
+    "whole measure (not applicable)": "対策全体（対象外）", "Result": "結果",
+    "Evidence file": "証跡ファイル",
+    "Valid for (days, empty: the check's default)": "有効日数（空欄：項目の既定値）",
+    "Record the attestation": "申告を記録",
+    "An attested check passes only with a current evidence file whose hash still matches.":
+        "申告は、有効期間内でハッシュが一致する証跡ファイルがある場合にのみ適合になります。",
+    "confidence_high": "高", "confidence_medium": "中", "confidence_low": "低",
     "(hidden)": "（非公開）", "Access points": "アクセスポイント", "Acknowledge": "確認済みにする",
     "Add user": "ユーザーを追加", "Administrator user name": "管理者のユーザー名",
     "Agent heartbeat": "エージェントの最終応答", "Agent": "エージェント",
