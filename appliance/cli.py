@@ -198,6 +198,16 @@ def _web_kwargs(config: Config, insecure: bool) -> dict[str, Any]:
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
+def _web_limits(config: Config) -> dict[str, Any]:
+    """uvicorn's own limits: forwarded headers only from configured proxies (never from
+    loopback by default: anything on the box could then invent a client address), bounded
+    connections, headers and idle time."""
+    trusted = config.web.trusted_proxies
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted) or "",
+            "server_header": False, "limit_concurrency": 64, "timeout_keep_alive": 5,
+            "h11_max_incomplete_event_size": 32 * 1024}
+
+
 def _start_web(config: Config, host: str | None, port: int | None, insecure: bool = False
                ) -> tuple[Any, threading.Thread]:
     import uvicorn
@@ -207,7 +217,7 @@ def _start_web(config: Config, host: str | None, port: int | None, insecure: boo
     server = uvicorn.Server(uvicorn.Config(
         create_app(config, secure_cookies=not insecure), host=host or config.web.host,
         port=port or config.web.port, log_level="warning", access_log=False,
-        **_web_kwargs(config, insecure)))
+        **_web_kwargs(config, insecure), **_web_limits(config)))
     t = threading.Thread(target=server.run, name="web", daemon=True)
     t.start()
     return server, t
@@ -249,26 +259,34 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
     fds = os.environ.get("LISTEN_FDS")
     if fds and os.environ.get("LISTEN_PID") == str(os.getpid()) and int(fds) >= 1:
         # socket activation: systemd bound the port and passed it as file descriptor 3
-        uvicorn.run(app, fd=3, log_level="info", **tls)
+        uvicorn.run(app, fd=3, log_level="info", **tls, **_web_limits(config))
         return EXIT_OK
     uvicorn.run(app, host=args.host or config.web.host, port=args.port or config.web.port,
-                log_level="info", **tls)
+                log_level="info", **tls, **_web_limits(config))
     return EXIT_OK
 
 
 # -- parser -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE",
-                        help="TOML configuration (default: $OFFICEGUARD_CONFIG, else built-in)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    def global_options(default: Any, verbose_default: Any) -> argparse.ArgumentParser:
+        g = argparse.ArgumentParser(add_help=False)
+        g.add_argument("--config", metavar="FILE", default=default,
+                       help="TOML configuration (default: $OFFICEGUARD_CONFIG, else built-in)")
+        g.add_argument("-v", "--verbose", action="store_true", default=verbose_default,
+                       help="debug logging")
+        return g
+
+    # the global options work before or after the command: the subcommand's copy has no
+    # default of its own (SUPPRESS), so it cannot overwrite what was given before the command
+    top = global_options(None, False)
+    common = global_options(argparse.SUPPRESS, argparse.SUPPRESS)
     js = argparse.ArgumentParser(add_help=False)
     js.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     dbp = argparse.ArgumentParser(add_help=False)
     dbp.add_argument("--db", metavar="PATH", help="database file (default: in storage.data_dir)")
 
-    p = argparse.ArgumentParser(prog="officeguard", parents=[common],
+    p = argparse.ArgumentParser(prog="officeguard", parents=[top],
                                 description="Security monitor for shared offices.")
     p.add_argument("--version", action="version", version=f"officeguard {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

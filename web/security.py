@@ -92,8 +92,9 @@ def create_user(conn: sqlite3.Connection, username: str, password: str, role: st
 
 
 def _failures(conn: sqlite3.Connection, username: str, ip: str, since: float) -> tuple[int, int]:
-    u = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND ts >= ?",
-                     (username, since)).fetchone()[0]
+    # per user name *from this address*: a neighbour guessing cannot lock the manager out
+    u = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND ip = ? "
+                     "AND ts >= ?", (username[:64], ip, since)).fetchone()[0]
     i = conn.execute("SELECT COUNT(*) FROM login_failures WHERE ip = ? AND ts >= ?",
                      (ip, since)).fetchone()[0]
     return int(u), int(i)
@@ -103,7 +104,8 @@ def login(conn: sqlite3.Connection, config: Config, username: str, password: str
           now: float | None = None) -> tuple[str, Session] | str:
     """A new session token, or the refusal ("locked", "invalid") — returned, not raised, so the
     failure is recorded in the same committed transaction. Locked after `lockout_failures`
-    failures for a user (or 4× that from one address) within `lockout_minutes`."""
+    failures for a user from one address (or 4× that for any names from one address) within
+    `lockout_minutes`; other addresses are not locked out."""
     now = time.time() if now is None else now
     w = config.web
     since = now - w.lockout_minutes * 60
@@ -195,8 +197,33 @@ def ensure_setup_code(config: Config) -> str:
     return code
 
 
+def setup_locked(conn: sqlite3.Connection, config: Config, ip: str,
+                 now: float | None = None) -> bool:
+    """Too many wrong setup codes from this address within web.lockout_minutes."""
+    now = time.time() if now is None else now
+    n = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = '#setup' AND ip = ? "
+                     "AND ts >= ?", (ip, now - config.web.lockout_minutes * 60)).fetchone()[0]
+    return int(n) >= config.web.lockout_failures
+
+
+def setup_failed(conn: sqlite3.Connection, ip: str) -> None:
+    conn.execute("INSERT INTO login_failures (username, ip, ts) VALUES ('#setup', ?, ?)",
+                 (ip, time.time()))
+
+
+def _current_setup_code(config: Config) -> str:
+    """The code, read quietly (it is logged once, when it is made or the service starts)."""
+    for p in (Path(config.web.setup_code_file), config.data_dir / "setup-code"):
+        try:
+            if p.exists():
+                return p.read_text().strip()
+        except OSError as exc:
+            log.error("cannot read %s: %s", p, exc)
+    return ensure_setup_code(config)
+
+
 def setup_code_ok(config: Config, submitted: str) -> bool:
-    want = ensure_setup_code(config)
+    want = _current_setup_code(config)
     norm = submitted.strip().upper().replace(" ", "")
     return bool(want) and hmac.compare_digest(want.replace(" ", ""), norm)
 
