@@ -67,8 +67,11 @@ def ingest_files(
             "linktypes": sorted(linktypes),
             "unsupported_linktypes": unsupported,
             "truncated": stats.truncated,
+            "skipped": stats.skipped,
             "error": error,
         })
+        if stats.skipped:
+            log.warning("%s: %d frame(s) left out (%s)", path, stats.skipped, stats.skip_reason)
         if stats.truncated:
             log.warning("%s: %s; frames before it were used", path, stats.truncated)
     pipe.flush()

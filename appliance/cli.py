@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from appliance import __version__
@@ -86,12 +85,31 @@ def cmd_guideline(args: argparse.Namespace, config: Config) -> int:
 
 
 
+def _capture_problem(name: str) -> str:
+    """Why NAME cannot be read as a capture file, in words ("" when it can)."""
+    import stat
+
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError:
+        return f"no such capture file: {name}"
+    except OSError as exc:
+        return f"{name}: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return f"{name} is a directory, not a capture file"
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "special")
+        return f"{name} is not a regular file ({kind}); give a pcap or pcapng file"
+    return ""
+
+
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     from agent.ingest import ingest_files
 
-    missing = [f for f in args.files if not Path(f).is_file()]
-    if missing:
-        raise CliError(f"no such capture file: {', '.join(missing)}")
+    problems = [p for p in (_capture_problem(f) for f in args.files) if p]
+    if problems:
+        raise CliError("; ".join(problems))
     if args.survey is not None and not config.facility.ssids:
         raise CliError("--survey measures the facility's own Wi-Fi: list its SSIDs in "
                        "[[facility.ssids]] first")

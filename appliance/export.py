@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance import signing
+from appliance import signing, timeutil
 from appliance.attestations import gather_facts, list_attestations
 from appliance.compliance import evaluate
 from appliance.config import Config
@@ -207,7 +207,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
     for ts, sev in conn.execute(
             "SELECT h.ts, h.severity FROM finding_history h WHERE h.change IN ('new', "
             "'reopened') AND h.ts >= ? AND h.ts < ?", (t0, t1)):
-        day = datetime.fromtimestamp(ts).date().isoformat()
+        day = timeutil.day(ts)
         daily.setdefault(day, {}).setdefault(sev, 0)
         daily[day][sev] += 1
     attest = [a for a in list_attestations(conn, config)]
