@@ -286,6 +286,18 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
 
 # -- parser -----------------------------------------------------------------------------------
 
+def _valid_days(text: str) -> int:
+    from appliance.attestations import MAX_VALID_DAYS
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if not 1 <= n <= MAX_VALID_DAYS:
+        raise argparse.ArgumentTypeError(f"{n}: must be 1 to {MAX_VALID_DAYS} days")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     def global_options(default: Any, verbose_default: Any) -> argparse.ArgumentParser:
         g = argparse.ArgumentParser(add_help=False)
@@ -346,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--check", help="the check attested (see `officeguard guideline --json`)")
     at.add_argument("--note", default="", help="what was checked; the reason when not applicable")
     at.add_argument("--evidence", nargs="*", default=[], metavar="FILE")
-    at.add_argument("--valid-days", type=int, help="default: the check's own validity")
+    at.add_argument("--valid-days", type=_valid_days, metavar="DAYS",
+                    help="1 to 3650 (default: the check's own validity)")
     at.add_argument("--by", default="manager", help="who attests")
     at.add_argument("--result", choices=["pass", "fail"], default="pass")
     at.add_argument("--not-applicable", action="store_true",

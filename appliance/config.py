@@ -494,11 +494,20 @@ class Config:
         """Read the MQTT password from its secret file; None when none is configured."""
         if not self.mqtt.password_file:
             return None
-        path = Path(self.mqtt.password_file)
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"mqtt.password_file: cannot read {path}: {exc.strerror}") from exc
+        return read_secret(Path(self.mqtt.password_file), "mqtt.password_file")
+
+
+def read_secret(path: Path, key: str) -> str:
+    """A secret from its file; refused when anyone but its owner and group may read it, with
+    the command that fixes it."""
+    try:
+        st = path.stat()
+        if st.st_mode & 0o007:
+            raise ConfigError(f"{key}: {path} is readable by every user on this machine "
+                              f"(mode {st.st_mode & 0o777:o}); fix it with: chmod 640 {path}")
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from exc
 
 
 def from_mapping(data: dict[str, Any]) -> Config:

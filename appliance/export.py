@@ -443,10 +443,12 @@ def email(config: Config, folder: Path, period: Period) -> str:
     ctx = ssl.create_default_context(cafile=c.smtp_ca_file or None)
     password = None
     if c.smtp_password_file:
+        from appliance.config import ConfigError, read_secret
+
         try:
-            password = Path(c.smtp_password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ExportError(f"exports.smtp_password_file: {exc.strerror}") from exc
+            password = read_secret(Path(c.smtp_password_file), "exports.smtp_password_file")
+        except ConfigError as exc:
+            raise ExportError(str(exc)) from exc
     try:
         smtp: smtplib.SMTP
         if c.smtp_tls == "tls":

@@ -8,6 +8,7 @@ at all. Readers open their own connections and never block the writer (WAL).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -59,9 +60,36 @@ def applied_migrations(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
 
 
+DB_MODE = 0o600
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (SQLite gives its -wal and -shm files
+    the database file's mode); an existing one readable by every user is narrowed, loudly.
+    It holds password hashes, session CSRF tokens and the audit log."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, DB_MODE)
+        os.close(fd)
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite will name the problem
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = p.stat()
+            if st.st_mode & 0o007:
+                os.chmod(p, st.st_mode & 0o770)
+                log.warning("%s was readable by every user; narrowed to %o", p,
+                            st.st_mode & 0o770)
+        except OSError:
+            pass
+
+
 def migrate(path: Path) -> list[str]:
     """Apply pending migrations; back the file up first when it already holds data."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    _private_file(path)
     try:
         conn = _connect(path)
         try:
@@ -70,6 +98,7 @@ def migrate(path: Path) -> list[str]:
             pending = [(n, sql) for n, sql in MIGRATIONS if n not in done]
             if pending and done:
                 backup = path.with_name(f"{path.name}.pre-{pending[0][0]}.bak")
+                _private_file(backup)
                 dst = sqlite3.connect(backup)
                 with dst:
                     conn.backup(dst)
