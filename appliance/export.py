@@ -32,7 +32,8 @@ from appliance.timeutil import iso
 
 FORMATS = ("html", "pdf", "csv", "json")
 SCHEMA_VERSION = 1
-_MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b", re.IGNORECASE)
+_MAC = re.compile(r"\b[0-9a-f]{2}(?P<sep>[:-])[0-9a-f]{2}(?:(?P=sep)[0-9a-f]{2}){4}\b",
+                  re.IGNORECASE)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -109,7 +110,7 @@ class Pseudonymiser:
         self._seen: dict[str, str] = {}
 
     def mac(self, mac: str) -> str:
-        m = mac.lower()
+        m = mac.lower().replace("-", ":")
         if not self.enabled or m in self.keep:
             return mac
         p = self._seen.get(m)
@@ -128,7 +129,10 @@ class Pseudonymiser:
         if isinstance(v, list):
             return [self.deep(x) for x in v]
         if isinstance(v, dict):
-            return {k: self.deep(x) for k, x in v.items()}
+            return {self.text(k) if isinstance(k, str) else k: self.deep(x)
+                    for k, x in v.items()}
+        if isinstance(v, tuple):
+            return [self.deep(x) for x in v]
         return v
 
 
@@ -216,7 +220,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "WHERE requested_at >= ? AND requested_at < ?", (t0, t1))]
     for t in tests:
         t["requested_at"], t["delivered_at"] = iso(t["requested_at"]), iso(t["delivered_at"])
-    return {
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "facility": {"id": config.facility.id, "name": config.facility.name},
         "appliance_id": appliance_id(conn),
@@ -233,18 +237,22 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "surveys": surveys,
         "attestations": attest,
         "alert_tests": tests,
-        "privacy": {
-            "pseudonymised": pseudo.enabled,
-            "pseudonymised_macs": pseudo.count,
-            "note_ja": "利用者端末のMACアドレスは個人情報（APPI）にあたるため、"
-                       "このエクスポート内でのみ一貫する鍵付きハッシュ（client-…）に"
-                       "置き換えています。アクセスポイントとゲートウェイは施設の設備のため、"
-                       "そのまま記載しています。",
-            "note_en": "Client device MACs are personal data (APPI) and are replaced by keyed "
-                       "hashes (client-…) that are stable within this export only; access "
-                       "points and gateways are facility infrastructure and shown in full.",
-        },
     }
+    # privacy by construction: the whole document goes through the one pseudonymisation step,
+    # so a section added later (or a MAC inside a note or a compliance detail) cannot leak
+    doc = pseudo.deep(doc)
+    doc["privacy"] = {
+        "pseudonymised": pseudo.enabled,
+        "pseudonymised_macs": pseudo.count,
+        "note_ja": "利用者端末のMACアドレスは個人情報（APPI）にあたるため、"
+                   "このエクスポート内でのみ一貫する鍵付きハッシュ（client-…）に"
+                   "置き換えています。アクセスポイントとゲートウェイは施設の設備のため、"
+                   "そのまま記載しています。",
+        "note_en": "Client device MACs are personal data (APPI) and are replaced by keyed "
+                   "hashes (client-…) that are stable within this export only; access "
+                   "points and gateways are facility infrastructure and shown in full.",
+    }
+    return doc
 
 
 def _csv_files(folder: Path, doc: dict[str, Any]) -> None:
