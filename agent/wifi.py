@@ -186,6 +186,7 @@ class ApAgg:
     wps_changed_at: float = 0.0
     flood: bool = False
     dirty: bool = True
+    written: tuple[int, ...] = ()  # the counters the store already holds (Pipeline.flush)
 
     @property
     def rssi_mean(self) -> float | None:

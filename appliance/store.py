@@ -7,12 +7,13 @@ at all. Readers open their own connections and never block the writer (WAL).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -126,6 +127,27 @@ def migrate(path: Path) -> list[str]:
 
 
 _STOP = object()
+
+
+@contextlib.contextmanager
+def observation_lock(db_path: Path) -> Iterator[None]:
+    """Held by an ingest from reading the totals it builds on to its last write, so two
+    ingests at once give the same totals, events and finding counts as one after the other
+    (each would otherwise start from the same totals and overwrite the other's). A lock file
+    beside the database (0600); released when the process ends, however it ends."""
+    import fcntl
+
+    lock = db_path.with_name(db_path.name + ".ingest-lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, DB_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another ingest is writing to %s; waiting for it to finish", db_path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class Store:
