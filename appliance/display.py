@@ -11,6 +11,7 @@ the name reads as what it is and the marker tells the reader that something was 
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 _UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn"}
 MARK_OPEN, MARK_CLOSE = "⟨", "⟩"
@@ -40,3 +41,14 @@ def ssid_problem(raw: bytes) -> str:
     if len(raw) > SSID_MAX_BYTES:
         return f"malformed: {len(raw)} bytes (an SSID has at most {SSID_MAX_BYTES})"
     return ""
+
+
+def deep_safe(v: Any) -> Any:
+    """`display_safe` over every string of a JSON-like value (MQTT payloads)."""
+    if isinstance(v, str):
+        return display_safe(v)
+    if isinstance(v, list | tuple):
+        return [deep_safe(x) for x in v]
+    if isinstance(v, dict):
+        return {k: deep_safe(x) for k, x in v.items()}
+    return v

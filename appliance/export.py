@@ -27,6 +27,7 @@ from appliance import signing, timeutil
 from appliance.attestations import gather_facts, list_attestations
 from appliance.compliance import evaluate
 from appliance.config import Config
+from appliance.display import display_safe
 from appliance.guideline import Catalog
 from appliance.timeutil import iso
 
@@ -95,7 +96,8 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
         w.writerow(header)
         for r in rows:
-            w.writerow(["" if v is None else neutralise(v) for v in r])
+            w.writerow(["" if v is None else neutralise(display_safe(v) if isinstance(v, str)
+                                                         else v) for v in r])
 
 
 class Pseudonymiser:

@@ -34,9 +34,11 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from pydantic import BaseModel, Field
 
 from appliance.config import Config
+from appliance.display import display_safe
 from appliance.guideline import catalog_for
 from appliance.store import Store, StoreError
 from web import charts, data, i18n, limits
@@ -71,6 +73,10 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["t"] = lambda ts, seconds=False: i18n.local_time(ts, config.web.timezone,
                                                                  seconds)
+    # every value printed by a template: bidi overrides and control characters in names from
+    # the air or the LAN are shown as ⟨U+202E⟩ markers (HTML made by us, Markup, is left alone)
+    env.finalize = lambda v: display_safe(v) if isinstance(v, str) and not isinstance(
+        v, Markup) else v
     cache: dict[str, tuple[float, Any]] = {}
     cache_lock = threading.Lock()
     counts_cache: dict[tuple[str, str, str], tuple[float, dict[str, int]]] = {}
