@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -137,3 +138,15 @@ def test_firstboot_keeps_the_broker_password_off_the_command_line(tmp_path: Path
     assert calls and not any(pw in arg for c in calls for arg in c)
     line = (tmp_path / "etc/mosquitto/officeguard.passwd").read_text()
     assert line.startswith("officeguard:$7$") and pw not in line
+
+
+def test_every_service_unit_has_memory_and_task_ceilings() -> None:
+    units = sorted((Path(__file__).resolve().parent.parent / "systemd").glob("*.service"))
+    assert len(units) >= 5
+    for unit in units:
+        text = unit.read_text()
+        service = text.split("[Service]", 1)[1].split("\n[", 1)[0]
+        mem = re.search(r"^MemoryMax=(\d+)M$", service, re.M)
+        tasks = re.search(r"^TasksMax=(\d+)$", service, re.M)
+        assert mem and tasks, unit.name
+        assert 0 < int(mem.group(1)) <= 512 and 0 < int(tasks.group(1)) <= 256, unit.name
