@@ -407,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     fwp = add("firmware", cmd_firmware, "show or replace the firmware catalog", js)
     fwp.add_argument("action", choices=["import", "show"])
     fwp.add_argument("source", nargs="?", metavar="FILE_OR_URL")
+    from appliance.cli_users import add_parser as add_user_parser
+
+    add_user_parser(add, js, dbp)
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

@@ -7,6 +7,7 @@ The limits that live in uvicorn's options (forwarded headers, Host) are tested a
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import os
 import socket
@@ -220,3 +221,105 @@ def test_huge_ids_are_404_and_errors_keep_the_security_headers(tmp_path: Path) -
         assert r.headers["x-frame-options"] == "DENY"
         assert "default-src 'self'" in r.headers["content-security-policy"]
         assert "a bug" not in r.text
+
+
+def _session_count(cfg: object, username: str) -> int:
+    from appliance.config import Config
+
+    assert isinstance(cfg, Config)
+    with Store(cfg.db_path) as store:
+        return int(store.query("SELECT COUNT(*) AS n FROM sessions s JOIN users u ON "
+                               "u.id = s.user_id WHERE u.username = ?", (username,))[0]["n"])
+
+
+def test_admin_disables_a_user_ends_sessions_and_sets_a_password(tmp_path: Path) -> None:
+    from tests.webutil import csrf
+
+    cfg = config_for(tmp_path)
+    add_user(cfg)
+    add_user(cfg, "staff", "viewer")
+    with client(cfg, login="staff") as staff, client(cfg, login="manager") as boss:
+        assert staff.get("/findings").status_code == 200
+        token = csrf(boss, "/settings")
+        r = boss.post("/settings/users/manage", data={"csrf": token, "username": "staff",
+                                                      "action": "end-sessions"})
+        assert r.headers["location"] == "/settings?msg=sessions-ended"
+        assert staff.get("/findings").status_code == 303  # logged out
+        assert _session_count(cfg, "staff") == 0
+        staff.post("/login", data={"username": "staff", "password": PASSWORD})
+        r = boss.post("/settings/users/manage", data={"csrf": token, "username": "staff",
+                                                      "action": "disable"})
+        assert r.headers["location"] == "/settings?msg=user-disabled"
+        assert staff.get("/findings").status_code == 303
+        assert staff.post("/login", data={"username": "staff",
+                                          "password": PASSWORD}).status_code == 401
+        # the last enabled administrator cannot lock everyone out
+        r = boss.post("/settings/users/manage", data={"csrf": token, "username": "manager",
+                                                      "action": "disable"})
+        assert "last" in r.headers["location"]
+        boss.post("/settings/users/manage", data={"csrf": token, "username": "staff",
+                                                  "action": "enable"})
+        new = "another-long-pass-77"
+        r = boss.post("/settings/users/manage", data={"csrf": token, "username": "staff",
+                                                      "action": "password", "password": new})
+        assert r.headers["location"] == "/settings?msg=password-changed"
+        assert staff.post("/login", data={"username": "staff",
+                                          "password": new}).status_code == 303
+        # a viewer cannot manage anyone
+        r = staff.post("/settings/users/manage", data={"csrf": csrf(staff, "/settings"),
+                                                       "username": "manager",
+                                                       "action": "disable"})
+        assert r.status_code == 403
+    with Store(cfg.db_path) as store:
+        actions = [r["action"] for r in store.query("SELECT action FROM audit ORDER BY id")]
+    for a in ("sessions ended", "user disabled", "user enabled", "password changed"):
+        assert a in actions, a
+
+
+def test_a_user_changes_their_own_password(tmp_path: Path) -> None:
+    from tests.webutil import csrf
+
+    cfg = config_for(tmp_path)
+    add_user(cfg, "staff", "viewer")
+    with client(cfg, login="staff") as other, client(cfg, login="staff") as c:
+        token = csrf(c, "/settings")
+        new = "my-own-new-pass-42"
+        r = c.post("/account/password", data={"csrf": token, "current": "wrong-one-1234",
+                                              "password": new, "password2": new})
+        assert "current" in r.headers["location"]
+        r = c.post("/account/password", data={"csrf": token, "current": PASSWORD,
+                                              "password": new, "password2": new})
+        assert r.headers["location"] == "/settings?msg=password-changed"
+        assert c.get("/findings").status_code == 200  # this session stays
+        assert other.get("/findings").status_code == 303  # the other one ended
+
+
+def test_user_command_manages_accounts_without_the_password_on_the_command_line(
+        tmp_path: Path) -> None:
+    cfg = config_for(tmp_path)
+    add_user(cfg, "staff", "viewer")
+    add_user(cfg)
+    db = str(cfg.db_path)
+
+    def og(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([OFFICEGUARD, "user", *args, "--db", db], input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    res = og("passwd", "staff", "--password-stdin", "--by", "boss",
+             stdin="cli-chosen-pass-99\n")
+    assert res.returncode == 0, res.stderr
+    assert og("passwd", "staff", "--password-stdin", stdin="short\n").returncode == 1
+    assert og("disable", "staff").returncode == 0
+    res = og("list", "--json")
+    users = {u["username"]: u for u in json.loads(res.stdout)["users"]}
+    assert users["staff"]["disabled"] is True and users["manager"]["disabled"] is False
+    res = og("disable", "manager")
+    assert res.returncode == 1 and "last enabled administrator" in res.stderr
+    assert og("enable", "staff").returncode == 0
+    assert og("end-sessions", "nobody").returncode == 1
+    with client(cfg) as c:
+        r = c.post("/login", data={"username": "staff", "password": "cli-chosen-pass-99"})
+        assert r.status_code == 303
+    with Store(cfg.db_path) as store:
+        rows = store.query("SELECT actor, action FROM audit WHERE action LIKE 'password%'")
+    assert [(r["actor"], r["action"]) for r in rows] == [("boss", "password changed")]

@@ -642,6 +642,48 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             return RedirectResponse(f"/settings?msg={quote(str(exc))}", status_code=303)
         return RedirectResponse("/settings?msg=user-created", status_code=303)
 
+    def _user_change(fn: Any, ok_msg: str) -> Response:
+        try:
+            store().write(fn)
+        except sec.AuthError as exc:
+            return RedirectResponse(f"/settings?msg={quote(str(exc))}", status_code=303)
+        return RedirectResponse(f"/settings?msg={ok_msg}", status_code=303)
+
+    @app.post("/settings/users/manage", include_in_schema=False)
+    def manage_user(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
+                    username: str = Form(..., max_length=64),
+                    action: str = Form(..., pattern="^(disable|enable|end-sessions|password)$"),
+                    password: str = Form("", max_length=256)) -> Response:
+        """An administrator disables or re-enables a user, ends their sessions, or sets a new
+        password for them (which ends their sessions too); each is audited."""
+        check_csrf(s, csrf, None)
+        if action == "password":
+            return _user_change(lambda c: sec.set_password(
+                c, s.username, username, password,
+                keep_sha256=s.token_sha256 if username == s.username else None),
+                "password-changed")
+        if action == "end-sessions":
+            keep = s.token_sha256 if username == s.username else None
+            return _user_change(lambda c: sec.end_sessions(c, s.username, username, keep),
+                                "sessions-ended")
+        return _user_change(lambda c: sec.set_disabled(c, s.username, username,
+                                                       action == "disable"),
+                            f"user-{action}d")
+
+    @app.post("/account/password", include_in_schema=False)
+    def own_password(s: sec.Session = Depends(session), csrf: str = Form(""),  # noqa: B008
+                     current: str = Form(..., max_length=256),
+                     password: str = Form(..., max_length=256),
+                     password2: str = Form(..., max_length=256)) -> Response:
+        """Any user changes their own password (the current one is asked for); their other
+        sessions end."""
+        check_csrf(s, csrf, None)
+        if password != password2:
+            return RedirectResponse("/settings?msg=mismatch", status_code=303)
+        return _user_change(lambda c: sec.set_password(
+            c, s.username, s.username, password, current=current, keep_sha256=s.token_sha256),
+            "password-changed")
+
     @app.post("/settings/alert-test", include_in_schema=False)
     async def alert_test(s: sec.Session = Depends(admin), csrf: str = Form("")  # noqa: B008
                          ) -> Response:

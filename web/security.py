@@ -15,6 +15,7 @@ import os
 import secrets
 import sqlite3
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,63 @@ def create_user(conn: sqlite3.Connection, username: str, password: str, role: st
     except sqlite3.IntegrityError as exc:
         raise AuthError("that user name is taken") from exc
     return int(cur.lastrowid or 0)
+
+
+# -- user management (dashboard and CLI; every change audited) ---------------------------------
+def _user(conn: sqlite3.Connection, username: str) -> sqlite3.Row:
+    row = conn.execute("SELECT id, username, role, disabled, password_hash FROM users "
+                       "WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        raise AuthError(f"no user {username!r}")
+    return typing.cast(sqlite3.Row, row)
+
+
+def end_sessions(conn: sqlite3.Connection, actor: str, username: str,
+                 keep_sha256: str | None = None) -> int:
+    """Log USERNAME out everywhere (but the session KEEP_SHA256, when it is the actor's own)."""
+    u = _user(conn, username)
+    n = conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_sha256 != ?",
+                     (u["id"], keep_sha256 or "")).rowcount
+    audit(conn, actor, "sessions ended", f"{username}: {n} session(s)")
+    return int(n)
+
+
+def set_password(conn: sqlite3.Connection, actor: str, username: str, password: str,
+                 current: str | None = None, keep_sha256: str | None = None) -> None:
+    """A new password for USERNAME; with CURRENT (a user changing their own) the old one must
+    match. Every other session of the user ends: whoever knew the old password is out."""
+    u = _user(conn, username)
+    if current is not None:
+        ok: bool
+        try:
+            ok = _hasher.verify(u["password_hash"], current)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        if not ok:
+            raise AuthError("the current password is wrong")
+    problem = password_problem(username, password)
+    if problem:
+        raise AuthError(f"password: {problem}")
+    conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                 (_hasher.hash(password), u["id"]))
+    conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_sha256 != ?",
+                 (u["id"], keep_sha256 or ""))
+    audit(conn, actor, "password changed", username)
+
+
+def set_disabled(conn: sqlite3.Connection, actor: str, username: str, disabled: bool) -> None:
+    """Disable (and log out everywhere) or re-enable a user; the last enabled administrator
+    cannot be disabled — nobody could manage the appliance any more."""
+    u = _user(conn, username)
+    if disabled and u["role"] == "admin" and not u["disabled"]:
+        admins = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND "
+                              "disabled = 0").fetchone()[0]
+        if admins <= 1:
+            raise AuthError("this is the last enabled administrator; add another first")
+    conn.execute("UPDATE users SET disabled = ? WHERE id = ?", (int(disabled), u["id"]))
+    if disabled:
+        conn.execute("DELETE FROM sessions WHERE user_id = ?", (u["id"],))
+    audit(conn, actor, "user disabled" if disabled else "user enabled", username)
 
 
 def _failures(conn: sqlite3.Connection, username: str, ip: str, since: float) -> tuple[int, int]:

@@ -104,6 +104,15 @@ JA = {
         "検査事業者はこの公開鍵を控え、officeguard verify-export --public-key で各エクスポートを検証できます。",
     "The signing key is made with the first export (or at first boot).":
         "署名鍵は最初のエクスポート時（または初回起動時）に作成されます。", "alert-delivered": "テスト通知が配信されました。",
+    # user management and display safety (#14)
+    "disabled": "無効", "New password": "新しいパスワード", "Set password": "パスワードを設定",
+    "End sessions": "ログインを終了", "Enable": "有効にする", "Disable": "無効にする",
+    "Your password": "自分のパスワード", "Current password": "現在のパスワード",
+    "New password again": "新しいパスワード（確認）", "Change password": "パスワードを変更",
+    "password-changed": "パスワードを変更しました。ほかのログインは終了しました。",
+    "sessions-ended": "ログインを終了しました。", "user-disabled": "ユーザーを無効にしました。",
+    "user-enabled": "ユーザーを有効にしました。", "mismatch": "新しいパスワードが一致しません。",
+    "malformed SSID": "不正なSSID（33バイト以上）",
 }
 
 
