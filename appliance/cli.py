@@ -220,9 +220,14 @@ def _web_limits(config: Config) -> dict[str, Any]:
     """uvicorn's own limits: forwarded headers only from configured proxies (never from
     loopback by default: anything on the box could then invent a client address), bounded
     connections, headers and idle time."""
+    from web.limits import slow_client_protocol
+
     trusted = config.web.trusted_proxies
+    # no connection ceiling (a few slow clients would lock the manager out with 503s): slow
+    # clients are cut off by the protocol's deadlines instead; the unit's TasksMax and
+    # MemoryMax bound the rest
     return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted) or "",
-            "server_header": False, "limit_concurrency": 64, "timeout_keep_alive": 5,
+            "server_header": False, "timeout_keep_alive": 5, "http": slow_client_protocol(),
             "h11_max_incomplete_event_size": 32 * 1024}
 
 

@@ -323,3 +323,32 @@ def test_user_command_manages_accounts_without_the_password_on_the_command_line(
     with Store(cfg.db_path) as store:
         rows = store.query("SELECT actor, action FROM audit WHERE action LIKE 'password%'")
     assert [(r["actor"], r["action"]) for r in rows] == [("boss", "password changed")]
+
+
+def test_a_client_dribbling_its_headers_is_cut_off(web_server: dict[str, object]) -> None:
+    from web.limits import HEADER_TIMEOUT_S
+
+    port = int(str(web_server["port"]))
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    started = time.monotonic()
+    closed = False
+    while time.monotonic() - started < HEADER_TIMEOUT_S * 4:
+        try:
+            s.sendall(b"X-a: b\r\n")
+            s.settimeout(1.0)
+            if s.recv(1024) == b"":
+                closed = True
+                break
+        except TimeoutError:
+            continue
+        except OSError:
+            closed = True
+            break
+    s.close()
+    assert closed, "a slow client kept its connection"
+    # the dashboard still answers others
+    c = _conn(port)
+    c.request("GET", "/health")
+    assert c.getresponse().status == 200
+    c.close()

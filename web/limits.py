@@ -158,3 +158,61 @@ class Limits:
                     await _json(send, 500, "internal error (logged)", extra)
         if too_large and not started:
             await _json(send, 413, "request body too large", extra)
+
+
+# -- slow clients ------------------------------------------------------------------------------
+HEADER_TIMEOUT_S = 10.0  # a request line and its headers must arrive within this
+BODY_TIMEOUT_S = 30.0  # and its body (at most max_body_kib) within this after them
+
+
+def slow_client_protocol() -> type:
+    """uvicorn's h11 protocol with deadlines: a client that dribbles its headers or body (a
+    "slowloris") is disconnected instead of holding a connection for ever. Loaded lazily:
+    only the served process needs uvicorn's internals."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11(H11Protocol):
+        _deadline: Any = None
+
+        def _arm(self, seconds: float) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(seconds, self._expire)
+
+        def _expire(self) -> None:
+            self._deadline = None
+            state = self.conn.their_state
+            if (state is h11.IDLE or state is h11.SEND_BODY) and \
+                    not self.transport.is_closing():
+                log.info("closing a connection from %s: request not complete in time",
+                         self.client[0] if self.client else "?")
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm(HEADER_TIMEOUT_S)
+
+        def handle_events(self) -> None:
+            before = self.conn.their_state
+            super().handle_events()
+            after = self.conn.their_state
+            if before is h11.IDLE and after is h11.SEND_BODY:
+                self._arm(BODY_TIMEOUT_S)
+            elif after is not h11.IDLE and after is not h11.SEND_BODY and \
+                    self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm(HEADER_TIMEOUT_S)  # the next request on this connection
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            super().connection_lost(exc)
+
+    return DeadlineH11
