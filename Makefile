@@ -69,6 +69,7 @@ bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_export.py
 	$(BIN)/python bench/bench_probe.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_hostile_web.py
 
 fuzz: $(STAMP)
 	$(BIN)/python bench/fuzz_wifi.py --frames 1000000
