@@ -25,13 +25,6 @@ from tests.webutil import PASSWORD, add_user, client, config_for
 from web.app import create_app
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 @pytest.fixture
 def web_server(tmp_path: Path) -> Iterator[dict[str, object]]:
     """The real `officeguard web` (plain HTTP on loopback), with one admin account."""
@@ -98,7 +91,7 @@ def test_a_400_mb_body_is_refused_before_it_is_read(web_server: dict[str, object
         status = 413  # the server closed the connection after answering
     assert status == 413
     c.close()
-    assert _rss_kib(int(str(web_server["pid"]))) < 120 * 1024
+    # (the web process's memory during such bodies is measured in bench/bench_hostile_web.py)
 
 
 def test_forwarded_for_from_loopback_does_not_change_the_client_address(
