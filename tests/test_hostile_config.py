@@ -107,6 +107,6 @@ def test_global_options_work_before_and_after_the_command(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k != "OFFICEGUARD_CONFIG"}
     res = subprocess.run([OFFICEGUARD, "--config", str(f), "status", "--json"], env=env,
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    # the command used the file's data_dir, not the default one in the working directory
-    assert not (tmp_path / "officeguard-data").exists()
-    assert str(tmp_path / "d") in res.stdout + res.stderr or (tmp_path / "d").exists()
+    # the command looked in the file's data_dir, not the default one in the working directory
+    assert str(tmp_path / "d" / "officeguard.db") in res.stderr, res.stderr
+    assert "officeguard-data" not in res.stderr
