@@ -217,8 +217,6 @@ def parse_elements(ies: bytes) -> Elements:
             break
         body = ies[j:j + ln]
         if eid == 0:
-            if ln > 32:
-                malformed = True  # an SSID is 0 to 32 bytes (IEEE 802.11)
             if ssid is None:
                 ssid = body
         elif eid == 3:
