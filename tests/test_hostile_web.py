@@ -189,6 +189,15 @@ def test_login_posted_from_another_site_is_refused(tmp_path: Path) -> None:
         r = c.post("/login", data={"username": "manager", "password": PASSWORD},
                    headers={"Origin": "https://evil.example"})
         assert r.status_code == 403 and "og_session" not in r.headers.get("set-cookie", "")
+        # a browser on another site that hides its origin (no-referrer: Origin null)
+        r = c.post("/login", data={"username": "manager", "password": PASSWORD},
+                   headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 403
+        # our own form: browsers send Origin null under our no-referrer policy, but say
+        # same-origin in Sec-Fetch-Site
+        r = c.post("/login", data={"username": "manager", "password": PASSWORD},
+                   headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 303
         r = c.post("/login", data={"username": "manager", "password": PASSWORD},
                    headers={"Origin": "https://testserver"})
         assert r.status_code == 303

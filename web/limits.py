@@ -48,9 +48,10 @@ class HostCheck:
     lease does not lock the manager out)."""
 
     def __init__(self, names: Iterable[str]) -> None:
+        # no DNS lookup here (getfqdn): without a resolver it would stall the start-up
         hn = socket.gethostname().lower()
         self.names = {n.lower().rstrip(".") for n in names if n} | {
-            "localhost", hn, f"{hn}.local", socket.getfqdn().lower()}
+            "localhost", hn, f"{hn}.local"}
         self._seen: dict[str, tuple[float, bool]] = {}
 
     def ok(self, host_header: str) -> bool:
@@ -73,6 +74,22 @@ class HostCheck:
             self._seen.clear()
         self._seen[host] = (now, good)
         return good
+
+
+def _cross_site(hdrs: dict[bytes, bytes], host: str) -> bool:
+    """Whether a browser says this request comes from another site. `Sec-Fetch-Site` is sent
+    by current browsers whatever the referrer policy (ours is no-referrer, which makes them
+    send `Origin: null` even for our own forms); without it, a foreign or null `Origin` is
+    cross-site. Clients that send neither (scripts, curl) are not browsers riding a session."""
+    sfs = hdrs.get(b"sec-fetch-site")
+    if sfs is not None:
+        return sfs.lower() not in (b"same-origin", b"none")
+    origin = hdrs.get(b"origin")
+    if origin is None:
+        return False
+    o = origin.decode("latin-1")
+    netloc = o.split("://", 1)[1] if "://" in o else ""
+    return o == "null" or netloc.lower() != host.lower()
 
 
 async def _json(send: Any, status: int, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
@@ -105,14 +122,10 @@ class Limits:
             if not self.hosts.ok(host):
                 await _json(send, 400, "unknown host name; use the dashboard's address", extra)
                 return
-            origin = hdrs.get(b"origin")
-            if origin is not None and scope["method"] in BODY_METHODS:
-                o = origin.decode("latin-1")
-                netloc = o.split("://", 1)[1] if "://" in o else ""
-                if o == "null" or netloc.lower() != host.lower():
-                    # a form posted from another site (login CSRF, setup from a web page)
-                    await _json(send, 403, "cross-site request refused", extra)
-                    return
+            if scope["method"] in BODY_METHODS and _cross_site(hdrs, host):
+                # a form posted from another site (login CSRF, setup from a web page)
+                await _json(send, 403, "cross-site request refused", extra)
+                return
         if scope["method"] in BODY_METHODS:
             declared = hdrs.get(b"content-length")
             if declared is not None:
