@@ -88,9 +88,27 @@ def _private_file(path: Path) -> None:
 
 
 def migrate(path: Path) -> list[str]:
-    """Apply pending migrations; back the file up first when it already holds data."""
+    """Apply pending migrations; back the file up first when it already holds data. Two
+    processes opening a new database at once take turns (an flock on the file, which does not
+    touch SQLite's own fcntl locks): the second sees what the first applied."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     _private_file(path)
+    try:
+        guard = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        guard = -1  # SQLite will name the problem
+    try:
+        if guard >= 0:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+        return _migrate(path)
+    finally:
+        if guard >= 0:
+            os.close(guard)
+
+
+def _migrate(path: Path) -> list[str]:
     try:
         conn = _connect(path)
         try:

@@ -84,3 +84,14 @@ def test_agent_and_ingest_writing_together_keep_both_counts(tmp_path: Path) -> N
     assert once["stations"] and once["aps"]
     assert both["stations"] == [(ip, mac, 2 * n) for ip, mac, n in once["stations"]]
     assert both["aps"] == [(b, 2 * x, 2 * y, 2 * z, 2 * w) for b, x, y, z, w in once["aps"]]
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """The first open migrates the new file; others at the same moment used to apply the same
+    migrations again ("table already exists") and fail."""
+    for round_ in range(3):
+        db = tmp_path / f"new{round_}.db"
+        procs = [subprocess.Popen([OFFICEGUARD, "ingest", str(pcap(CAPS[0])), "--db", str(db)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for _ in range(4)]
+        assert [p.wait(timeout=300) for p in procs] == [0] * 4, f"round {round_}"
