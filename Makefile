@@ -16,7 +16,7 @@ DEB_TEST := $(DEB_RUN) samba iproute2 iputils-ping nftables mosquitto tshark lib
             nmap lighttpd lighttpd-mod-openssl snmpd openssh-server openssh-client busybox-static procps \
             chromium apache2-utils
 
-.PHONY: run test test-image lint bench fuzz deb-run deb-test venv clean
+.PHONY: fuzz-inputs run test test-image lint bench fuzz deb-run deb-test venv clean
 
 define ensure_debs
 	@missing=""; for p in $(1); do \
@@ -74,9 +74,14 @@ bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_export.py
 	$(BIN)/python bench/bench_probe.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_hostile_web.py
 
 fuzz: $(STAMP)
 	$(BIN)/python bench/fuzz_wifi.py --frames 1000000
+
+# capture headers/options and the config loader, ten minutes each (outside CI)
+fuzz-inputs: $(STAMP)
+	$(BIN)/python bench/fuzz_inputs.py --minutes 10
 
 clean:
 	rm -rf $(VENV) officeguard-data .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,17 @@ _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 MAX_RECORD = 256 * 1024
 
 
+# Timestamps outside 1970-01-01 .. 2100-01-01 are not from a real capture: a frame that
+# carries one is skipped (and counted), never stored where every page and export would trip
+# over it. Also used for values read back from the store (timeutil).
+TS_MIN = 0.0
+TS_MAX = 4102444800.0
+
+
+def sane_ts(ts: float) -> bool:
+    return TS_MIN <= ts < TS_MAX
+
+
 class CaptureError(Exception):
     """A capture file that cannot be read (further)."""
 
@@ -43,6 +54,8 @@ class Frame:
 class ReadStats:
     frames: int = 0
     truncated: str | None = None  # why reading stopped early, if it did
+    skipped: int = 0  # frames left out (a timestamp outside 1970..2100)
+    skip_reason: str | None = None  # the first such reason
 
 
 def read_frames(path: str | Path, stats: ReadStats | None = None) -> Iterator[Frame]:
@@ -99,8 +112,19 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
         if len(data) < incl:
             stats.truncated = f"record cut short after frame {stats.frames}"
             return
+        ts = sec + frac * unit
+        if not sane_ts(ts):
+            _skip(stats, f"frame {stats.frames + stats.skipped + 1}: timestamp {ts:.0f} is "
+                  "outside 1970..2100")
+            continue
         stats.frames += 1
-        yield sec + frac * unit, linktype, data
+        yield ts, linktype, data
+
+
+def _skip(stats: ReadStats, why: str) -> None:
+    stats.skipped += 1
+    if stats.skip_reason is None:
+        stats.skip_reason = why
 
 
 def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats
@@ -158,8 +182,13 @@ def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats
                 continue
             linktype, unit = interfaces[iface]
             data = body[20 : 20 + cap_len]
+            ts = ((ts_hi << 32) | ts_lo) * unit
+            if not sane_ts(ts):
+                _skip(stats, f"frame {stats.frames + stats.skipped + 1}: timestamp {ts:.0f} "
+                      "is outside 1970..2100")
+                continue
             stats.frames += 1
-            yield ((ts_hi << 32) | ts_lo) * unit, linktype, data
+            yield ts, linktype, data
         elif btype == 3:  # simple packet: interface 0, no timestamp
             if not interfaces or len(body) < 4:
                 continue
@@ -169,14 +198,22 @@ def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats
 
 
 def _if_tsresol(opts: bytes, e: str) -> float:
+    """The interface's timestamp unit from its options (default: microseconds). An option
+    whose value is missing or runs past the block is ignored; so is a resolution coarser than
+    a second or finer than 10^-19 s (2^-63 s), which no capture uses."""
     i = 0
     while i + 4 <= len(opts):
         code, length = struct.unpack(e + "HH", opts[i : i + 4])
         if code == 0:
             break
+        if i + 4 + length > len(opts):
+            break  # the option claims more bytes than the block holds
         if code == 9 and length >= 1:
             v = opts[i + 4]
-            return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+            exp = v & 0x7F
+            if (v & 0x80 and exp <= 63) or (not v & 0x80 and exp <= 19):
+                return 2.0 ** -exp if v & 0x80 else 10.0 ** -exp
+            return 1e-6
         i += 4 + ((length + 3) & ~3)
     return 1e-6
 

@@ -17,7 +17,7 @@ from agent.survey import SurveyAcc
 from agent.wifi_json import ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
-from appliance.store import Store
+from appliance.store import Store, observation_lock
 from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,16 @@ BATCH_SECONDS = 2.0  # how often to hand a batch to the writer (it writes while 
 def ingest_files(
     config: Config, store: Store, files: list[str | Path], keep_events: bool = True,
     survey: str | None = None, survey_location: str = "outside",
+) -> dict[str, Any]:
+    """Feed FILES through the pipeline; one ingest at a time per database (see
+    `observation_lock`)."""
+    with observation_lock(store.path):
+        return _ingest_files(config, store, files, keep_events, survey, survey_location)
+
+
+def _ingest_files(
+    config: Config, store: Store, files: list[str | Path], keep_events: bool,
+    survey: str | None, survey_location: str,
 ) -> dict[str, Any]:
     report = RunReport(keep_events=keep_events)
     pipe = Pipeline(config, store, report=report)
@@ -67,8 +77,11 @@ def ingest_files(
             "linktypes": sorted(linktypes),
             "unsupported_linktypes": unsupported,
             "truncated": stats.truncated,
+            "skipped": stats.skipped,
             "error": error,
         })
+        if stats.skipped:
+            log.warning("%s: %d frame(s) left out (%s)", path, stats.skipped, stats.skip_reason)
         if stats.truncated:
             log.warning("%s: %s; frames before it were used", path, stats.truncated)
     pipe.flush()

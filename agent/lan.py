@@ -37,6 +37,7 @@ class StationAgg:
     last_seen: float
     frames: int = 0
     dirty: bool = True
+    written: int = 0  # frames the store already counts for this station (see Pipeline.flush)
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class LanState:
                 float(r["first_seen"]), float(r["last_seen"]),  # type: ignore[arg-type]
                 int(r.get("frames") or 0), dirty=False,  # type: ignore[call-overload]
             )
+            agg.written = agg.frames
             self.stations[(ip, mac)] = agg
             if ip != "0.0.0.0":
                 st = self.ips.get(ip)

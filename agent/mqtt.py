@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from appliance.config import Config
+from appliance.display import deep_safe
 from appliance.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,9 @@ class Publisher:
                 if payload.get("finding_id"):  # the finding's own page on the dashboard
                     payload["finding_url"] = (self.config.mqtt.dashboard_url.rstrip("/")
                                               + f"/findings/{int(payload['finding_id'])}")
+            # names from the air (SSIDs) reach phones and home-automation screens: bidi and
+            # control characters are shown as markers there too
+            payload = deep_safe(payload)
             body = json.dumps(payload, ensure_ascii=False)
             info = self.client.publish(f"{self.prefix}/{r['topic']}", body, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
@@ -290,7 +294,7 @@ class Publisher:
                                                   "title_ja", "title_en", "subject", "change")}
                           for i in items]}
         info = self.client.publish(f"{self.prefix}/{T_DIGEST}",
-                                   json.dumps(body, ensure_ascii=False), qos=1)
+                                   json.dumps(deep_safe(body), ensure_ascii=False), qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return
         ids = [r["id"] for r in rows]

@@ -246,12 +246,22 @@ class Pipeline:
         for agg in self.lan.take_dirty():
             key = (agg.ip, agg.mac)
             if len(self._pending_stations) < MAX_PENDING or key in self._pending_stations:
+                # only the growth since the last write is written, and added in SQL, so
+                # another writer's counts (an ingest beside the agent) are kept
+                delta = agg.frames - agg.written
+                agg.written = agg.frames
+                prev = self._pending_stations.get(key)
                 self._pending_stations[key] = (
                     agg.ip, agg.mac, agg.vendor, int(agg.randomized), agg.first_seen,
-                    agg.last_seen, agg.frames)
+                    agg.last_seen, delta + (prev[6] if prev else 0))
         for ap in self.wifi.take_dirty():
             if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
-                self._pending_aps[ap.bssid] = ap_row(ap)
+                row = ap_row(ap)
+                now = tuple(int(row[i] or 0) for i in _AP_COUNTER_IDX)
+                before = ap.written or (0,) * len(now)
+                ap.written = now
+                self._pending_aps[ap.bssid] = _ap_add(
+                    _ap_delta(row, now, before), self._pending_aps.get(ap.bssid))
         survey_rows = [r for acc in self.surveys.values() for r in acc.take()]
         batch = _Batch(self._pending_stations, self._pending_aps, self._pending_rssi,
                        self._pending_events, self._pending_drafts, survey_rows,
@@ -281,10 +291,13 @@ class Pipeline:
                       "and %d findings in memory for the next attempt: %s",
                       len(batch.stations), len(batch.aps), len(batch.events),
                       len(batch.drafts), exc)
-            for k, v in batch.stations.items():
-                self._pending_stations.setdefault(k, v)
+            for k, v in batch.stations.items():  # the growth of both batches, added
+                newer = self._pending_stations.get(k)
+                self._pending_stations[k] = v if newer is None else (
+                    *newer[:6], newer[6] + v[6])
             for k2, a in batch.aps.items():
-                self._pending_aps.setdefault(k2, a)
+                self._pending_aps[k2] = _ap_add(self._pending_aps[k2], a) \
+                    if k2 in self._pending_aps else a
             for k4, hint in batch.hints.items():
                 self._pending_hints.setdefault(k4, hint)
             for k3, r in batch.rssi.items():
@@ -336,7 +349,7 @@ def _write_stations(conn: sqlite3.Connection, stations: list[tuple[Any, ...]]) -
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip, mac) DO UPDATE SET "
         "vendor = excluded.vendor, randomized = excluded.randomized, "
         "first_seen = MIN(first_seen, excluded.first_seen), "
-        "last_seen = MAX(last_seen, excluded.last_seen), frames = excluded.frames",
+        "last_seen = MAX(last_seen, excluded.last_seen), frames = frames + excluded.frames",
         stations,
     )
 
@@ -395,6 +408,36 @@ AP_COLUMNS = (
 )
 
 
+# counters written as growth and added in SQL (the rest: latest value, or MIN/MAX)
+AP_COUNTERS = ("rssi_sum", "rssi_n", "beacons", "probe_responses", "malformed_frames")
+_AP_COUNTER_IDX = tuple(AP_COLUMNS.index(c) for c in AP_COUNTERS)
+_AP_SQL = {c: f"{c} = {c} + excluded.{c}" for c in AP_COUNTERS} | {
+    "rssi_min": "rssi_min = MIN(COALESCE(rssi_min, excluded.rssi_min), "
+                "COALESCE(excluded.rssi_min, rssi_min))",
+    "rssi_max": "rssi_max = MAX(COALESCE(rssi_max, excluded.rssi_max), "
+                "COALESCE(excluded.rssi_max, rssi_max))",
+    "first_seen": "first_seen = MIN(first_seen, excluded.first_seen)",
+    "last_seen": "last_seen = MAX(last_seen, excluded.last_seen)"}
+
+
+def _ap_delta(row: tuple[Any, ...], now: tuple[int, ...], before: tuple[int, ...]
+              ) -> tuple[Any, ...]:
+    out = list(row)
+    for i, n, b in zip(_AP_COUNTER_IDX, now, before, strict=True):
+        out[i] = n - b
+    return tuple(out)
+
+
+def _ap_add(newer: tuple[Any, ...], older: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """Two pending rows of one AP: the newer values, the growth of both."""
+    if older is None:
+        return newer
+    out = list(newer)
+    for i in _AP_COUNTER_IDX:
+        out[i] = (newer[i] or 0) + (older[i] or 0)
+    return tuple(out)
+
+
 def ap_row(ap: ApAgg) -> tuple[Any, ...]:
     """One access_points row, in AP_COLUMNS order."""
     from agent.wifi import _wps_json, ssid_text
@@ -417,7 +460,7 @@ def _write_aps(conn: sqlite3.Connection, aps: list[tuple[Any, ...]]) -> None:
         return
     cols = ", ".join(AP_COLUMNS)
     marks = ", ".join("?" for _ in AP_COLUMNS)
-    update = ", ".join(f"{c} = excluded.{c}" for c in AP_COLUMNS[1:])
+    update = ", ".join(_AP_SQL.get(c, f"{c} = excluded.{c}") for c in AP_COLUMNS[1:])
     conn.executemany(
         f"INSERT INTO access_points ({cols}) VALUES ({marks}) "  # noqa: S608 - fixed columns
         f"ON CONFLICT (bssid) DO UPDATE SET {update}",
@@ -463,6 +506,7 @@ def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:
         ap.channel_counts = {c: 10**6 for c in ap.channels}
         ap.confirmed = bool(ap.profiles) or ap.probe_responses > 0
         ap.dirty = False
+        ap.written = tuple(int(r[c] or 0) for c in AP_COUNTERS)
         state.aps[ap.bssid] = ap
         if ap.ssid:
             state.by_ssid.setdefault(ap.ssid, set()).add(ap.bssid)

@@ -82,7 +82,10 @@ def _derive(b: BeaconSeen) -> Derived:
             ",".join(map(str, suites.akm)) if suites else "",
             f"pmf={pmf}", f"bi={b.interval}", "hidden" if hidden else "named"))
     return Derived(
-        malformed=e.malformed, hidden=hidden, ssid=e.ssid, channel=b.channel,
+        # an SSID element over 32 bytes is not an SSID (IEEE 802.11): the frame counts as
+        # malformed, like one whose elements do not add up
+        malformed=e.malformed or (e.ssid is not None and len(e.ssid) > 32), hidden=hidden,
+        ssid=e.ssid, channel=b.channel,
         channel_ie=e.ds_channel is not None or e.ht_primary is not None, band=band,
         frequency_mhz=freq, privacy=b.privacy, security=security, pmf=pmf,
         pairwise=suites.pairwise if suites else (), akm=suites.akm if suites else (),
@@ -186,6 +189,7 @@ class ApAgg:
     wps_changed_at: float = 0.0
     flood: bool = False
     dirty: bool = True
+    written: tuple[int, ...] = ()  # the counters the store already holds (Pipeline.flush)
 
     @property
     def rssi_mean(self) -> float | None:

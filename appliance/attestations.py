@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
+import stat
 import tempfile
 import time
 from datetime import date, datetime, timedelta
@@ -28,6 +28,15 @@ from appliance.guideline import Catalog
 
 RESULTS = ("pass", "fail", "not_applicable")
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
+MAX_VALID_DAYS = 3650  # ten years: no inspection accepts an attestation older than that
+EVIDENCE_READ_TIMEOUT_S = 120.0
+
+
+def sane_valid_days(v: object) -> int:
+    """A stored validity as a usable number of days: a row written before the bound existed
+    (or damaged) counts as 0 days — expired, so it proves nothing — instead of breaking the
+    listing, the evaluation and every export."""
+    return v if isinstance(v, int) and 1 <= v <= MAX_VALID_DAYS else 0
 
 
 class AttestError(Exception):
@@ -48,32 +57,72 @@ def _sha256(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def store_evidence(config: Config, src: Path) -> tuple[str, int]:
-    """Copy a file into the evidence store under its SHA-256; the original name is not used as
-    a path, so a hostile file name cannot escape the folder."""
+def _open_evidence(src: Path) -> int:
+    """An evidence file opened safely: no symbolic link anywhere in its path (a link could
+    hand over /etc/shadow), only a regular file (a FIFO or /dev/zero would never end), at most
+    MAX_EVIDENCE_BYTES. Opened non-blocking, so a FIFO cannot hang the open itself."""
+    absolute = Path(os.path.abspath(src))
     try:
-        if src.stat().st_size > MAX_EVIDENCE_BYTES:
-            raise AttestError(f"{src}: larger than {MAX_EVIDENCE_BYTES // 2**20} MB")
-        digest, size = _sha256(src)
+        real = absolute.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise AttestError(f"cannot read evidence file {src}: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from exc
+    if real != absolute:
+        raise AttestError(f"{src}: the path goes through a symbolic link (to {real}); give "
+                          "the real file's path")
+    try:
+        fd = os.open(absolute, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise AttestError(f"cannot read evidence file {src}: {exc.strerror}") from exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise AttestError(f"{src}: not a regular file (a directory, FIFO or device cannot be "
+                          "evidence)")
+    if st.st_size > MAX_EVIDENCE_BYTES:
+        os.close(fd)
+        raise AttestError(f"{src}: larger than {MAX_EVIDENCE_BYTES // 2**20} MB")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def store_evidence(config: Config, src: Path) -> tuple[str, int]:
+    """Copy a file into the evidence store under its SHA-256; the original name is not used as
+    a path, so a hostile file name cannot escape the folder. The file is read once, from the
+    descriptor that was checked, with a size cap and a time limit."""
     dest_dir = evidence_dir(config)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / digest
-    if not dest.exists():
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
-                shutil.copyfileobj(inp, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            if _sha256(Path(tmp))[0] != digest:
-                raise AttestError(f"{src} changed while it was being copied; try again")
+    fd = _open_evidence(src)
+    tmp_fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".incoming-")
+    deadline = time.monotonic() + EVIDENCE_READ_TIMEOUT_S
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "rb") as inp, os.fdopen(tmp_fd, "wb") as out:
+            while chunk := inp.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_EVIDENCE_BYTES:
+                    raise AttestError(f"{src}: larger than {MAX_EVIDENCE_BYTES // 2**20} MB")
+                if time.monotonic() > deadline:
+                    raise AttestError(f"{src}: reading took longer than "
+                                      f"{EVIDENCE_READ_TIMEOUT_S:.0f} s; copy it locally first")
+                h.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        digest = h.hexdigest()
+        dest = dest_dir / digest
+        if dest.exists():
+            Path(tmp).unlink()
+        else:
             os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise AttestError(f"cannot read evidence file {src}: {exc.strerror}") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return digest, size
 
 
@@ -112,6 +161,7 @@ def record(conn: sqlite3.Connection, catalog: Catalog, measure: str, check: str,
         top = int(kind.get("max_valid_days", catalog.scheme["validity"]["max_days"]))
     else:
         top = int(catalog.scheme["validity"]["max_days"])
+    top = min(top, MAX_VALID_DAYS)
     if not 1 <= valid_days <= top:
         raise AttestError(f"--valid-days must be between 1 and {top} for {measure} {check}")
     attested_on = datetime.fromtimestamp(now).date().isoformat()
@@ -189,7 +239,7 @@ def gather_facts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
             "SELECT * FROM evidence WHERE attestation_id = ? ORDER BY id", (r["id"],)))
         atts.append(AttestationFact(r["id"], r["measure"], r["check_id"], r["result"],
                                     r["actor"], r["note"], date.fromisoformat(r["attested_on"]),
-                                    r["valid_days"], ev))
+                                    sane_valid_days(r["valid_days"]), ev))
     window = max([int(c.get("fresh_days", catalog.scheme["fresh_days"]))
                   for m in catalog.measures for c in m.checks if c["kind"] == "auto"] or [7])
     return Facts(findings, atts, observations(conn, config, now, min(window + 30,
@@ -335,7 +385,10 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
                           "ORDER BY id DESC", (catalog.framework_id,)):
         latest.setdefault((r["measure"], r["check_id"]), r)
     for (measure, check), r in latest.items():
-        expires = date.fromisoformat(r["attested_on"]) + timedelta(days=r["valid_days"])
+        valid = sane_valid_days(r["valid_days"])  # a row from an older version may be absurd
+        if not valid:
+            continue
+        expires = date.fromisoformat(r["attested_on"]) + timedelta(days=valid)
         if not today <= expires <= today + timedelta(days=days):
             continue
         alert_id = f"expiry-{r['id']}"
@@ -370,6 +423,8 @@ def list_attestations(conn: sqlite3.Connection, config: Config) -> list[dict[str
                     "note": r["note"], "attested_at": iso(r["attested_at"]),
                     "attested_on": r["attested_on"], "valid_days": r["valid_days"],
                     "expires_on": (date.fromisoformat(r["attested_on"])
-                                   + timedelta(days=r["valid_days"])).isoformat(),
+                                   + timedelta(days=sane_valid_days(r["valid_days"]))
+                                   ).isoformat() if sane_valid_days(r["valid_days"])
+                    else "invalid",
                     "evidence": ev})
     return out

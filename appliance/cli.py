@@ -13,7 +13,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from appliance import __version__
@@ -86,12 +85,31 @@ def cmd_guideline(args: argparse.Namespace, config: Config) -> int:
 
 
 
+def _capture_problem(name: str) -> str:
+    """Why NAME cannot be read as a capture file, in words ("" when it can)."""
+    import stat
+
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError:
+        return f"no such capture file: {name}"
+    except OSError as exc:
+        return f"{name}: {exc.strerror}"
+    if stat.S_ISDIR(mode):
+        return f"{name} is a directory, not a capture file"
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "special")
+        return f"{name} is not a regular file ({kind}); give a pcap or pcapng file"
+    return ""
+
+
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     from agent.ingest import ingest_files
 
-    missing = [f for f in args.files if not Path(f).is_file()]
-    if missing:
-        raise CliError(f"no such capture file: {', '.join(missing)}")
+    problems = [p for p in (_capture_problem(f) for f in args.files) if p]
+    if problems:
+        raise CliError("; ".join(problems))
     if args.survey is not None and not config.facility.ssids:
         raise CliError("--survey measures the facility's own Wi-Fi: list its SSIDs in "
                        "[[facility.ssids]] first")
@@ -198,6 +216,21 @@ def _web_kwargs(config: Config, insecure: bool) -> dict[str, Any]:
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
+def _web_limits(config: Config) -> dict[str, Any]:
+    """uvicorn's own limits: forwarded headers only from configured proxies (never from
+    loopback by default: anything on the box could then invent a client address), bounded
+    connections, headers and idle time."""
+    from web.limits import slow_client_protocol
+
+    trusted = config.web.trusted_proxies
+    # no connection ceiling (a few slow clients would lock the manager out with 503s): slow
+    # clients are cut off by the protocol's deadlines instead; the unit's TasksMax and
+    # MemoryMax bound the rest
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted) or "",
+            "server_header": False, "timeout_keep_alive": 5, "http": slow_client_protocol(),
+            "h11_max_incomplete_event_size": 32 * 1024}
+
+
 def _start_web(config: Config, host: str | None, port: int | None, insecure: bool = False
                ) -> tuple[Any, threading.Thread]:
     import uvicorn
@@ -207,7 +240,7 @@ def _start_web(config: Config, host: str | None, port: int | None, insecure: boo
     server = uvicorn.Server(uvicorn.Config(
         create_app(config, secure_cookies=not insecure), host=host or config.web.host,
         port=port or config.web.port, log_level="warning", access_log=False,
-        **_web_kwargs(config, insecure)))
+        **_web_kwargs(config, insecure), **_web_limits(config)))
     t = threading.Thread(target=server.run, name="web", daemon=True)
     t.start()
     return server, t
@@ -249,26 +282,46 @@ def cmd_web(args: argparse.Namespace, config: Config) -> int:
     fds = os.environ.get("LISTEN_FDS")
     if fds and os.environ.get("LISTEN_PID") == str(os.getpid()) and int(fds) >= 1:
         # socket activation: systemd bound the port and passed it as file descriptor 3
-        uvicorn.run(app, fd=3, log_level="info", **tls)
+        uvicorn.run(app, fd=3, log_level="info", **tls, **_web_limits(config))
         return EXIT_OK
     uvicorn.run(app, host=args.host or config.web.host, port=args.port or config.web.port,
-                log_level="info", **tls)
+                log_level="info", **tls, **_web_limits(config))
     return EXIT_OK
 
 
 # -- parser -----------------------------------------------------------------------------------
 
+def _valid_days(text: str) -> int:
+    from appliance.attestations import MAX_VALID_DAYS
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if not 1 <= n <= MAX_VALID_DAYS:
+        raise argparse.ArgumentTypeError(f"{n}: must be 1 to {MAX_VALID_DAYS} days")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE",
-                        help="TOML configuration (default: $OFFICEGUARD_CONFIG, else built-in)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    def global_options(default: Any, verbose_default: Any) -> argparse.ArgumentParser:
+        g = argparse.ArgumentParser(add_help=False)
+        g.add_argument("--config", metavar="FILE", default=default,
+                       help="TOML configuration (default: $OFFICEGUARD_CONFIG, else built-in)")
+        g.add_argument("-v", "--verbose", action="store_true", default=verbose_default,
+                       help="debug logging")
+        return g
+
+    # the global options work before or after the command: the subcommand's copy has no
+    # default of its own (SUPPRESS), so it cannot overwrite what was given before the command
+    top = global_options(None, False)
+    common = global_options(argparse.SUPPRESS, argparse.SUPPRESS)
     js = argparse.ArgumentParser(add_help=False)
     js.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     dbp = argparse.ArgumentParser(add_help=False)
     dbp.add_argument("--db", metavar="PATH", help="database file (default: in storage.data_dir)")
 
-    p = argparse.ArgumentParser(prog="officeguard", parents=[common],
+    p = argparse.ArgumentParser(prog="officeguard", parents=[top],
                                 description="Security monitor for shared offices.")
     p.add_argument("--version", action="version", version=f"officeguard {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -310,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--check", help="the check attested (see `officeguard guideline --json`)")
     at.add_argument("--note", default="", help="what was checked; the reason when not applicable")
     at.add_argument("--evidence", nargs="*", default=[], metavar="FILE")
-    at.add_argument("--valid-days", type=int, help="default: the check's own validity")
+    at.add_argument("--valid-days", type=_valid_days, metavar="DAYS",
+                    help="1 to 3650 (default: the check's own validity)")
     at.add_argument("--by", default="manager", help="who attests")
     at.add_argument("--result", choices=["pass", "fail"], default="pass")
     at.add_argument("--not-applicable", action="store_true",
@@ -367,6 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--sha256", metavar="HEX", help="the publisher's SHA-256 of the file")
     cat.add_argument("--kind", choices=["eol", "kev"], default="eol",
                      help="eol: end-of-support catalog (default); kev: CISA KEV feed")
+
+    from appliance.cli_users import add_parser as add_user_parser
+
+    add_user_parser(add, js, dbp)
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

@@ -154,17 +154,24 @@ def cmd_verify_export(args: argparse.Namespace, config: Config) -> int:
 
         pem = (Path(args.public_key) if args.public_key else folder / signing.PUBLIC_KEY)
         fp = signing.fingerprint(serialization.load_pem_public_key(pem.read_bytes()))  # type: ignore[arg-type]
-    except (OSError, ValueError):
-        pass
+    except Exception:  # noqa: BLE001 - a crafted key file: the problems list names it
+        fp = None
+    pinned = bool(args.public_key)
     if args.json:
         _print_json({"folder": str(folder), "ok": not problems, "problems": problems,
-                     "signing_key_sha256": fp})
+                     "signing_key_sha256": fp, "key_pinned": pinned})
     elif problems:
         print(f"{folder}: NOT intact")
         for p in problems:
             print(f"  {p}")
     else:
         print(f"{folder}: intact, signed by key sha256 {fp}")
+        if not pinned:
+            # the folder's own key proves only that nothing changed after signing: anyone can
+            # re-sign a forged export with a key of their own
+            print("  the key was NOT pinned: this proves only that nothing changed after "
+                  "signing. Compare the fingerprint above with the one on the appliance's "
+                  "Exports page or in an earlier report, or pass --public-key PEM.")
     return EXIT_ERROR if problems else EXIT_OK
 
 

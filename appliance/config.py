@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -57,7 +58,12 @@ def _scalar(tp: Any, v: Any, meta: dict[str, Any]) -> Any:
     elif tp is float:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise _Invalid("Input should be a valid number")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError as exc:
+            raise _Invalid("Input should be a finite number") from exc
+        if not math.isfinite(v):
+            raise _Invalid("Input should be a finite number (not nan or inf)")
     elif tp is str:
         if not isinstance(v, str):
             raise _Invalid("Input should be a valid string")
@@ -115,6 +121,7 @@ def _build(cls: Any, data: Any, path: str, errors: list[str]) -> Any:
                           "docs/configuration.md for the keys that exist)")
     kwargs = {}
     missing = False
+    n_start = len(errors)
     for name, f in known.items():
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -132,7 +139,8 @@ def _build(cls: Any, data: Any, path: str, errors: list[str]) -> Any:
             continue
         if len(errors) == n_before:
             kwargs[name] = v
-    return None if missing else cls(**kwargs)
+    # a field that failed is absent from kwargs: build nothing rather than a half object
+    return None if missing or len(errors) > n_start else cls(**kwargs)
 
 
 def _norm_mac(value: str) -> str:
@@ -167,6 +175,26 @@ def _ips(v: list[str]) -> list[str]:
     return out
 
 
+def _scope_network(item: str) -> str:
+    """A probe-scope network: the facility's own (private, loopback or link-local) addresses.
+    Broadcast, multicast, reserved and unspecified ranges are never a target; public ranges
+    need `probe.allow_public_scope` (checked by `Config.__post_init__`)."""
+    net = ipaddress.ip_network(_check_cidr(item))
+    if net.num_addresses > 65536:
+        raise ValueError(f"{item}: wider than 65536 addresses; list the facility's "
+                         "networks one by one")
+    bad = ("multicast" if net.is_multicast else "reserved or broadcast" if net.is_reserved
+           else "unspecified" if net.is_unspecified else "")
+    if bad:
+        raise ValueError(f"{item}: a {bad} range is never a probe target")
+    return str(net)
+
+
+def _is_public(net: str) -> bool:
+    n = ipaddress.ip_network(net)
+    return not (n.is_private or n.is_loopback or n.is_link_local)
+
+
 def _scope(v: list[str]) -> list[str]:
     out = []
     for item in v:
@@ -174,11 +202,7 @@ def _scope(v: list[str]) -> list[str]:
         if not item:
             raise ValueError("empty scope entry")
         if "/" in item or item.replace(".", "").isdigit() or ":" in item:
-            net = ipaddress.ip_network(_check_cidr(item))
-            if net.num_addresses > 65536:
-                raise ValueError(f"{item}: wider than 65536 addresses; list the facility's "
-                                 "networks one by one")
-            out.append(str(net))
+            out.append(_scope_network(item))
         else:
             out.append(item.lower())
     return out
@@ -197,12 +221,60 @@ def _prefix(v: str) -> str:
     return v.strip("/")
 
 
+def _timezone(v: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        if not v or "\0" in v or v.startswith(("/", ".")) or ".." in v:
+            raise ValueError(v)
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Tokyo)") from exc
+    return v
+
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+                      r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
+
+
+def _hostnames(v: list[str]) -> list[str]:
+    out = []
+    for h in v:
+        h = h.strip().lower()
+        try:
+            out.append(str(ipaddress.ip_address(h.strip("[]"))))
+            continue
+        except ValueError:
+            pass
+        if not _HOST_RE.match(h):
+            raise ValueError(f"not a host name: {h!r}")
+        out.append(h.rstrip("."))
+    return out
+
+
+def _no_controls(v: str) -> str:
+    """Names shown to people: no control or bidi-override characters."""
+    from appliance.display import unsafe_chars
+
+    bad = unsafe_chars(v)
+    if bad:
+        raise ValueError(f"contains the invisible or control character U+{ord(bad[0]):04X}")
+    return v
+
+
+def _ssid_name(v: str) -> str:
+    n = len(v.encode("utf-8"))
+    if not 1 <= n <= 32:
+        raise ValueError(f"an SSID is 1 to 32 bytes (UTF-8); {v[:40]!r} is {n}")
+    return v
+
+
 _JP_5GHZ = [36, 40, 44, 48, 52, 56, 60, 64, 100, 104, 108, 112, 116, 120, 124, 128, 132, 136, 140]
 
 
 @dataclass(frozen=True)
 class Ssid:
-    name: str = spec(min_len=1, max_len=32)
+    name: str = spec(check=_ssid_name)
     bssids: list[str] = spec(factory=list, check=_macs)
     role: str = spec("other", choices=("guest", "business", "other"))
 
@@ -210,7 +282,7 @@ class Ssid:
 @dataclass(frozen=True)
 class Facility:
     id: str = spec("facility", pattern=_ID_PATTERN)
-    name: str = ""
+    name: str = spec("", max_len=200, check=_no_controls)
     framework: str = "jta-siotp-2021"
     ssids: list[Ssid] = spec(factory=list)
 
@@ -275,6 +347,7 @@ def _classes(v: list[str]) -> list[str]:
 class Probe:
     scope: list[str] = spec(factory=list, check=_scope)
     websites: list[str] = spec(factory=list, check=_urls)
+    allow_public_scope: bool = False
     ca_file: str = ""
     ports: list[int] = spec(factory=lambda: list(_DEFAULT_PORTS), check=_ports)
     scan_interval_s: float = spec(86400.0, ge=300)
@@ -381,7 +454,10 @@ class Web:
     lockout_failures: int = spec(5, ge=1, le=100)
     lockout_minutes: float = spec(15.0, gt=0, le=1440)
     language: str = spec("ja", choices=("ja", "en"))
-    timezone: str = "Asia/Tokyo"
+    timezone: str = spec("Asia/Tokyo", check=lambda v: _timezone(v))
+    max_body_kib: int = spec(1024, ge=16, le=65536)
+    allowed_hosts: list[str] = spec(factory=list, check=lambda v: _hostnames(v))
+    trusted_proxies: list[str] = spec(factory=list, check=lambda v: _ips(v))
 
 
 # -- rental PCs (#18): the PCs the facility lends, examined for category 5 (5-①) -------------
@@ -462,16 +538,31 @@ class Config:
         """Read the MQTT password from its secret file; None when none is configured."""
         if not self.mqtt.password_file:
             return None
-        path = Path(self.mqtt.password_file)
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"mqtt.password_file: cannot read {path}: {exc.strerror}") from exc
+        return read_secret(Path(self.mqtt.password_file), "mqtt.password_file")
+
+
+def read_secret(path: Path, key: str) -> str:
+    """A secret from its file; refused when anyone but its owner and group may read it, with
+    the command that fixes it."""
+    try:
+        st = path.stat()
+        if st.st_mode & 0o007:
+            raise ConfigError(f"{key}: {path} is readable by every user on this machine "
+                              f"(mode {st.st_mode & 0o777:o}); fix it with: chmod 640 {path}")
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from exc
 
 
 def from_mapping(data: dict[str, Any]) -> Config:
     errors: list[str] = []
     config = _build(Config, data, "", errors)
+    if config is not None and not errors and not config.probe.allow_public_scope:
+        public = [n for n in config.probe.scope if "/" in n and _is_public(n)]
+        if public:
+            errors.append(f"probe.scope: {public[0]} is a public range, not the facility's own "
+                          "network; set probe.allow_public_scope = true only if the facility "
+                          "really uses public addresses and you are authorised to probe them")
     if errors:
         raise ConfigError("\n".join(errors))
     return typing.cast(Config, config)
@@ -491,12 +582,24 @@ def _read_toml(p: Path) -> dict[str, Any]:
         raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config file")
+    return parse_toml(raw, str(p))
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def parse_toml(raw: bytes, where: str) -> dict[str, Any]:
+    """TOML bytes to a mapping, or ConfigError naming the file (never a traceback)."""
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from exc
+        raise ConfigError(f"{where}: not UTF-8 text (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{where}: arrays or tables nested too deeply") from exc
 
 
 def overlay(data: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -541,9 +644,18 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, int | float):
         return repr(v)
     if isinstance(v, str):
-        import json
-
-        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+        # a TOML basic string: escape the quote, the backslash and every control character
+        # (TOML forbids U+0000-U+001F and U+007F raw; C1 controls are escaped to stay visible)
+        out = []
+        for ch in v:
+            o = ord(ch)
+            if ch in '"\\':
+                out.append("\\" + ch)
+            elif o < 0x20 or 0x7F <= o <= 0x9F:
+                out.append(f"\\u{o:04X}")
+            else:
+                out.append(ch)
+        return '"' + "".join(out) + '"'
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
@@ -567,3 +679,29 @@ def dump_settings(settings: dict[str, Any]) -> str:
                               if k in ssid]
             lines.append("")
     return "\n".join(lines)
+
+
+def write_settings(config: Config, settings: dict[str, Any]) -> Path:
+    """Write the dashboard's settings to <data_dir>/settings.toml atomically: a temporary file
+    in the same folder, parsed back with the real loader (TOML and every validator) over the
+    running configuration, fsynced, and only then renamed into place. A file that would not
+    load is never installed (ConfigError); the old one stays."""
+    import tempfile
+
+    target = config.data_dir / SETTINGS_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = dump_settings(settings).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, 0o640)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        back = parse_toml(Path(tmp).read_bytes(), str(target))
+        from_mapping(overlay(config.model_dump(), back))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

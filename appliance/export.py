@@ -23,16 +23,18 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance import signing
+from appliance import signing, timeutil
 from appliance.attestations import gather_facts, list_attestations
 from appliance.compliance import evaluate
 from appliance.config import Config
+from appliance.display import display_safe
 from appliance.guideline import Catalog
 from appliance.timeutil import iso
 
 FORMATS = ("html", "pdf", "csv", "json")
 SCHEMA_VERSION = 1
-_MAC = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b", re.IGNORECASE)
+_MAC = re.compile(r"\b[0-9a-f]{2}(?P<sep>[:-])[0-9a-f]{2}(?:(?P=sep)[0-9a-f]{2}){4}\b",
+                  re.IGNORECASE)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -94,7 +96,8 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
         w.writerow(header)
         for r in rows:
-            w.writerow(["" if v is None else neutralise(v) for v in r])
+            w.writerow(["" if v is None else neutralise(display_safe(v) if isinstance(v, str)
+                                                         else v) for v in r])
 
 
 class Pseudonymiser:
@@ -109,7 +112,7 @@ class Pseudonymiser:
         self._seen: dict[str, str] = {}
 
     def mac(self, mac: str) -> str:
-        m = mac.lower()
+        m = mac.lower().replace("-", ":")
         if not self.enabled or m in self.keep:
             return mac
         p = self._seen.get(m)
@@ -128,7 +131,10 @@ class Pseudonymiser:
         if isinstance(v, list):
             return [self.deep(x) for x in v]
         if isinstance(v, dict):
-            return {k: self.deep(x) for k, x in v.items()}
+            return {self.text(k) if isinstance(k, str) else k: self.deep(x)
+                    for k, x in v.items()}
+        if isinstance(v, tuple):
+            return [self.deep(x) for x in v]
         return v
 
 
@@ -207,7 +213,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
     for ts, sev in conn.execute(
             "SELECT h.ts, h.severity FROM finding_history h WHERE h.change IN ('new', "
             "'reopened') AND h.ts >= ? AND h.ts < ?", (t0, t1)):
-        day = datetime.fromtimestamp(ts).date().isoformat()
+        day = timeutil.day(ts)
         daily.setdefault(day, {}).setdefault(sev, 0)
         daily[day][sev] += 1
     attest = [a for a in list_attestations(conn, config)]
@@ -216,7 +222,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "WHERE requested_at >= ? AND requested_at < ?", (t0, t1))]
     for t in tests:
         t["requested_at"], t["delivered_at"] = iso(t["requested_at"]), iso(t["delivered_at"])
-    return {
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "facility": {"id": config.facility.id, "name": config.facility.name},
         "appliance_id": appliance_id(conn),
@@ -235,18 +241,22 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "surveys": surveys,
         "attestations": attest,
         "alert_tests": tests,
-        "privacy": {
-            "pseudonymised": pseudo.enabled,
-            "pseudonymised_macs": pseudo.count,
-            "note_ja": "利用者端末のMACアドレスは個人情報（APPI）にあたるため、"
-                       "このエクスポート内でのみ一貫する鍵付きハッシュ（client-…）に"
-                       "置き換えています。アクセスポイントとゲートウェイは施設の設備のため、"
-                       "そのまま記載しています。",
-            "note_en": "Client device MACs are personal data (APPI) and are replaced by keyed "
-                       "hashes (client-…) that are stable within this export only; access "
-                       "points and gateways are facility infrastructure and shown in full.",
-        },
     }
+    # privacy by construction: the whole document goes through the one pseudonymisation step,
+    # so a section added later (or a MAC inside a note or a compliance detail) cannot leak
+    doc = pseudo.deep(doc)
+    doc["privacy"] = {
+        "pseudonymised": pseudo.enabled,
+        "pseudonymised_macs": pseudo.count,
+        "note_ja": "利用者端末のMACアドレスは個人情報（APPI）にあたるため、"
+                   "このエクスポート内でのみ一貫する鍵付きハッシュ（client-…）に"
+                   "置き換えています。アクセスポイントとゲートウェイは施設の設備のため、"
+                   "そのまま記載しています。",
+        "note_en": "Client device MACs are personal data (APPI) and are replaced by keyed "
+                   "hashes (client-…) that are stable within this export only; access "
+                   "points and gateways are facility infrastructure and shown in full.",
+    }
+    return doc
 
 
 def _csv_files(folder: Path, doc: dict[str, Any]) -> None:
@@ -486,10 +496,12 @@ def email(config: Config, folder: Path, period: Period) -> str:
     ctx = ssl.create_default_context(cafile=c.smtp_ca_file or None)
     password = None
     if c.smtp_password_file:
+        from appliance.config import ConfigError, read_secret
+
         try:
-            password = Path(c.smtp_password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ExportError(f"exports.smtp_password_file: {exc.strerror}") from exc
+            password = read_secret(Path(c.smtp_password_file), "exports.smtp_password_file")
+        except ConfigError as exc:
+            raise ExportError(str(exc)) from exc
     try:
         smtp: smtplib.SMTP
         if c.smtp_tls == "tls":

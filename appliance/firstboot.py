@@ -114,8 +114,17 @@ def run(root: Path = Path("/"), force: bool = False, hostname: str | None = None
     if shutil.which("mosquitto_passwd"):
         passwd.parent.mkdir(parents=True, exist_ok=True)
         passwd.unlink(missing_ok=True)
-        subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, broker_pw],
-                       check=True, capture_output=True)
+        # the password never goes on a command line (any local user can read those in
+        # /proc): written to a new 0600 file that mosquitto_passwd -U hashes in place
+        fd = os.open(passwd, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{USER}:{broker_pw}\n")
+        try:
+            subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True,
+                           capture_output=True)
+        except BaseException:
+            passwd.unlink(missing_ok=True)
+            raise
         os.chmod(passwd, 0o640)
         _chgrp(passwd, "mosquitto")
     key_pem, cert_pem = tls_certificate(hostname)

@@ -8,6 +8,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from appliance.display import display_safe
+
 VERDICT = {
     "ja": {"pass": "適合", "warn": "注意", "fail": "不適合", "unknown": "データなし",
            "expired": "期限切れ", "evidence_invalid": "証跡無効", "not_applicable": "対象外"},
@@ -77,7 +79,8 @@ def _more(t: dict[str, str], total: int, csv_name: str) -> str:
 
 
 def e(v: Any) -> str:
-    return escape("" if v is None else str(v), quote=True)
+    """Escaped for HTML, with bidi and control characters shown as ⟨U+XXXX⟩ markers."""
+    return escape(display_safe(v), quote=True)
 
 
 def _verdict(v: str, lang: str) -> str:

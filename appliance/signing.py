@@ -11,10 +11,11 @@ import base64
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -110,17 +111,19 @@ def verify_folder(folder: Path, pinned: Path | None = None) -> list[str]:
             return [f"{PUBLIC_KEY}: changed (not the key the manifest names)"]
         return [f"{MANIFEST}: the signature does not match (the manifest or {SIGNATURE} was "
                 "changed, or it was signed by another key)"]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
         return [f"{PUBLIC_KEY}: {exc}"]
-    manifest = json.loads(body)
+    manifest, shape = _manifest_shape(body)
+    if shape:
+        return [f"{MANIFEST}: {shape} (crafted or damaged)"]
     if manifest.get("public_key_sha256") != fingerprint(pub):
         problems.append(f"{MANIFEST}: names a different key than the one that verified it")
     listed = set()
-    for f in manifest.get("files", []):
+    for f in manifest["files"]:
         name = f["name"]
         listed.add(name)
         p = folder / name
-        if not p.is_file():
+        if p.is_symlink() or not p.is_file():
             problems.append(f"{name}: missing")
         elif sha256_file(p) != f["sha256"]:
             problems.append(f"{name}: changed (SHA-256 differs from the manifest)")
@@ -128,3 +131,33 @@ def verify_folder(folder: Path, pinned: Path | None = None) -> list[str]:
         if p.name not in listed and p.name not in (MANIFEST, SIGNATURE):
             problems.append(f"{p.name}: not in the manifest (added after signing)")
     return problems
+
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _manifest_shape(body: bytes) -> tuple[dict[str, Any], str]:
+    """The manifest, or why its shape is wrong: a JSON object whose `files` is a list of
+    {name, sha256} with plain file names (nothing that leaves the folder) and hex digests."""
+    try:
+        manifest = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {}, "not a JSON document"
+    if not isinstance(manifest, dict):
+        return {}, "not a JSON object"
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        return {}, "has no list of files"
+    seen: set[str] = set()
+    for i, f in enumerate(files):
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str) or \
+                not isinstance(f.get("sha256"), str):
+            return {}, f"files[{i}] is not a {{name, sha256}} entry"
+        name = f["name"]
+        if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+                or name in (MANIFEST, SIGNATURE) or name in seen):
+            return {}, f"files[{i}] names {name[:80]!r}, which is not a file of this folder"
+        if not _SHA256_RE.match(f["sha256"]):
+            return {}, f"files[{i}] has no SHA-256 digest"
+        seen.add(name)
+    return manifest, ""

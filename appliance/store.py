@@ -7,11 +7,13 @@ at all. Readers open their own connections and never block the writer (WAL).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,9 +61,54 @@ def applied_migrations(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
 
 
+DB_MODE = 0o600
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (SQLite gives its -wal and -shm files
+    the database file's mode); an existing one readable by every user is narrowed, loudly.
+    It holds password hashes, session CSRF tokens and the audit log."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, DB_MODE)
+        os.close(fd)
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite will name the problem
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = p.stat()
+            if st.st_mode & 0o007:
+                os.chmod(p, st.st_mode & 0o770)
+                log.warning("%s was readable by every user; narrowed to %o", p,
+                            st.st_mode & 0o770)
+        except OSError:
+            pass
+
+
 def migrate(path: Path) -> list[str]:
-    """Apply pending migrations; back the file up first when it already holds data."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Apply pending migrations; back the file up first when it already holds data. Two
+    processes opening a new database at once take turns (an flock on the file, which does not
+    touch SQLite's own fcntl locks): the second sees what the first applied."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    _private_file(path)
+    try:
+        guard = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        guard = -1  # SQLite will name the problem
+    try:
+        if guard >= 0:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+        return _migrate(path)
+    finally:
+        if guard >= 0:
+            os.close(guard)
+
+
+def _migrate(path: Path) -> list[str]:
     try:
         conn = _connect(path)
         try:
@@ -70,6 +117,7 @@ def migrate(path: Path) -> list[str]:
             pending = [(n, sql) for n, sql in MIGRATIONS if n not in done]
             if pending and done:
                 backup = path.with_name(f"{path.name}.pre-{pending[0][0]}.bak")
+                _private_file(backup)
                 dst = sqlite3.connect(backup)
                 with dst:
                     conn.backup(dst)
@@ -97,6 +145,27 @@ def migrate(path: Path) -> list[str]:
 
 
 _STOP = object()
+
+
+@contextlib.contextmanager
+def observation_lock(db_path: Path) -> Iterator[None]:
+    """Held by an ingest from reading the totals it builds on to its last write, so two
+    ingests at once give the same totals, events and finding counts as one after the other
+    (each would otherwise start from the same totals and overwrite the other's). A lock file
+    beside the database (0600); released when the process ends, however it ends."""
+    import fcntl
+
+    lock = db_path.with_name(db_path.name + ".ingest-lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, DB_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another ingest is writing to %s; waiting for it to finish", db_path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class Store:

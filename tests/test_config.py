@@ -66,6 +66,7 @@ def test_broken_toml_and_binary(tmp_path: Path) -> None:
 def test_password_comes_from_file(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("s3cret-from-file\n")
+    secret.chmod(0o600)  # a secret readable by every user is refused (#14)
     c = cfg.from_mapping({"mqtt": {"host": "localhost", "password_file": str(secret)}})
     assert c.mqtt_password() == "s3cret-from-file"
     assert cfg.from_mapping({}).mqtt_password() is None

@@ -146,6 +146,7 @@ def test_finding_from_ingest_reaches_a_phone_over_tls_with_a_password(tmp_path: 
     broker.start()
     secret = tmp_path / "mqtt-password"
     secret.write_text("s3cret-t3st\n")
+    secret.chmod(0o600)  # a secret readable by every user is refused (#14)
     try:
         sub = Subscriber(broker.port, "officeguard/site-a/#", tls={"ca": str(certs / "ca.pem")},
                          user=("officeguard", "s3cret-t3st"))

@@ -20,7 +20,9 @@ PASSWORD = "correct-horse-battery-9"  # a test account's password, never a produ
 def config_for(tmp: Path, **web: object) -> Config:
     return Config.model_validate({
         "storage": {"data_dir": str(tmp / "data")},
-        "web": {"setup_code_file": str(tmp / "no-first-boot-code"), **web}})
+        # TestClient's Host header is "testserver": allowed as a configured name would be
+        "web": {"setup_code_file": str(tmp / "no-first-boot-code"),
+                "allowed_hosts": ["testserver"], **web}})
 
 
 def add_user(config: Config, username: str = "manager", role: str = "admin") -> None:

@@ -34,13 +34,15 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from pydantic import BaseModel, Field
 
 from appliance.compliance import todo_list
 from appliance.config import Config
+from appliance.display import display_safe
 from appliance.guideline import catalog_for
 from appliance.store import Store, StoreError
-from web import charts, data, i18n, routes_compliance
+from web import charts, data, i18n, limits, routes_compliance
 from web import security as sec
 
 log = logging.getLogger("officeguard.web")
@@ -72,6 +74,10 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["t"] = lambda ts, seconds=False: i18n.local_time(ts, config.web.timezone,
                                                                  seconds)
+    # every value printed by a template: bidi overrides and control characters in names from
+    # the air or the LAN are shown as ⟨U+202E⟩ markers (HTML made by us, Markup, is left alone)
+    env.finalize = lambda v: display_safe(v) if isinstance(v, str) and not isinstance(
+        v, Markup) else v
     cache: dict[str, tuple[float, Any]] = {}
     cache_lock = threading.Lock()
     counts_cache: dict[tuple[str, str, str], tuple[float, dict[str, int]]] = {}
@@ -152,6 +158,11 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             await self.inner(scope, receive, with_headers)
 
     app.add_middleware(Headers)
+    # outermost: Host allow-list, body cap and same-origin posts before anything reads the
+    # request; an unhandled error still gets the security headers
+    app.add_middleware(limits.Limits, max_body=config.web.max_body_kib * 1024,
+                       hosts=limits.HostCheck([config.web.host, *config.web.allowed_hosts]),
+                       headers=[*base_headers, (b"cache-control", b"no-store")])
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, _exc: NeedLogin) -> Response:
@@ -275,15 +286,12 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         if store().read_with(sec.has_users):
             return RedirectResponse("/login", status_code=303)
         ip = request.client.host if request.client else "?"
-        failures = store().read_with(lambda c: c.execute(
-            "SELECT COUNT(*) FROM login_failures WHERE username = '#setup' AND ts >= ?",
-            (time.time() - 900,)).fetchone()[0])
-        if failures >= config.web.lockout_failures:
+        # wrong codes lock this address only, for web.lockout_minutes: another host on the
+        # LAN cannot keep the setup locked for everyone
+        if store().read_with(lambda c: sec.setup_locked(c, config, ip)):
             return fail("locked", 429)
         if not sec.setup_code_ok(config, code):
-            store().write(lambda c: c.execute(
-                "INSERT INTO login_failures (username, ip, ts) VALUES ('#setup', ?, ?)",
-                (ip, time.time())))
+            store().write(lambda c: sec.setup_failed(c, ip))
             return fail("code", 401)
         if password != password2:
             return fail("mismatch")
@@ -369,9 +377,16 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                     severity=severity, measure=measure, q=q, page_no=page_no,
                     pages=(total + data.PAGE - 1) // data.PAGE)
 
+    def row_id(n: int) -> int:
+        """A row id from the URL or a form: anything SQLite cannot hold is simply not there."""
+        if not 0 < n < 2**63:
+            raise HTTPException(404, "no such item")
+        return n
+
     @app.get("/findings/{fid}", include_in_schema=False)
     def finding_page(request: Request, fid: int, s: sec.Session = Depends(session)  # noqa: B008
                      ) -> Response:
+        row_id(fid)
         f = store().read_with(lambda c: data.finding(c, fid))
         if f is None:
             raise HTTPException(404)
@@ -383,7 +398,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                        note: str = Form("", max_length=500), csrf: str = Form(""),
                        back: str = Form("")) -> Response:
         check_csrf(s, csrf, None)
-        _change_status(fid, status, note, s)
+        _change_status(row_id(fid), status, note, s)
         return RedirectResponse(safe_next(back) if back else f"/findings/{fid}",
                                 status_code=303)
 
@@ -392,7 +407,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                     csrf: str = Form(""), back: str = Form("")) -> Response:
         """The findings list's per-row button: one form on the page, the row's id as value."""
         check_csrf(s, csrf, None)
-        _change_status(fid, "acknowledged", "", s)
+        _change_status(row_id(fid), "acknowledged", "", s)
         return RedirectResponse(safe_next(back) if back else "/findings", status_code=303)
 
     def _change_status(fid: int, status: str, note: str, s: sec.Session) -> None:
@@ -546,6 +561,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
 
     @app.get("/exports/{eid}/download", include_in_schema=False)
     def export_download(eid: int, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
+        row_id(eid)
         row = store().read_with(lambda c: c.execute(
             "SELECT path, period FROM exports WHERE id = ? AND removed_at IS NULL",
             (eid,)).fetchone())
@@ -602,9 +618,10 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                             ) -> Response:
         """Facility SSIDs, probe scope and web sites, MQTT broker: validated with the same typed
         loader as the file, written to <data_dir>/settings.toml, applied at the next start."""
-        from appliance.config import ConfigError, dump_settings, from_mapping, overlay
+        from appliance.config import ConfigError, from_mapping, overlay, write_settings
 
-        form = {k: str(v)[:20000] for k, v in (await request.form()).items()}
+        form = {k: str(v)[:20000] for k, v in
+                (await request.form(max_files=0, max_fields=64)).items()}
         check_csrf(s, form.get("csrf"), None)
         settings = _settings_form(form)
         try:
@@ -615,14 +632,12 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                      msg="", error=str(exc), form=form)
             r.status_code = 400
             return r
-        target = config.data_dir / "settings.toml"
-        tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dump_settings(settings))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            write_settings(config, settings)
+        except ConfigError as exc:  # what was written did not read back: nothing replaced
+            log.error("settings not saved: %s", exc)
+            raise HTTPException(500, "the settings could not be written; nothing changed"
+                                ) from exc
         store().write(lambda c: sec.audit(c, s.username, "settings saved", json.dumps(
             settings, ensure_ascii=False)[:500]))
         return RedirectResponse("/settings?msg=settings-saved", status_code=303)
@@ -643,6 +658,48 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         except sec.AuthError as exc:
             return RedirectResponse(f"/settings?msg={quote(str(exc))}", status_code=303)
         return RedirectResponse("/settings?msg=user-created", status_code=303)
+
+    def _user_change(fn: Any, ok_msg: str) -> Response:
+        try:
+            store().write(fn)
+        except sec.AuthError as exc:
+            return RedirectResponse(f"/settings?msg={quote(str(exc))}", status_code=303)
+        return RedirectResponse(f"/settings?msg={ok_msg}", status_code=303)
+
+    @app.post("/settings/users/manage", include_in_schema=False)
+    def manage_user(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
+                    username: str = Form(..., max_length=64),
+                    action: str = Form(..., pattern="^(disable|enable|end-sessions|password)$"),
+                    password: str = Form("", max_length=256)) -> Response:
+        """An administrator disables or re-enables a user, ends their sessions, or sets a new
+        password for them (which ends their sessions too); each is audited."""
+        check_csrf(s, csrf, None)
+        if action == "password":
+            return _user_change(lambda c: sec.set_password(
+                c, s.username, username, password,
+                keep_sha256=s.token_sha256 if username == s.username else None),
+                "password-changed")
+        if action == "end-sessions":
+            keep = s.token_sha256 if username == s.username else None
+            return _user_change(lambda c: sec.end_sessions(c, s.username, username, keep),
+                                "sessions-ended")
+        return _user_change(lambda c: sec.set_disabled(c, s.username, username,
+                                                       action == "disable"),
+                            f"user-{action}d")
+
+    @app.post("/account/password", include_in_schema=False)
+    def own_password(s: sec.Session = Depends(session), csrf: str = Form(""),  # noqa: B008
+                     current: str = Form(..., max_length=256),
+                     password: str = Form(..., max_length=256),
+                     password2: str = Form(..., max_length=256)) -> Response:
+        """Any user changes their own password (the current one is asked for); their other
+        sessions end."""
+        check_csrf(s, csrf, None)
+        if password != password2:
+            return RedirectResponse("/settings?msg=mismatch", status_code=303)
+        return _user_change(lambda c: sec.set_password(
+            c, s.username, s.username, password, current=current, keep_sha256=s.token_sha256),
+            "password-changed")
 
     @app.post("/settings/alert-test", include_in_schema=False)
     async def alert_test(s: sec.Session = Depends(admin), csrf: str = Form("")  # noqa: B008

@@ -149,6 +149,7 @@ def access_points(conn: sqlite3.Connection, config: Config, limit: int = 500
         d["facility"] = r["bssid"] in bssids or (r["ssid"] in names and not listed)
         d["impostor"] = r["ssid"] in names and bool(listed) and r["bssid"] not in listed
         d["rssi_mean"] = round(r["rssi_sum"] / r["rssi_n"], 1) if r["rssi_n"] else None
+        d["ssid_malformed"] = len(r["ssid_hex"] or "") > 64  # over 32 bytes: not an SSID
         out.append(d)
     out.sort(key=lambda a: (not a["facility"], a["ssid"]))
     return out

@@ -85,5 +85,8 @@ def local_time(ts: float | None, tz: str, seconds: bool = False) -> str:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
-    return datetime.fromtimestamp(float(ts), zone).strftime(
-        "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(float(ts), zone).strftime(
+            "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError, TypeError):
+        return "(invalid time)"  # a bad row from an older version: shown, never a 500

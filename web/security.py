@@ -15,6 +15,7 @@ import os
 import secrets
 import sqlite3
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +92,67 @@ def create_user(conn: sqlite3.Connection, username: str, password: str, role: st
     return int(cur.lastrowid or 0)
 
 
+# -- user management (dashboard and CLI; every change audited) ---------------------------------
+def _user(conn: sqlite3.Connection, username: str) -> sqlite3.Row:
+    row = conn.execute("SELECT id, username, role, disabled, password_hash FROM users "
+                       "WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        raise AuthError(f"no user {username!r}")
+    return typing.cast(sqlite3.Row, row)
+
+
+def end_sessions(conn: sqlite3.Connection, actor: str, username: str,
+                 keep_sha256: str | None = None) -> int:
+    """Log USERNAME out everywhere (but the session KEEP_SHA256, when it is the actor's own)."""
+    u = _user(conn, username)
+    n = conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_sha256 != ?",
+                     (u["id"], keep_sha256 or "")).rowcount
+    audit(conn, actor, "sessions ended", f"{username}: {n} session(s)")
+    return int(n)
+
+
+def set_password(conn: sqlite3.Connection, actor: str, username: str, password: str,
+                 current: str | None = None, keep_sha256: str | None = None) -> None:
+    """A new password for USERNAME; with CURRENT (a user changing their own) the old one must
+    match. Every other session of the user ends: whoever knew the old password is out."""
+    u = _user(conn, username)
+    if current is not None:
+        ok: bool
+        try:
+            ok = _hasher.verify(u["password_hash"], current)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        if not ok:
+            raise AuthError("the current password is wrong")
+    problem = password_problem(username, password)
+    if problem:
+        raise AuthError(f"password: {problem}")
+    conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                 (_hasher.hash(password), u["id"]))
+    conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_sha256 != ?",
+                 (u["id"], keep_sha256 or ""))
+    audit(conn, actor, "password changed", username)
+
+
+def set_disabled(conn: sqlite3.Connection, actor: str, username: str, disabled: bool) -> None:
+    """Disable (and log out everywhere) or re-enable a user; the last enabled administrator
+    cannot be disabled — nobody could manage the appliance any more."""
+    u = _user(conn, username)
+    if disabled and u["role"] == "admin" and not u["disabled"]:
+        admins = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND "
+                              "disabled = 0").fetchone()[0]
+        if admins <= 1:
+            raise AuthError("this is the last enabled administrator; add another first")
+    conn.execute("UPDATE users SET disabled = ? WHERE id = ?", (int(disabled), u["id"]))
+    if disabled:
+        conn.execute("DELETE FROM sessions WHERE user_id = ?", (u["id"],))
+    audit(conn, actor, "user disabled" if disabled else "user enabled", username)
+
+
 def _failures(conn: sqlite3.Connection, username: str, ip: str, since: float) -> tuple[int, int]:
-    u = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND ts >= ?",
-                     (username, since)).fetchone()[0]
+    # per user name *from this address*: a neighbour guessing cannot lock the manager out
+    u = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND ip = ? "
+                     "AND ts >= ?", (username[:64], ip, since)).fetchone()[0]
     i = conn.execute("SELECT COUNT(*) FROM login_failures WHERE ip = ? AND ts >= ?",
                      (ip, since)).fetchone()[0]
     return int(u), int(i)
@@ -103,7 +162,8 @@ def login(conn: sqlite3.Connection, config: Config, username: str, password: str
           now: float | None = None) -> tuple[str, Session] | str:
     """A new session token, or the refusal ("locked", "invalid") — returned, not raised, so the
     failure is recorded in the same committed transaction. Locked after `lockout_failures`
-    failures for a user (or 4× that from one address) within `lockout_minutes`."""
+    failures for a user from one address (or 4× that for any names from one address) within
+    `lockout_minutes`; other addresses are not locked out."""
     now = time.time() if now is None else now
     w = config.web
     since = now - w.lockout_minutes * 60
@@ -195,8 +255,33 @@ def ensure_setup_code(config: Config) -> str:
     return code
 
 
+def setup_locked(conn: sqlite3.Connection, config: Config, ip: str,
+                 now: float | None = None) -> bool:
+    """Too many wrong setup codes from this address within web.lockout_minutes."""
+    now = time.time() if now is None else now
+    n = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = '#setup' AND ip = ? "
+                     "AND ts >= ?", (ip, now - config.web.lockout_minutes * 60)).fetchone()[0]
+    return int(n) >= config.web.lockout_failures
+
+
+def setup_failed(conn: sqlite3.Connection, ip: str) -> None:
+    conn.execute("INSERT INTO login_failures (username, ip, ts) VALUES ('#setup', ?, ?)",
+                 (ip, time.time()))
+
+
+def _current_setup_code(config: Config) -> str:
+    """The code, read quietly (it is logged once, when it is made or the service starts)."""
+    for p in (Path(config.web.setup_code_file), config.data_dir / "setup-code"):
+        try:
+            if p.exists():
+                return p.read_text().strip()
+        except OSError as exc:
+            log.error("cannot read %s: %s", p, exc)
+    return ensure_setup_code(config)
+
+
 def setup_code_ok(config: Config, submitted: str) -> bool:
-    want = ensure_setup_code(config)
+    want = _current_setup_code(config)
     norm = submitted.strip().upper().replace(" ", "")
     return bool(want) and hmac.compare_digest(want.replace(" ", ""), norm)
 

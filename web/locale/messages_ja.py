@@ -138,6 +138,15 @@ JA = {
     "ESU until (YYYY-MM-DD)": "ESU期限（YYYY-MM-DD）", "ESU evidence": "ESU加入の根拠",
     "Register": "登録", "past": "サポート終了", "soon": "終了間近", "supported": "サポート中",
     "esu": "拡張サポート（ESU）中", "passive hint": "受動的な推定",
+    # user management and display safety (#14)
+    "disabled": "無効", "New password": "新しいパスワード", "Set password": "パスワードを設定",
+    "End sessions": "ログインを終了", "Enable": "有効にする", "Disable": "無効にする",
+    "Your password": "自分のパスワード", "Current password": "現在のパスワード",
+    "New password again": "新しいパスワード（確認）", "Change password": "パスワードを変更",
+    "password-changed": "パスワードを変更しました。ほかのログインは終了しました。",
+    "sessions-ended": "ログインを終了しました。", "user-disabled": "ユーザーを無効にしました。",
+    "user-enabled": "ユーザーを有効にしました。", "mismatch": "新しいパスワードが一致しません。",
+    "malformed SSID": "不正なSSID（33バイト以上）",
 }
 
 
