@@ -443,7 +443,9 @@ def test_attest_refuses_what_it_should(tmp_path: Path) -> None:
     assert "cannot read evidence" in cli(tmp_path, "attest", "1-1", "--evidence",
                                          str(tmp_path / "nope.pdf")).stderr
     r = cli(tmp_path, "attest", "1-1", "--valid-days", "36500")
-    assert r.returncode == 1 and "between 1 and 400" in r.stderr
+    assert r.returncode == 2 and "1 to 3650" in r.stderr  # a usage error before anything
+    r = cli(tmp_path, "attest", "1-1", "--valid-days", "401")
+    assert r.returncode == 1 and "between 1 and 400" in r.stderr  # the framework's bound
     r = cli(tmp_path, "attest", "3-4", "--valid-days", "365")
     assert r.returncode == 1 and "between 1 and 62" in r.stderr
     r = cli(tmp_path, "attest", "6-3")

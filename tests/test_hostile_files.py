@@ -24,7 +24,7 @@ def og(tmp: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProce
 def test_absurd_valid_days_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     res = og(tmp_path, "attest", "1-1", "--valid-days", "9999999", "--note", "x")
     assert res.returncode != 0 and "Traceback" not in res.stderr
-    assert "--valid-days must be between 1 and 400" in res.stderr  # the framework's bound
+    assert "3650" in res.stderr
     ok = og(tmp_path, "attestations", "--json")
     assert ok.returncode == 0 and "Traceback" not in ok.stderr, ok.stderr
 
