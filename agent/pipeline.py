@@ -124,6 +124,7 @@ class Pipeline:
         self._facility_bssids = frozenset(b for s in config.facility.ssids for b in s.bssids)
         self._pending_stations: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._pending_aps: dict[str, tuple[Any, ...]] = {}
+        self._withdrawn_aps: set[str] = set()  # a beacon flood's fakes to delete from the store
         self._inflight: tuple[Future[list[FindingChange]], _Batch] | None = None
         self.surveys: dict[int, SurveyAcc] = {}  # running leakage surveys
         self._pending_rssi: dict[tuple[str, int], list[int]] = {}
@@ -245,12 +246,17 @@ class Pipeline:
                 self._pending_stations[key] = (
                     agg.ip, agg.mac, agg.vendor, int(agg.randomized), agg.first_seen,
                     agg.last_seen, agg.frames)
+        for bssid in self.wifi.take_withdrawn():
+            self._pending_aps.pop(bssid, None)
+            self._withdrawn_aps.add(bssid)
         for ap in self.wifi.take_dirty():
             if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
                 self._pending_aps[ap.bssid] = ap_row(ap)
         survey_rows = [r for acc in self.surveys.values() for r in acc.take()]
         batch = _Batch(self._pending_stations, self._pending_aps, self._pending_rssi,
-                       self._pending_events, self._pending_drafts, survey_rows)
+                       self._pending_events, self._pending_drafts, survey_rows,
+                       self._withdrawn_aps)
+        self._withdrawn_aps = set()
         self._pending_stations, self._pending_aps, self._pending_rssi = {}, {}, {}
         self._pending_events, self._pending_drafts = [], []
         self.last_flush = time.monotonic()
@@ -279,6 +285,7 @@ class Pipeline:
                 self._pending_stations.setdefault(k, v)
             for k2, a in batch.aps.items():
                 self._pending_aps.setdefault(k2, a)
+            self._withdrawn_aps |= batch.withdrawn
             for k3, r in batch.rssi.items():
                 self._pending_rssi.setdefault(k3, r)
             self._pending_events[:0] = batch.events[: MAX_PENDING]
@@ -306,14 +313,17 @@ class _Batch:
     events: list[ev.LanEventSeen | WifiEventSeen]
     drafts: list[FindingDraft]
     survey_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    withdrawn: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
         return not (self.stations or self.aps or self.rssi or self.events or self.drafts
-                    or self.survey_rows)
+                    or self.survey_rows or self.withdrawn)
 
     def write(self, conn: sqlite3.Connection) -> list[FindingChange]:
         survey_mod.write_samples(conn, self.survey_rows)
         _write_stations(conn, list(self.stations.values()))
+        conn.executemany("DELETE FROM access_points WHERE bssid = ?",
+                         [(b,) for b in sorted(self.withdrawn)])
         _write_aps(conn, list(self.aps.values()))
         _write_rssi(conn, [(b, m, *v) for (b, m), v in self.rssi.items()])
         _write_events(conn, self.events)
