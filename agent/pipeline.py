@@ -21,7 +21,7 @@ from typing import Any
 
 from agent import events as ev
 from agent import survey as survey_mod
-from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_RADIOTAP, Frame
+from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_MASK, LINKTYPE_RADIOTAP, Frame
 from agent.lan import LanSettings, LanState
 from agent.oui import OuiDb, default_db
 from agent.parsers.arp import parse_arp_payload
@@ -153,13 +153,15 @@ class Pipeline:
             self.report.undecodable += 1
 
     def _dispatch(self, ts: float, linktype: int, data: bytes) -> None:
-        if linktype == LINKTYPE_ETHERNET:
+        if linktype == LINKTYPE_RADIOTAP:
+            split = parse_radiotap(data)
+        elif linktype & LINKTYPE_MASK == LINKTYPE_ETHERNET:
             np = ethernet_payload(data)
             if np is not None and np.ethertype == ETH_ARP:
                 self._arp(ts, np.payload, np.src)
             return
-        split = (parse_radiotap(data) if linktype == LINKTYPE_RADIOTAP
-                 else split_radio(linktype, data))
+        else:
+            split = split_radio(linktype, data)  # other radio headers, or a record cut short
         if split is None:
             return
         radio, f = split
