@@ -3,6 +3,7 @@
 #   make test   create .venv, install what the tests need (Debian packages too, as root), run them
 #   make lint   ruff + mypy          make bench   print throughput figures
 #   make test-image   build the image's root file system, boot it under systemd, check it (root)
+#   make test-radio  only the live radio scenarios (a VM with mac80211_hwsim; part of make test)
 #   make fuzz   a million random and mutated frames through the pipeline (not in CI)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,11 +13,13 @@ STAMP := $(VENV)/.installed
 
 # Debian packages: what the appliance uses at run time, and what the tests add.
 DEB_RUN := libpcap0.8 ieee-data iw libpango-1.0-0 libpangoft2-1.0-0 fonts-ipafont-gothic
+# the radio testbed: Debian's kernel (it has mac80211_hwsim) in a QEMU VM, APs and stations
+DEB_RADIO := qemu-system-x86 linux-image-amd64 hostapd iw wpasupplicant tcpdump wireless-regdb
 DEB_TEST := $(DEB_RUN) samba iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl poppler-utils \
             nmap lighttpd lighttpd-mod-openssl snmpd openssh-server openssh-client busybox-static procps \
-            chromium apache2-utils
+            chromium apache2-utils $(DEB_RADIO)
 
-.PHONY: fuzz-inputs run test test-image lint bench fuzz deb-run deb-test venv clean
+.PHONY: fuzz-inputs run test test-radio test-image lint bench fuzz deb-run deb-test venv clean
 
 define ensure_debs
 	@missing=""; for p in $(1); do \
@@ -53,6 +56,11 @@ run: deb-run $(STAMP)
 
 test: deb-test $(STAMP)
 	$(BIN)/pytest
+
+# the live radio scenarios alone (they also run in `make test`, where a machine that cannot boot
+# the VM skips them with the reason; here that is a failure)
+test-radio: deb-test $(STAMP)
+	OFFICEGUARD_TEST_RADIO=1 $(BIN)/pytest tests/radio
 
 # the appliance as it ships (root): install.sh on a cached debootstrap bookworm, as pi-gen's
 # stage runs it, then that system booted under its own systemd (systemd-nspawn --boot) and

@@ -14,9 +14,17 @@ from typing import BinaryIO
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_IEEE802_11 = 105
+LINKTYPE_PRISM = 119  # Prism II monitor header (old drivers; some hold an AVS header)
 LINKTYPE_RADIOTAP = 127
+LINKTYPE_AVS = 163  # AVS / wlan-ng monitor header
 LINKTYPE_PPI = 192
-SUPPORTED_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP, LINKTYPE_PPI)
+SUPPORTED_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_IEEE802_11, LINKTYPE_PRISM,
+                       LINKTYPE_RADIOTAP, LINKTYPE_AVS, LINKTYPE_PPI)
+# Added to a record's link type when the snap length cut it short (captured < original
+# length): its end, where an FCS would be, is missing. Link types are 16 bits, so this bit is
+# free; `linktype & LINKTYPE_MASK` is the file's link type.
+CUT_SHORT = 0x10000
+LINKTYPE_MASK = 0xFFFF
 
 _PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
@@ -104,7 +112,7 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
         if len(hdr) < 16:
             stats.truncated = f"record header cut short after frame {stats.frames}"
             return
-        sec, frac, incl, _orig = rec.unpack(hdr)
+        sec, frac, incl, orig = rec.unpack(hdr)
         if incl > MAX_RECORD:
             stats.truncated = f"implausible record length {incl} after frame {stats.frames}"
             return
@@ -118,7 +126,7 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
                   "outside 1970..2100")
             continue
         stats.frames += 1
-        yield ts, linktype, data
+        yield ts, linktype | CUT_SHORT if incl < orig else linktype, data
 
 
 def _skip(stats: ReadStats, why: str) -> None:
@@ -177,7 +185,7 @@ def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats
         elif btype == 6:  # enhanced packet
             if len(body) < 20:
                 continue
-            iface, ts_hi, ts_lo, cap_len = struct.unpack(e + "IIII", body[:16])
+            iface, ts_hi, ts_lo, cap_len, orig_len = struct.unpack(e + "IIIII", body[:20])
             if iface >= len(interfaces):
                 continue
             linktype, unit = interfaces[iface]
@@ -188,6 +196,8 @@ def _read_pcapng(f: BinaryIO, p: Path, stats: ReadStats
                       "is outside 1970..2100")
                 continue
             stats.frames += 1
+            if cap_len < orig_len:
+                linktype |= CUT_SHORT
             yield ts, linktype, data
         elif btype == 3:  # simple packet: interface 0, no timestamp
             if not interfaces or len(body) < 4:

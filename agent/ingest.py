@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from agent import survey as survey_mod
-from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_records
+from agent.capture import (
+    LINKTYPE_MASK,
+    SUPPORTED_LINKTYPES,
+    CaptureError,
+    ReadStats,
+    read_records,
+)
 from agent.pipeline import Pipeline, RunReport
 from agent.rules.wifi import is_own
 from agent.survey import SurveyAcc
@@ -61,7 +67,7 @@ def _ingest_files(
             last_lt = -1
             for i, (ts, lt, data) in enumerate(read_records(path, stats)):
                 if lt != last_lt:
-                    linktypes.add(lt)
+                    linktypes.add(lt & LINKTYPE_MASK)
                     last_lt = lt
                 feed(ts, lt, data)
                 if i % BATCH_FRAMES == BATCH_FRAMES - 1 and (

@@ -122,7 +122,7 @@ Runner = Callable[[Sequence[str]], str]
 
 
 def run_iw(args: Sequence[str]) -> str:
-    exe = shutil.which("iw")
+    exe = shutil.which("iw") or shutil.which("iw", path="/usr/sbin:/sbin")
     if exe is None:
         raise FileNotFoundError("the `iw` command is missing (Debian package iw)")
     res = subprocess.run([exe, *args], capture_output=True, text=True, timeout=10)
@@ -136,6 +136,29 @@ class MonitorCheck:
     ok: bool
     detail: str
     channels: tuple[int, ...] = ()
+    fixable: bool = False  # a monitor-capable radio in another mode: enable_monitor() helps
+
+
+def run_ip(args: Sequence[str]) -> str:
+    exe = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin") or "ip"
+    res = subprocess.run([exe, *args], capture_output=True, text=True, timeout=10)
+    if res.returncode != 0:
+        raise OSError(res.stderr.strip() or f"ip {' '.join(args)} failed")
+    return res.stdout
+
+
+def enable_monitor(iface: str, iw: Runner = run_iw, ip: Runner = run_ip) -> None:
+    """Put IFACE into monitor mode: down, `iw dev IFACE set type monitor`, up.
+
+    The same steps as officeguard-monitor@.service; needs only CAP_NET_ADMIN, which the agent
+    has, so the agent does it itself when the service was not enabled. Raises OSError (with
+    iw's or ip's message) when the kernel refuses, e.g. while another program uses the radio.
+    """
+    ip(["link", "set", iface, "down"])
+    try:
+        iw(["dev", iface, "set", "type", "monitor"])
+    finally:
+        ip(["link", "set", iface, "up"])
 
 
 def check_monitor(iface: str, iw: Runner = run_iw) -> MonitorCheck:
@@ -162,7 +185,7 @@ def check_monitor(iface: str, iw: Runner = run_iw) -> MonitorCheck:
         return MonitorCheck(False, (
             f"{iface} is in {dev.type or 'unknown'} mode, not monitor: enable "
             f"officeguard-monitor@{iface}.service, or run `iw dev {iface} set type monitor` "
-            "while the interface is down"))
+            "while the interface is down"), fixable=phy is not None and phy.monitor)
     return MonitorCheck(True, f"{iface} is in monitor mode on {dev.phy}",
                         phy.channels if phy else ())
 

@@ -22,7 +22,7 @@ from typing import Any
 from agent import events as ev
 from agent import hints
 from agent import survey as survey_mod
-from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_RADIOTAP, Frame
+from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_MASK, LINKTYPE_RADIOTAP, Frame
 from agent.lan import LanSettings, LanState
 from agent.oui import OuiDb, default_db
 from agent.parsers.arp import parse_arp_payload
@@ -125,6 +125,7 @@ class Pipeline:
         self._facility_bssids = frozenset(b for s in config.facility.ssids for b in s.bssids)
         self._pending_stations: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._pending_aps: dict[str, tuple[Any, ...]] = {}
+        self._withdrawn_aps: set[str] = set()  # a beacon flood's fakes to delete from the store
         self._inflight: tuple[Future[list[FindingChange]], _Batch] | None = None
         self.surveys: dict[int, SurveyAcc] = {}  # running leakage surveys
         self._pending_rssi: dict[tuple[str, int], list[int]] = {}
@@ -154,15 +155,17 @@ class Pipeline:
             self.report.undecodable += 1
 
     def _dispatch(self, ts: float, linktype: int, data: bytes) -> None:
-        if linktype == LINKTYPE_ETHERNET:
+        if linktype == LINKTYPE_RADIOTAP:
+            split = parse_radiotap(data)
+        elif linktype & LINKTYPE_MASK == LINKTYPE_ETHERNET:
             np = ethernet_payload(data)
             if np is not None and np.ethertype == ETH_ARP:
                 self._arp(ts, np.payload, np.src)
             elif np is not None and np.ethertype == 0x0800:  # DHCP/mDNS/LLMNR/NetBIOS hints
                 hints.observe(self._pending_hints, ts, np.src, np.payload)
             return
-        split = (parse_radiotap(data) if linktype == LINKTYPE_RADIOTAP
-                 else split_radio(linktype, data))
+        else:
+            split = split_radio(linktype, data)  # other radio headers, or a record cut short
         if split is None:
             return
         radio, f = split
@@ -254,6 +257,9 @@ class Pipeline:
                 self._pending_stations[key] = (
                     agg.ip, agg.mac, agg.vendor, int(agg.randomized), agg.first_seen,
                     agg.last_seen, delta + (prev[6] if prev else 0))
+        for bssid in self.wifi.take_withdrawn():
+            self._pending_aps.pop(bssid, None)
+            self._withdrawn_aps.add(bssid)
         for ap in self.wifi.take_dirty():
             if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
                 row = ap_row(ap)
@@ -265,8 +271,9 @@ class Pipeline:
         survey_rows = [r for acc in self.surveys.values() for r in acc.take()]
         batch = _Batch(self._pending_stations, self._pending_aps, self._pending_rssi,
                        self._pending_events, self._pending_drafts, survey_rows,
-                       self._pending_hints)
+                       self._pending_hints, self._withdrawn_aps)
         self._pending_hints = {}
+        self._withdrawn_aps = set()
         self._pending_stations, self._pending_aps, self._pending_rssi = {}, {}, {}
         self._pending_events, self._pending_drafts = [], []
         self.last_flush = time.monotonic()
@@ -300,6 +307,7 @@ class Pipeline:
                     if k2 in self._pending_aps else a
             for k4, hint in batch.hints.items():
                 self._pending_hints.setdefault(k4, hint)
+            self._withdrawn_aps |= batch.withdrawn
             for k3, r in batch.rssi.items():
                 self._pending_rssi.setdefault(k3, r)
             self._pending_events[:0] = batch.events[: MAX_PENDING]
@@ -328,14 +336,17 @@ class _Batch:
     drafts: list[FindingDraft]
     survey_rows: list[tuple[Any, ...]] = field(default_factory=list)
     hints: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    withdrawn: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
         return not (self.stations or self.aps or self.rssi or self.events or self.drafts
-                    or self.survey_rows or self.hints)
+                    or self.survey_rows or self.hints or self.withdrawn)
 
     def write(self, conn: sqlite3.Connection) -> list[FindingChange]:
         survey_mod.write_samples(conn, self.survey_rows)
         _write_stations(conn, list(self.stations.values()))
+        conn.executemany("DELETE FROM access_points WHERE bssid = ?",
+                         [(b,) for b in sorted(self.withdrawn)])
         _write_aps(conn, list(self.aps.values()))
         _write_rssi(conn, [(b, m, *v) for (b, m), v in self.rssi.items()])
         _write_events(conn, self.events)

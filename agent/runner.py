@@ -21,7 +21,15 @@ from typing import Any, Protocol
 
 from agent import health, sdnotify
 from agent.capture import Frame
-from agent.monitor import MONITOR_FILTER, ChannelHopper, Runner, check_monitor, hop_plan, run_iw
+from agent.monitor import (
+    MONITOR_FILTER,
+    ChannelHopper,
+    Runner,
+    check_monitor,
+    enable_monitor,
+    hop_plan,
+    run_iw,
+)
 from agent.parsers.dhcp import BPF_LAN
 from agent.pipeline import Pipeline, RunReport
 from agent.retention import prune, prune_to_size
@@ -55,9 +63,13 @@ class SensorStatus:
     detail: str
 
 
-def preflight(config: Config, iw: Runner = run_iw
+def preflight(config: Config, iw: Runner = run_iw,
+              setup: Callable[[str], None] | None = None
               ) -> tuple[list[SensorStatus], dict[str, Any]]:
-    """Decide which sensors can run here; every inactive one says why and what to do."""
+    """Decide which sensors can run here; every inactive one says why and what to do.
+
+    SETUP puts a monitor-capable radio that is in another mode into monitor mode (the agent
+    passes enable_monitor; tests with a fake `iw` pass nothing)."""
     out: list[SensorStatus] = []
     ctx: dict[str, Any] = {"gateways": []}
     iface = config.interfaces.lan
@@ -88,6 +100,14 @@ def preflight(config: Config, iw: Runner = run_iw
             "(`iw phy` lists 'monitor') and set interfaces.monitor")))
     else:
         chk = check_monitor(mon, iw)
+        if not chk.ok and chk.fixable and setup is not None:
+            try:
+                setup(mon)
+            except OSError as exc:
+                log.error("could not put %s into monitor mode: %s", mon, exc)
+            else:
+                log.info("put %s into monitor mode", mon)
+                chk = check_monitor(mon, iw)
         if not chk.ok:
             out.append(SensorStatus("wifi", False, chk.detail))
         elif not cap_ok:
@@ -147,7 +167,8 @@ class Agent:
         self.store = store
         self.stop = threading.Event()
         self.iw = iw
-        self.sensors, self.ctx = preflight(config, iw)
+        # the real radio is put into monitor mode when needed; a fake `iw` (tests) is not
+        self.sensors, self.ctx = preflight(config, iw, enable_monitor if iw is run_iw else None)
         self._wifi_override = wifi_source
         if wifi_source is not None:
             self._set("wifi", True, "injected radio source")

@@ -5,6 +5,16 @@ evidence (`min_frames` frames with the same security profile), never from a sing
 a flood is one event when it starts and a reminder every minute while it lasts, never one per
 frame. Memory is bounded: unconfirmed APs are evicted first, and a beacon flood's fake APs never
 become confirmed.
+
+Beacon floods: a BSSID with the group (multicast) bit set is impossible for an AP, so it never
+enters the inventory; it only counts as flood evidence. A flood is a burst of new BSSIDs (more
+than `beacon_flood_new_bssids` within `beacon_flood_window_s`) of which at least half are
+suspect: impossible, or short-lived (fewer than `min_frames` beacons, or a locally administered
+BSSID with less than about a second of beacons), which is what a flood tool's fakes are; fully
+random addresses are locally administered only half of the time, so the address alone is not
+the test. When a flood is found, the young APs of the burst are withdrawn from the inventory
+(`take_withdrawn`), and every AP first seen during the flood is held back until it has beaconed
+for `flood_hold_s`: real APs outlive a flood's fakes.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ WIFI_EVENT_KINDS = (AP_CONFIRMED, AP_CHANGED, DEAUTH_FLOOD, BEACON_FLOOD)
 
 
 _WEAK = ("OPEN", "WEP")
+_ESTABLISHED = 10  # beacons: about one second of a real AP's beaconing
 _NOTHING: list[Any] = []  # returned, never mutated: the pipeline only iterates events
 
 
@@ -101,6 +112,7 @@ class WifiSettings:
     flood_quiet_s: float = 60.0
     beacon_flood_new_bssids: int = 50
     beacon_flood_window_s: float = 10.0
+    flood_hold_s: float = 60.0
     max_aps: int = 10000
 
 
@@ -223,6 +235,7 @@ class _Flood:
     last_ts: float = 0.0
     last_report: float = 0.0
     total: int = 0
+    impossible: int = 0
     sources: set[str] = field(default_factory=set)
     reasons: dict[int, int] = field(default_factory=dict)
 
@@ -236,21 +249,27 @@ class WifiState:
         self.by_ssid: dict[bytes, set[str]] = {}
         self.secured: dict[bytes, set[str]] = {}
         self._deauth: dict[str, _Flood] = {}
-        self._new: deque[tuple[float, bool]] = deque()
-        self._new_randomized = 0
+        # new BSSIDs of the flood window: (time, bssid, impossible or locally administered)
+        self._new: deque[tuple[float, str, bool]] = deque()
+        self._impossible: dict[str, float] = {}  # group-bit BSSIDs seen lately (bounded)
+        self._withdrawn: list[str] = []
         self._bflood = _Flood()
         self.deauth_frames = 0
+        self.impossible_frames = 0
 
     # -- beacons and probe responses --------------------------------------------------------
     def observe_beacon(self, b: BeaconSeen) -> list[WifiEventSeen]:
         out: list[WifiEventSeen] = []
         ap = self.aps.get(b.bssid)
         if ap is None:
+            if int(b.bssid[:2], 16) & 0x01:  # group bit: no AP can send this
+                self._note_impossible(b.ts, b.bssid, out)
+                return out
             if len(self.aps) >= self.s.max_aps:
                 self._evict()
             ap = ApAgg(b.bssid, b.ts, b.ts, self.vendor_of(b.bssid), is_randomized(b.bssid))
             self.aps[b.bssid] = ap
-            self._note_new(b.ts, ap, out)
+            self._note_new(b.ts, b.bssid, ap, out)
         ts = b.ts
         ap.dirty = True
         if ts < ap.first_seen:
@@ -359,6 +378,10 @@ class WifiState:
                 and (d.channel is None or (d.channel == ap.channel and d.channel in ap.channels))
                 and (d.hidden or d.ssid == ap.ssid) and (not beacon or ap.current is d)):
             ap.fast[slot] = d  # until something differs, frames of this content only count
+        if (ap.flood and ts - ap.first_seen >= self.s.flood_hold_s
+                and ap.beacons + ap.probe_responses >= self.s.min_frames):
+            ap.flood = False  # it outlived the flood: a real AP that appeared during it
+            ap.dirty = True
         if not ap.confirmed and not ap.flood and sustained:
             ap.confirmed = True
             first_secured = self._reindex(ap)
@@ -423,36 +446,69 @@ class WifiState:
         )
 
     # -- floods -----------------------------------------------------------------------------
-    def _note_new(self, ts: float, ap: ApAgg, out: list[WifiEventSeen]) -> None:
+    def _note_impossible(self, ts: float, bssid: str, out: list[WifiEventSeen]) -> None:
+        self.impossible_frames += 1
+        imp = self._impossible
+        if bssid in imp:
+            imp[bssid] = ts
+            return
+        if len(imp) >= 4096:  # bounded: forget the oldest half
+            for k in list(imp)[:2048]:
+                del imp[k]
+        imp[bssid] = ts
+        self._bflood.impossible += 1
+        self._note_new(ts, bssid, None, out)
+
+    def _suspect(self, bssid: str, odd: bool) -> bool:
+        """Impossible, or short-lived: fewer than min_frames beacons, or a locally administered
+        BSSID that has not yet beaconed for about a second."""
+        a = self.aps.get(bssid)
+        if a is None:
+            return True  # group bit
+        n = a.beacons + a.probe_responses
+        return n < self.s.min_frames or (odd and n < _ESTABLISHED)
+
+    def _note_new(self, ts: float, bssid: str, ap: ApAgg | None,
+                  out: list[WifiEventSeen]) -> None:
         w = self._new
-        w.append((ts, ap.randomized))
-        self._new_randomized += ap.randomized
+        odd = ap is None or ap.randomized  # impossible (group bit) or locally administered
+        w.append((ts, bssid, odd))
         while w and (ts - w[0][0] > self.s.beacon_flood_window_s or ts < w[0][0]):
-            self._new_randomized -= w.popleft()[1]
+            w.popleft()
         f = self._bflood
         if f.active:
-            ap.flood = True
+            if ap is not None:
+                ap.flood = True  # held back until it outlives the flood
             f.total += 1
             f.last_ts = ts
             if ts - f.last_report >= 60:
                 f.last_report = ts
                 out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail=self._bf(f)))
             return
-        if len(w) > self.s.beacon_flood_new_bssids:
-            randomized = self._new_randomized
-            if randomized * 2 >= len(w):
-                f.active, f.started, f.last_ts, f.last_report = True, w[0][0], ts, ts
-                f.total = len(w)
-                for bssid in list(self.aps)[-len(w):]:
-                    a = self.aps[bssid]
-                    if not a.confirmed:
-                        a.flood = True
-                out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail={
-                    **self._bf(f), "randomized_share": round(randomized / len(w), 2)}))
+        if len(w) <= self.s.beacon_flood_new_bssids:
+            return
+        suspects = [(b, o) for _t, b, o in w if self._suspect(b, o)]
+        if len(suspects) * 2 < len(w):
+            return
+        f.active, f.started, f.last_ts, f.last_report = True, w[0][0], ts, ts
+        f.total = len(w)
+        odd_n = sum(o for _t, _b, o in w)
+        # Withdraw every young AP of the burst, not only the suspects: a real one is released
+        # again once it outlives the flood (flood_hold_s).
+        for _t, b, _o in w:
+            a = self.aps.get(b)
+            if a is not None and not a.flood and a.beacons + a.probe_responses < _ESTABLISHED:
+                a.flood = True
+                self._withdrawn.append(b)
+        if ap is not None:
+            ap.flood = True
+        out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail={
+            **self._bf(f), "suspect_share": round(len(suspects) / len(w), 2),
+            "odd_share": round(odd_n / len(w), 2)}))
 
     def _bf(self, f: _Flood) -> dict[str, Any]:
         return {"new_bssids": f.total, "window_s": self.s.beacon_flood_window_s,
-                "started": f.started, "last": f.last_ts}
+                "impossible_bssids": f.impossible, "started": f.started, "last": f.last_ts}
 
     def tick(self, now: float) -> None:
         """End floods after a quiet period (called with frame or wall time)."""
@@ -514,6 +570,11 @@ class WifiState:
                     del self.by_ssid[a.ssid]
             if a.secured_key is not None:
                 self.secured.get(a.secured_key, set()).discard(a.bssid)
+
+    def take_withdrawn(self) -> list[str]:
+        """BSSIDs found to be a flood's fakes after they may have been written: delete them."""
+        out, self._withdrawn = self._withdrawn, []
+        return out
 
     def take_dirty(self) -> list[ApAgg]:
         """APs to write: every real AP (confirmed or not), never a beacon flood's fakes."""

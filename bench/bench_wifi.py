@@ -8,13 +8,22 @@ cycles as on real APs, probe responses, deauthentications and protected data fra
 sensor must skip. Times the real command (`officeguard ingest --json` into a fresh database) and
 `tshark -T fields` extracting the same fields, each as a child process, and reports each one's
 peak resident memory.
+
+Then the live agent's CPU: the real `Agent` run loop (bench/_live_agent_child.py) receives the
+same frame mix, one datagram per frame, at 1,000 frames/s, and its CPU time over that window is
+compared with the same window idle. This machine has no monitor radio, so the frames come from a
+Unix datagram socket instead of AF_PACKET (one recv per frame either way).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import shutil
+import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,7 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.capture import write_pcap  # noqa: E402
+import psutil  # noqa: E402
+
+from agent.capture import read_records, write_pcap  # noqa: E402
 from bench._common import run_child  # noqa: E402
 from tests import wifigen as g  # noqa: E402
 
@@ -77,6 +88,65 @@ def generate(path: Path, frames: int, aps: int, seed: int = 11) -> dict[str, int
 
 
 
+PI4_FACTOR = 4.0  # a Pi 4 (Cortex-A72, 1.5 GHz) runs CPython about 4x slower than this x86-64
+
+
+def live_cpu(cap: Path, tmp: Path, rate: float = 1000.0, seconds: float = 20.0
+             ) -> tuple[float, float, int]:
+    """(CPU % of one core at RATE frames/s, CPU % idle, frames the agent counted) of the live
+    agent, each over SECONDS."""
+    frames = [d for _ts, _lt, d in read_records(cap)][: int(rate * seconds) + 1]
+    sock, data = tmp / "radio.sock", tmp / "live"
+    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name(
+        "_live_agent_child.py")), str(sock), str(data)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        db = data / "officeguard.db"
+        deadline = time.monotonic() + 120
+        while True:  # ready when its first heartbeat is in the store
+            if child.poll() is not None:
+                raise SystemExit("the live agent did not start")
+            if db.exists() and sock.exists():
+                try:
+                    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+                        if c.execute("SELECT 1 FROM meta WHERE key = 'agent'").fetchone():
+                            break
+                except sqlite3.Error:
+                    pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the live agent did not start within 120 s")
+            time.sleep(0.1)
+        proc = psutil.Process(child.pid)
+        tx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+        def window(send: bool) -> float:
+            c0 = sum(proc.cpu_times()[:2])
+            t0 = time.monotonic()
+            i = 0
+            while (now := time.monotonic() - t0) < seconds:
+                due = min(int(now * rate), len(frames) - 1) if send else 0
+                while send and i < due:
+                    try:
+                        tx.sendto(frames[i], str(sock))
+                    except BlockingIOError:
+                        time.sleep(0.001)
+                        continue
+                    i += 1
+                time.sleep(0.002)
+            return (sum(proc.cpu_times()[:2]) - c0) / (time.monotonic() - t0) * 100
+
+        idle = window(send=False)
+        busy = window(send=True)
+    finally:
+        child.terminate()
+        child.wait(60)
+        if sock.exists():
+            os.unlink(sock)
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:  # its last heartbeat
+        row = c.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
+    return busy, idle, int(json.loads(row[0])["frames"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=500_000)
@@ -114,6 +184,12 @@ def main() -> None:
         print(f"tshark -T fields ({len(TSHARK_FIELDS)} fields): {secs_t:.2f} s, "
               f"{args.frames / secs_t:,.0f} frames/s, peak RSS {rss_t:.0f} MB")
         print(f"ratio: officeguard runs at {secs_t / secs:.2f}x tshark's rate")
+        busy, idle, got = live_cpu(cap, Path(tmp))
+        print(f"live agent ({got:,} frames received in 20 s): {busy:.1f} % of one core at "
+              f"1,000 frames/s ({idle:.1f} % idle), "
+              f"so {busy - idle:.1f} % per 1,000 frames/s; a Pi 4 on paper "
+              f"(~{PI4_FACTOR:g}x slower per core): about {(busy - idle) * PI4_FACTOR:.0f} % "
+              "of one of its four cores")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from agent.monitor import (
     MONITOR_FILTER,
     ChannelHopper,
     check_monitor,
+    enable_monitor,
     hop_plan,
     parse_iw_dev,
     parse_iw_phy,
@@ -271,3 +272,46 @@ def test_nothing_is_recorded_before_the_clock_is_set(tmp_path: Path) -> None:
         [ap] = store.query("SELECT ssid, beacons, first_seen FROM access_points")
         assert ap["ssid"] == "Shibuya-Guest" and ap["beacons"] == 5
         assert ap["first_seen"] > 1.7e9  # a real date
+
+
+def test_enable_monitor_steps_and_preflight_uses_them() -> None:
+    """A monitor-capable radio left in managed mode: the agent puts it into monitor mode itself
+    (down, set type monitor, up: what officeguard-monitor@ does) and checks again. The live
+    path runs in tests/radio against a real hwsim radio."""
+    state = {"type": "managed"}
+    calls: list[list[str]] = []
+
+    def iw(args: Sequence[str]) -> str:
+        calls.append(["iw", *args])
+        if list(args) == ["phy"]:
+            return USB
+        if list(args) == ["dev"]:
+            return DEV.replace("type monitor", f"type {state['type']}")
+        if list(args) == ["dev", "wlan1mon", "set", "type", "monitor"]:
+            state["type"] = "monitor"
+            return ""
+        raise OSError(f"unexpected iw {args}")
+
+    def ip(args: Sequence[str]) -> str:
+        calls.append(["ip", *args])
+        return ""
+
+    cfg = Config.model_validate({"interfaces": {"monitor": "wlan1mon", "lan": "lo"}})
+    sensors, _ = preflight(cfg, iw, setup=lambda i: enable_monitor(i, iw, ip))
+    steps = [c for c in calls if c[0] == "ip" or "set" in c]
+    assert steps == [["ip", "link", "set", "wlan1mon", "down"],
+                     ["iw", "dev", "wlan1mon", "set", "type", "monitor"],
+                     ["ip", "link", "set", "wlan1mon", "up"]]
+    wifi = next(s for s in sensors if s.name == "wifi")
+    assert "monitor mode on phy1" in wifi.detail or not wifi.active  # capture rights vary
+    # a refusal (the radio is busy) leaves the sensor off with the original advice
+    state["type"] = "managed"
+
+    def refuse(args: Sequence[str]) -> str:
+        if "type" in args:
+            raise OSError("Device or resource busy (-16)")
+        return iw(args)
+
+    sensors, _ = preflight(cfg, refuse, setup=lambda i: enable_monitor(i, refuse, ip))
+    wifi = next(s for s in sensors if s.name == "wifi")
+    assert not wifi.active and "officeguard-monitor@wlan1mon" in wifi.detail

@@ -49,8 +49,13 @@ def tshark_aps(path: Path) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("name", [n for n in WIFI if (PCAPS / n).exists()] or WIFI)
 def test_access_points_agree_with_tshark(tmp_path: Path, name: str) -> None:
     path = pcap(name)
+    assert_aps_agree_with_tshark(path, ingest(tmp_path, path))
+
+
+def assert_aps_agree_with_tshark(path: Path, doc: dict[str, Any]) -> None:
+    """Every AP of `officeguard ingest`'s answer DOC against tshark on the same capture."""
     ref = tshark_aps(path)
-    doc = ingest(tmp_path, path)
+    assert ref, "tshark found no AP: the comparison would examine nothing"
     ours = {a["bssid"]: a for a in doc["access_points"]}
     assert set(ours) == set(ref), "BSSID set"
     for bssid, t in ref.items():

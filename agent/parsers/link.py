@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.capture import LINKTYPE_ETHERNET
+from agent.capture import LINKTYPE_ETHERNET, LINKTYPE_MASK
 from agent.parsers.radio import split_radio
 
 ETH_ARP = 0x0806
@@ -73,7 +73,7 @@ def ethernet_payload(data: bytes) -> NetworkPayload | None:
 
 
 def network_payload(linktype: int, data: bytes) -> NetworkPayload | None:
-    if linktype == LINKTYPE_ETHERNET:
+    if linktype & LINKTYPE_MASK == LINKTYPE_ETHERNET:
         return ethernet_payload(data)
     split = split_radio(linktype, data)
     if split is None:

@@ -1,4 +1,5 @@
-"""Radio headers of monitor-mode captures: radiotap (DLT 127) and PPI (DLT 192).
+"""Radio headers of monitor-mode captures: radiotap (DLT 127), PPI (DLT 192), and the Prism
+(DLT 119) and AVS (DLT 163) headers of older drivers and captures.
 
 Pure and defensive: a header that lies about its length or presence bits gives `None`, never an
 exception. Only the fields the Wi-Fi sensor uses are decoded (TSFT, flags, rate, channel,
@@ -8,9 +9,18 @@ counted from the start of the header, after every extended presence bitmap).
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
-from agent.capture import LINKTYPE_IEEE802_11, LINKTYPE_PPI, LINKTYPE_RADIOTAP
+from agent.capture import (
+    CUT_SHORT,
+    LINKTYPE_AVS,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_MASK,
+    LINKTYPE_PPI,
+    LINKTYPE_PRISM,
+    LINKTYPE_RADIOTAP,
+)
 
 FLAG_FCS = 0x10  # radiotap flags: the frame ends with a 4-byte FCS
 FLAG_BAD_FCS = 0x40
@@ -103,8 +113,11 @@ def _layout(data: bytes, hlen: int) -> tuple[int, int, int, int, int, int] | Non
     return tsft, flags, rate, chan, sig, off
 
 
-def parse_radiotap(data: bytes) -> tuple[RadioInfo, bytes] | None:
+def parse_radiotap(data: bytes, fcs_kept: bool = True) -> tuple[RadioInfo, bytes] | None:
     """(radio info, 802.11 frame without FCS) or None when the header is unusable.
+
+    FCS_KEPT is False when the snap length cut the record short: then the flags may say "FCS
+    at end" but the end, FCS and all, was not captured, and nothing is stripped.
 
     The field offsets depend only on the presence bitmaps and the header length, which repeat
     for every frame of a capture, so they are computed once per layout.
@@ -136,12 +149,12 @@ def parse_radiotap(data: bytes) -> tuple[RadioInfo, bytes] | None:
     sig = data[sig_o] if sig_o >= 0 else None
     info = RadioInfo(freq or None, (sig - 256 if sig > 127 else sig) if sig is not None else None,
                      flags, _lazy=(data, tsft_o, rate_o, chan_o))
-    if flags is not None and flags & FLAG_FCS and n - hlen >= 4:
+    if flags is not None and flags & FLAG_FCS and fcs_kept and n - hlen >= 4:
         return info, data[hlen:-4]
     return info, data[hlen:]
 
 
-def parse_ppi(data: bytes) -> tuple[RadioInfo, bytes] | None:
+def parse_ppi(data: bytes, fcs_kept: bool = True) -> tuple[RadioInfo, bytes] | None:
     n = len(data)
     if n < 8 or data[0] != 0:
         return None
@@ -174,19 +187,98 @@ def parse_ppi(data: bytes) -> tuple[RadioInfo, bytes] | None:
             )
         off = body + (((flen + 3) & ~3) if aligned else flen)
     frame = data[hlen:]
-    if fcs and len(frame) >= 4:
+    if fcs and fcs_kept and len(frame) >= 4:
         frame = frame[:-4]
     return info, frame
 
 
+# Prism II (wlan-ng) items: DID → field, for the two DID numberings drivers used
+_PRISM_CHANNEL = (0x00030044, 0x00003041)
+_PRISM_RSSI = (0x00040044, 0x00004041)
+_PRISM_RATE = (0x00080044, 0x00008041)
+_PRISM_MACTIME = (0x00020044, 0x00002041)
+_AVS_MAGIC = (0x80211001, 0x80211002)
+
+
+def _channel_freq(channel: int) -> int | None:
+    if 1 <= channel <= 14:
+        return freq_of(channel, "2.4GHz")
+    if 32 <= channel <= 177:
+        return freq_of(channel, "5GHz")
+    return None
+
+
+def parse_prism(data: bytes) -> tuple[RadioInfo, bytes] | None:
+    """The 144-byte Prism header: message code, length, device name, then 12-byte items
+    (DID, status, length, value) in the byte order of the machine that wrote it, told here by
+    the message length. A Prism capture may hold AVS headers instead: they are recognised by
+    their magic. Signal is the RSSI item (a signed dBm byte), as tshark reads it; a status of
+    1 means the driver had no value. Channel only, no frequency: it is derived from the
+    channel number."""
+    n = len(data)
+    if n >= 8 and int.from_bytes(data[:4], "big") in _AVS_MAGIC:
+        return parse_avs(data)
+    if n < 24:
+        return None
+    hlen = int.from_bytes(data[4:8], "little")
+    e = "<"
+    if not 24 <= hlen <= n:
+        hlen = int.from_bytes(data[4:8], "big")
+        e = ">"
+        if not 24 <= hlen <= n:
+            return None
+    channel = rssi = rate = mactime = None
+    item = struct.Struct(e + "IHHI")
+    for off in range(24, hlen - 11, 12):
+        did, status, _length, value = item.unpack_from(data, off)
+        if status != 0:
+            continue
+        if did in _PRISM_CHANNEL:
+            channel = value
+        elif did in _PRISM_RSSI:
+            rssi = _s8(value & 0xFF)
+        elif did in _PRISM_RATE:
+            rate = value
+        elif did in _PRISM_MACTIME:
+            mactime = value
+    freq = _channel_freq(channel) if channel is not None else None
+    return RadioInfo(frequency_mhz=freq, signal_dbm=rssi, flags=0, tsft=mactime,
+                     rate_500kbps=rate), data[hlen:]
+
+
+_AVS = struct.Struct(">IIQQIIIIIIiiII")  # 64 bytes, network byte order
+
+
+def parse_avs(data: bytes) -> tuple[RadioInfo, bytes] | None:
+    """The AVS (wlan-ng) header: version magic, header length, MAC and host time, PHY type,
+    channel, rate (100 kb/s), antenna, priority, SSI type, signal, noise, preamble, encoding.
+    Signal counts only when the SSI type says dBm (2), as tshark reads it."""
+    if len(data) < _AVS.size:
+        return None
+    (magic, hlen, mactime, _host, _phy, channel, rate, _ant, _prio, ssi_type, signal,
+     _noise, _pre, _enc) = _AVS.unpack_from(data)
+    if magic not in _AVS_MAGIC or not _AVS.size <= hlen <= len(data):
+        return None
+    return RadioInfo(frequency_mhz=_channel_freq(channel), signal_dbm=signal if ssi_type == 2
+                     else None, flags=0, tsft=mactime,
+                     rate_500kbps=rate // 5 if rate else None), data[hlen:]
+
+
 def split_radio(linktype: int, data: bytes) -> tuple[RadioInfo, bytes] | None:
-    """The radio information and the bare 802.11 frame of a monitor-mode capture record."""
-    if linktype == LINKTYPE_RADIOTAP:
-        return parse_radiotap(data)
-    if linktype == LINKTYPE_PPI:
-        return parse_ppi(data)
-    if linktype == LINKTYPE_IEEE802_11:
+    """The radio information and the bare 802.11 frame of a monitor-mode capture record.
+
+    LINKTYPE may carry CUT_SHORT (the record lost its end to the snap length, FCS included)."""
+    lt = linktype & LINKTYPE_MASK
+    if lt == LINKTYPE_RADIOTAP:
+        return parse_radiotap(data, not linktype & CUT_SHORT)
+    if lt == LINKTYPE_PPI:
+        return parse_ppi(data, not linktype & CUT_SHORT)
+    if lt == LINKTYPE_IEEE802_11:
         return NO_RADIO, data
+    if lt == LINKTYPE_PRISM:
+        return parse_prism(data)
+    if lt == LINKTYPE_AVS:
+        return parse_avs(data)
     return None
 
 

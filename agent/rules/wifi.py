@@ -328,5 +328,6 @@ RULES = (
          "second against one BSSID."),
     Rule("wifi.beacon_flood", M_VIS, WifiEventSeen, beacon_flood,
          "More than wifi.beacon_flood_new_bssids new BSSIDs within "
-         "wifi.beacon_flood_window_s, mostly randomised."),
+         "wifi.beacon_flood_window_s, at least half of them impossible (group bit) or "
+         "short-lived (a few beacons each); their BSSIDs stay out of the inventory."),
 )
