@@ -119,7 +119,14 @@ async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[
 
 
 async def _host(ctx: Ctx, plan: Plan, ip: str, mac: str) -> dict[str, Any]:
-    states = await asyncio.gather(*(ctx.tcp_state(ip, p) for p in plan.ports))
+    states = list(await asyncio.gather(*(ctx.tcp_state(ip, p) for p in plan.ports)))
+    # a live host's silent port is asked once more, with more patience (nmap retransmits too):
+    # one lost SYN or a busy moment must not hide an open service
+    again = [i for i, st in enumerate(states) if st == "filtered"]
+    for i, st in zip(again, await asyncio.gather(*(
+            ctx.tcp_state(ip, plan.ports[i], 2 * ctx.settings.connect_timeout_s)
+            for i in again)), strict=True):
+        states[i] = st
     open_ports = [p for p, s in zip(plan.ports, states, strict=True) if s == "open"]
     idents, snmp_i, upnp_i, mdns_i = await asyncio.gather(
         asyncio.gather(*(services.identify(ctx, ip, p) for p in open_ports)),

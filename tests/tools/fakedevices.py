@@ -21,6 +21,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
@@ -116,7 +117,8 @@ def http10_server(server: str, title: str, port: int = 80, bind: str = "0.0.0.0"
     class H(socketserver.StreamRequestHandler):
         def handle(self) -> None:
             self.rfile.readline()
-            self.wfile.write((f"HTTP/1.0 200 OK\r\nServer: {server}\r\n"
+            date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+            self.wfile.write((f"HTTP/1.0 200 OK\r\nDate: {date}\r\nServer: {server}\r\n"
                               "Content-Type: text/html\r\n\r\n"
                               f"<html><head><title>{title}</title></head><body>"
                               "<form><input type=password name=pw></form></body></html>"
@@ -128,7 +130,6 @@ def http10_server(server: str, title: str, port: int = 80, bind: str = "0.0.0.0"
 def banner_server(text: str, delay: float, port: int, bind: str = "0.0.0.0"  # noqa: S104
                   ) -> Threaded:
     """A service that greets DELAY seconds after the connection opens, whatever it is sent."""
-    import time
 
     class H(socketserver.BaseRequestHandler):
         def handle(self) -> None:
@@ -160,7 +161,7 @@ def serve_igd(ip: str, maps: list[str], http_port: int) -> None:
     def ssdp() -> None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", 1900))  # noqa: S104
+        s.bind((ip, 1900))  # answers from its LAN address, as miniupnpd does
         while True:
             data, addr = s.recvfrom(2048)
             if data.startswith(b"M-SEARCH"):
