@@ -89,6 +89,9 @@ def main() -> None:
         cmd = probebed.nmap_command()
         nmap_s, nmap_pk, x = _captured(bed, "nmap", cmd)
         ref = probebed.parse_nmap(x.stdout)
+        # for perspective: nmap's discovery and port scan alone, without -sV
+        ports_only = [c for c in cmd if c != "-sV"]
+        po_s, po_pk, _ = _captured(bed, "nmap-ports", ports_only)
         diff = probebed.disagreements(doc, ref)
         named = sum(1 for ports in ref.values() for p, v in ports.values() if p and v)
         print(f"testbed ({args.variant}): scope {' '.join(probebed.SCOPE)}, "
@@ -100,6 +103,7 @@ def main() -> None:
         print(f"nmap -sT -sV -T4, same scope/ports:   {nmap_s:6.1f} s wall, "
               f"{nmap_pk} packets sent")
         print(f"ratio cycle/nmap: time {ours_s / nmap_s:.2f}x, packets {ours_pk / nmap_pk:.2f}x")
+        print(f"(nmap without -sV, discovery and ports only: {po_s:.1f} s, {po_pk} packets)")
         print(f"agreement: open ports and products/versions ({named} named by nmap): "
               + ("same" if not diff else "DIFFERENT: " + "; ".join(diff)))
     finally:

@@ -102,7 +102,9 @@ def test_every_planted_weakness_raises_its_finding(weak: tuple[Bed, dict[str, An
         ("probe.guest_to_business", "3-6", CAMERA),
         ("probe.website_tls", "2-3", "https://www.facility.test/"),  # expired certificate
     }
-    assert expected <= got, sorted(expected - got)
+    assert expected <= got, (sorted(expected - got), doc["errors"],
+                             [(h["ip"], [(p["port"], p.get("error")) for p in h["ports"]])
+                              for h in doc["hosts"]])
     sev = {(f["rule"], f["subject"]): f["severity"] for f in doc["findings"]}
     assert sev[("probe.default_credentials", f"{CAMERA} telnet")] == "critical"
     # the camera closes the connection after every RTSP answer: DESCRIBE went on a new one

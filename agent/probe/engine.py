@@ -217,6 +217,7 @@ async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
     if iface is None:
         return None, None
     gctx = Ctx(ctx.scope, ctx.settings, device=iface.name)
+    gctx.limiter, gctx.sem = ctx.limiter, ctx.sem  # one global rate for the whole cycle
     peers = [ip for ip in plan.scope.hosts()
              if ipaddress.ip_address(ip) in iface.network and ip != iface.ip]
     allowed = set(plan.gateways) | set(plan.isolation_allow)
