@@ -104,6 +104,7 @@ class Bed:
     ca: Path = Path()
     hosts_dir: Path = Path()
     ifaces: dict[str, str] = field(default_factory=dict)
+    telnetd: subprocess.Popen[bytes] | None = None
 
     def config(self, extra: str = "") -> Path:
         p = self.dir / "officeguard.toml"
@@ -190,7 +191,7 @@ def build(tb: Testbed, d: Path, hardened: bool) -> Bed:
     bed.ca, leaf, key = make_certs(certs, expired=not hardened)
     _router(tb, d, hardened, certs)
     _printer(tb, d, hardened)
-    _camera(tb, d, hardened)
+    bed.telnetd = _camera(tb, d, hardened)
     _nas(tb, d, hardened)
     tb.spawn("gprinter", *FAKE, "ipp", "--model", "Brother HL-L2350DW series", "--firmware",
              "1.72")
@@ -287,19 +288,22 @@ def _printer(tb: Testbed, d: Path, hardened: bool) -> None:
              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _camera(tb: Testbed, d: Path, hardened: bool) -> None:
+def _camera(tb: Testbed, d: Path, hardened: bool) -> subprocess.Popen[bytes] | None:
+    """The camera's services; returns its telnetd (weak only), for a test to stop by its id."""
     tb.spawn("camera", *FAKE, "rtsp", "--server", "Dahua Rtsp Server/2.0", "--close",
              *(["--auth"] if hardened else []))
     _wait(tb, "camera", "0.0.0.0", 554)
     if hardened:
-        return
+        return None
     login = d / "camera-login"
     login.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE[1]} login --user root "
                      "--password vizxv\n")
     login.chmod(0o755)
     busybox = shutil.which("busybox") or "/bin/busybox"
-    tb.spawn("camera", busybox, "telnetd", "-F", "-p", "23", "-b", CAMERA, "-l", str(login))
+    telnetd = tb.spawn("camera", busybox, "telnetd", "-F", "-p", "23", "-b", CAMERA, "-l",
+                       str(login))
     _wait(tb, "camera", CAMERA, 23)
+    return telnetd
 
 
 # -- the same work by nmap ------------------------------------------------------------------

@@ -259,7 +259,10 @@ def test_fixed_weakness_resolves_its_finding(weak: tuple[Bed, dict[str, Any]]) -
     status = conn.execute("SELECT status FROM findings WHERE rule = 'probe.exposed_service' "
                           "AND subject = ?", (subject,)).fetchone()
     assert status == ("open",)
-    bed.tb.exec("camera", "pkill", "-f", "telnetd", check=False)
+    # stop this testbed's telnetd by its id (a name would hit other testbeds on the machine)
+    assert bed.telnetd is not None
+    bed.telnetd.terminate()
+    bed.telnetd.wait(10)
     r = bed.run("probe", "--config", str(bed.config()), "--scope", f"{CAMERA}/32",
                 "--jobs", "scan", "--json")
     assert r.returncode == 0, r.stderr
