@@ -80,7 +80,7 @@ async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[
         iface = next(i for i in ifaces if i.name == name)
         for ip, mac in (await segments.arp_sweep(ctx, iface, ips)).items():
             up[ip] = {"mac": mac, "how": "arp"}
-        # silent to ARP but seen by the LAN sensor lately (ARP needs root): try it by IP
+        # silent to ARP but seen by the LAN sensor lately: try it by IP
         return [ip for ip in ips if ip not in up and ip in plan.inventory]
 
     async def routed(ips: list[str]) -> None:
