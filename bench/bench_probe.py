@@ -1,12 +1,24 @@
-"""Probe cycle time against nmap on the namespace testbed (tests/probebed.py, weak variant).
+"""One probe cycle against nmap doing the same work, on the namespace testbed (tests/probebed.py).
 
-Same hosts, same ports, same run: `officeguard probe --jobs scan` (ports, banners, UDP
-fingerprints, firmware, credentials) versus `nmap -n -Pn -sT -sV`. Also the full cycle (all jobs,
-the whole /24 scopes). Needs root (network namespaces). Prints figures; asserts nothing.
+The testbed: a guest /24 on the prober's own segment (router, two guests, a printer) and a
+business /24 one hop away (router, printer, camera, NAS), plus the facility's web site: ten live
+addresses in the scope.
+
+    ours:  officeguard probe --json --no-record      (one cycle: scan, isolation, website)
+    nmap:  nmap -n -sT -sV -T4 -p <the cycle's ports> --exclude <the prober's addresses>
+                192.0.2.0/24 198.51.100.0/24 203.0.113.10/32
+
+Same scope, same ports, same order of work (discovery, then ports, then versions: nmap's
+default discovery is ARP on the local /24 and ICMP echo/timestamp + TCP 443/80 on the routed
+one). The cycle does more on top: UDP fingerprints (SNMP, SSDP, mDNS), credential checks,
+isolation and separation from the guest side, the web site's TLS. Packets are counted by
+tcpdump on the prober's two links (outbound only, ARP included). Needs root; prints figures,
+asserts nothing. `--variant hardened` runs the hardened office.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -14,17 +26,49 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests import netns, probebed  # noqa: E402
 
-HOSTS = [probebed.ROUTER, probebed.PRINTER, probebed.CAMERA, probebed.WWW]
+
+def _count(pcaps: list[Path]) -> int:
+    n = 0
+    for p in pcaps:
+        r = subprocess.run(["tcpdump", "-r", str(p), "-n", "-q"], capture_output=True, text=True,
+                           timeout=120)
+        n += len(r.stdout.splitlines())
+    return n
+
+
+def _captured(bed: probebed.Bed, name: str, run: list[str], timeout: float = 900
+              ) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+    """Wall time, packets the prober sent, and the result of RUN inside the prober."""
+    pcaps = [bed.dir / f"{name}-{i}.pcap" for i in ("eth0", "eth1")]
+    caps = [bed.tb.spawn("prober", "tcpdump", "-i", i, "-Q", "out", "-n", "-U", "-w", str(p),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i, p in zip(("eth0", "eth1"), pcaps, strict=True)]
+    deadline = time.monotonic() + 10
+    while not all(p.exists() for p in pcaps) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    r = subprocess.run(["ip", "netns", "exec", bed.prober_ns, *run], capture_output=True,
+                       text=True, timeout=timeout,
+                       env={**os.environ, "PYTHONPATH": str(probebed.ROOT)})
+    elapsed = time.perf_counter() - t0
+    time.sleep(0.5)
+    for c in caps:
+        c.terminate()
+        c.wait(5)
+    return elapsed, _count(pcaps), r
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", choices=("weak", "hardened"), default="weak")
+    args = ap.parse_args()
     if os.geteuid() != 0 or probebed.missing() or shutil.which("nmap") is None:
         print("bench_probe: skipped (needs root, nmap and the testbed daemons: make test "
               "installs them)")
@@ -33,40 +77,35 @@ def main() -> None:
     tb = netns.Testbed()
     bed = None
     try:
-        bed = probebed.build(tb, d, hardened=False)
+        bed = probebed.build(tb, d, hardened=args.variant == "hardened")
         cfg = bed.config()
-        scope = ",".join(f"{h}/32" for h in HOSTS)
-        t0 = time.perf_counter()
-        r = bed.run("probe", "--config", str(cfg), "--scope", scope, "--jobs", "scan",
-                    "--json", "--no-record")
-        ours_s = time.perf_counter() - t0
+        og = str(Path(sys.executable).with_name("officeguard"))
+        ours_s, ours_pk, r = _captured(bed, "ours", [og, "probe", "--config", str(cfg),
+                                                     "--json", "--no-record"])
+        if r.returncode != 0:
+            print(r.stderr[-2000:])
+            return
         doc = json.loads(r.stdout)
-        ours = {h["ip"]: sorted(p["port"] for p in h["ports"] if p["proto"] == "tcp")
-                for h in doc["hosts"]}
-        t0 = time.perf_counter()
-        x = subprocess.run(["ip", "netns", "exec", bed.prober_ns, "nmap", "-n", "-Pn", "-sT",
-                            "-sV", "-p", ",".join(map(str, probebed.PORTS)), "-oX", "-", *HOSTS],
-                           capture_output=True, text=True, timeout=900)
-        nmap_s = time.perf_counter() - t0
-        ref: dict[str, list[int]] = {}
-        for host in ET.fromstring(x.stdout).iter("host"):
-            ip = host.find("address").get("addr")  # type: ignore[union-attr]
-            ref[str(ip)] = sorted(int(p.get("portid", 0)) for p in host.iter("port")
-                                  if p.find("state").get("state") == "open")  # type: ignore[union-attr]
-        t0 = time.perf_counter()
-        r = bed.run("probe", "--config", str(cfg), "--json", "--no-record")
-        full_s = time.perf_counter() - t0
-        full = json.loads(r.stdout)
-        same = all(ours.get(h, []) == ref.get(h, []) for h in HOSTS)
-        print(f"probe scan, {len(HOSTS)} hosts x {len(probebed.PORTS)} ports: {ours_s:.1f} s "
-              f"(includes credential checks and UDP fingerprints)")
-        print(f"nmap -sT -sV, same hosts and ports:  {nmap_s:.1f} s "
-              f"({nmap_s / ours_s:.1f}x the probe's time)")
-        print(f"open TCP ports identical to nmap's: {'yes' if same else 'NO'} "
-              f"({sum(len(v) for v in ref.values())} open ports)")
-        print(f"full cycle (scan of 2 x /24 + isolation + separation + web site): "
-              f"{full_s:.1f} s, {len(full['hosts'])} hosts, {len(full['findings'])} findings, "
-              f"{full['packets']} rate-limited sends")
+        cmd = probebed.nmap_command()
+        nmap_s, nmap_pk, x = _captured(bed, "nmap", cmd)
+        ref = probebed.parse_nmap(x.stdout)
+        # for perspective: nmap's discovery and port scan alone, without -sV
+        ports_only = [c for c in cmd if c != "-sV"]
+        po_s, po_pk, _ = _captured(bed, "nmap-ports", ports_only)
+        diff = probebed.disagreements(doc, ref)
+        named = sum(1 for ports in ref.values() for p, v in ports.values() if p and v)
+        print(f"testbed ({args.variant}): scope {' '.join(probebed.SCOPE)}, "
+              f"{len(probebed.PORTS)} TCP ports, {len(ref)} hosts up for nmap")
+        print(f"nmap command: {' '.join(cmd)}")
+        print(f"probe cycle (scan+isolation+website): {ours_s:6.1f} s wall "
+              f"({doc['duration_s']:.1f} s inside), {ours_pk} packets sent, "
+              f"{len(doc['hosts'])} hosts, {len(doc['findings'])} findings")
+        print(f"nmap -sT -sV -T4, same scope/ports:   {nmap_s:6.1f} s wall, "
+              f"{nmap_pk} packets sent")
+        print(f"ratio cycle/nmap: time {ours_s / nmap_s:.2f}x, packets {ours_pk / nmap_pk:.2f}x")
+        print(f"(nmap without -sV, discovery and ports only: {po_s:.1f} s, {po_pk} packets)")
+        print(f"agreement: open ports and products/versions ({named} named by nmap): "
+              + ("same" if not diff else "DIFFERENT: " + "; ".join(diff)))
     finally:
         tb.close()
         if bed is not None:

@@ -153,7 +153,7 @@ def test_checks_raise_each_weakness_with_its_measure_and_clear_the_rest() -> Non
         baseline=[{"port": 23, "proto": "tcp"}]), 1.0, False)
     got = {(d.rule, d.measure, d.severity) for d in out.drafts}
     assert got == {("probe.exposed_service", "4-3", "high"),
-                   ("probe.unauthenticated_stream", "4-2", "high"),
+                   ("probe.unauthenticated_stream", "4-2", "critical"),
                    ("probe.firmware_outdated", "4-1", "high"),
                    ("probe.unapproved_service", "4-3", "medium")}
     assert sum(d.rule == "probe.unapproved_service" for d in out.drafts) == 2  # 21 and 554
@@ -288,3 +288,119 @@ def test_tls_on_an_http_port_is_found_like_nmap(tmp_path: Path) -> None:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@contextlib.contextmanager
+def _serving(srv: Any) -> Any:
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield srv.server_address[1]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _finding(doc: dict[str, Any], rule: str) -> dict[str, Any] | None:
+    return next((f for f in doc["findings"] if f["rule"] == rule), None)
+
+
+def test_rtsp_camera_that_closes_after_each_answer_is_found_unauthenticated(
+        tmp_path: Path) -> None:
+    """OPTIONS on one connection, DESCRIBE on the next: the stream is open to anyone."""
+    from tests.tools import fakedevices
+
+    srv = fakedevices.rtsp_server("Dahua Rtsp Server/2.0", auth=False, port=0, close=True,
+                                  bind="127.0.0.1")
+    with _serving(srv) as port:
+        doc = _probe_loopback(tmp_path, port, "--no-record")
+    p = doc["hosts"][0]["ports"][0]
+    assert p["service"] == "rtsp" and "error" not in p, p
+    assert p["rtsp"]["options_status"] == 200 and p["rtsp"]["describe_status"] == 200
+    assert p["rtsp"]["sdp"] and p["rtsp"]["unauthenticated"]
+    f = _finding(doc, "probe.unauthenticated_stream")
+    assert f is not None and f["severity"] == "critical" and f["measure"] == "4-2"
+
+
+def test_rtsp_camera_demanding_digest_auth_raises_nothing(tmp_path: Path) -> None:
+    from tests.tools import fakedevices
+
+    srv = fakedevices.rtsp_server("Dahua Rtsp Server/2.0", auth=True, port=0, close=True,
+                                  bind="127.0.0.1")
+    with _serving(srv) as port:
+        doc = _probe_loopback(tmp_path, port, "--no-record")
+    p = doc["hosts"][0]["ports"][0]
+    assert p["rtsp"]["describe_status"] == 401 and p["rtsp"]["auth"] == "Digest"
+    assert not p["rtsp"]["unauthenticated"]
+    assert _finding(doc, "probe.unauthenticated_stream") is None
+    assert any(c["check"] == "exposed_services" and c["result"] == "pass" for c in doc["checks"])
+
+
+def test_http10_server_that_closes_after_its_answer_is_read_whole(tmp_path: Path) -> None:
+    from tests.tools import fakedevices
+
+    srv = fakedevices.http10_server("Boa/0.94.14rc21", "NAS Admin Login", port=0,
+                                    bind="127.0.0.1")
+    with _serving(srv) as port:
+        doc = _probe_loopback(tmp_path, port, "--no-record")
+    p = doc["hosts"][0]["ports"][0]
+    assert p["service"] == "http" and "error" not in p, p
+    assert (p["product"], p["version"]) == ("Boa HTTPd", "0.94.14rc21")
+    assert p["http"]["status"] == 200 and p["http"]["title"] == "NAS Admin Login"
+
+
+def test_a_banner_that_arrives_late_is_still_read(tmp_path: Path) -> None:
+    """The greeting comes 3 s after the connect, later than a read waits (2 s)."""
+    from tests.tools import fakedevices
+
+    srv = fakedevices.banner_server("SSH-2.0-OpenSSH_7.4", delay=3.0, port=0, bind="127.0.0.1")
+    with _serving(srv) as port:
+        doc = _probe_loopback(tmp_path, port, "--no-record")
+    p = doc["hosts"][0]["ports"][0]
+    assert (p["service"], p["product"], p["version"]) == ("ssh", "OpenSSH", "7.4"), p
+
+
+def test_a_partial_rtsp_answer_keeps_what_was_learnt() -> None:
+    """OPTIONS answered, DESCRIBE cut off before its status line: the server name and the
+    OPTIONS answer stay, the error is recorded beside them."""
+    import asyncio
+
+    from agent.probe import services
+    from agent.probe.net import Ctx, Settings
+
+    def serve(sock: socket.socket) -> None:
+        for n in range(3):
+            c, _ = sock.accept()
+            with c:
+                c.recv(4096)
+                if n == 0:
+                    c.sendall(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: Hikvision-Webs/1.0\r\n\r\n")
+                else:
+                    c.sendall(b"RTSP/1.0")  # and gone
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)
+        threading.Thread(target=serve, args=(s,), daemon=True).start()
+        ctx = Ctx(Scope.parse(["127.0.0.1/32"]), Settings(read_timeout_s=1.0))
+        info = asyncio.run(services.rtsp_info(ctx, "127.0.0.1", s.getsockname()[1]))
+    assert info["product"] == "Hikvision-Webs" and info["rtsp"]["options_status"] == 200
+    assert info["rtsp"]["describe_status"] is None and not info["rtsp"]["unauthenticated"]
+    assert info["error"].startswith("DESCRIBE")
+
+
+def test_icmp_answers_are_told_apart() -> None:
+    from agent.probe import segments
+
+    ident = 0x1234
+    echo = segments.echo_request(ident, 7)
+    ip = bytes([0x45, 0, 0, 48, 0, 0, 0, 0, 64, 1, 0, 0]) + socket.inet_aton("192.0.2.40") + \
+        socket.inet_aton("192.0.2.10")
+    reply = ip + b"\x00" + echo[1:]
+    assert segments.parse_icmp(reply, ident) == ("alive", "192.0.2.40")
+    assert segments.parse_icmp(reply, 0x9999) is None  # someone else's ping
+    inner = bytes([0x45, 0, 0, 48, 0, 0, 0, 0, 64, 1, 0, 0]) + socket.inet_aton("192.0.2.10") + \
+        socket.inet_aton("192.0.2.77") + echo
+    unreach = (bytes([0x45, 0, 0, 76, 0, 0, 0, 0, 64, 1, 0, 0]) + socket.inet_aton("192.0.2.1")
+               + socket.inet_aton("192.0.2.10") + b"\x03\x01\x00\x00\x00\x00\x00\x00" + inner)
+    assert segments.parse_icmp(unreach, ident) == ("dead", "192.0.2.77")
+    assert segments.parse_icmp(b"\x45" + b"\0" * 10, ident) is None

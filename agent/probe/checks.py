@@ -162,10 +162,12 @@ def host_checks(out: Outcome, h: dict[str, Any], ts: float, creds_enabled: bool)
         rtsp = p.get("rtsp") or {}
         if rtsp.get("unauthenticated"):
             exposed = True
-            out.find("probe.unauthenticated_stream", "4-2", "high", f"{ip}:{port}/tcp rtsp",
+            # a stream served without credentials is critical, as a factory password is (4-2b)
+            out.find("probe.unauthenticated_stream", "4-2", "critical", f"{ip}:{port}/tcp rtsp",
                      f"認証なしで映像を取得できます（RTSP）: {label}",
                      f"Video stream answers without credentials (RTSP): {label}", ts,
-                     {"port": port, "describe_status": rtsp.get("describe_status")})
+                     {"port": port, "describe_status": rtsp.get("describe_status"),
+                      "sdp": rtsp.get("sdp", True)})
     baseline = h.get("baseline")
     if baseline is not None:
         approved = {(b["port"], b["proto"]) for b in baseline}

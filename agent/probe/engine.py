@@ -24,7 +24,9 @@ from agent.probe.scope import OutOfScope, Resolver, Scope, system_resolver
 
 DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
                  5357, 7547, 8000, 8080, 8443, 8554, 9100, 49152]
-DISCOVERY_PORTS = [80, 443, 22, 23, 445, 139, 554, 631, 8080, 9100, 21, 3389]
+# the liveness pass off the appliance's own segments asks a host that ignored an ICMP echo
+# on these; nmap's default discovery asks 443 and 80 (plus ICMP echo and timestamp)
+LIVENESS_PORTS = [443, 80, 22, 445]
 ADMIN_PORTS = [22, 23, 80, 443, 445, 3389, 8080, 8443, 631, 9100, 161]
 
 
@@ -50,6 +52,7 @@ class Plan:
     known_hosts: list[str] = field(default_factory=list)  # addresses probed in earlier cycles
     oui: Any = None  # callable mac -> vendor
     host_budget_s: float = 120.0
+    liveness_wait_s: float = 1.0  # how long a routed address may take to answer the liveness pass
     cycle_budget_s: float = 1800.0
     credential_pause_s: float = 1.0
     jobs: tuple[str, ...] = ("scan", "isolation", "website")
@@ -59,31 +62,58 @@ class Plan:
 
 
 async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[str, Any]]:
+    """Who is there, before anyone is asked anything: ARP on the segments the appliance is on;
+    elsewhere one ICMP echo to every address at once, then (for the silent ones only) TCP
+    connects to a few common ports, all hosts concurrently. An address a router reports
+    unreachable is dead at once. Only the live hosts get the full port list."""
     up: dict[str, dict[str, Any]] = {}
     ifaces = segments.interfaces()
     local: dict[str, list[str]] = {}
     remote: list[str] = []
+    can_arp = segments.arp_allowed()
     for ip in targets:
-        i = segments.iface_for(ip, ifaces) if ":" not in ip else None
+        i = segments.iface_for(ip, ifaces) if ":" not in ip and can_arp else None
         if i is not None and (not ctx.device or i.name == ctx.device):
             local.setdefault(i.name, []).append(ip)
         else:
             remote.append(ip)
-    for name, ips in local.items():
+
+    async def arp(name: str, ips: list[str]) -> list[str]:
         iface = next(i for i in ifaces if i.name == name)
         for ip, mac in (await segments.arp_sweep(ctx, iface, ips)).items():
             up[ip] = {"mac": mac, "how": "arp"}
-        remote += [ip for ip in ips if ip not in up and ip in plan.inventory]
+        # silent to ARP but seen by the LAN sensor lately: try it by IP
+        return [ip for ip in ips if ip not in up and ip in plan.inventory]
+
+    async def routed(ips: list[str]) -> None:
+        if not ips:
+            return
+        swept = await segments.ping_sweep(ctx, ips, plan.liveness_wait_s)
+        alive, dead = swept if swept is not None else (set(), set())
+        for ip in alive:
+            up.setdefault(ip, {"mac": "", "how": "icmp"})
+        await asyncio.gather(*(tcp_up(ip) for ip in ips if ip not in alive and ip not in dead))
 
     async def tcp_up(ip: str) -> None:
-        for port in DISCOVERY_PORTS:
-            if await ctx.tcp_state(ip, port) in ("open", "closed"):
-                up.setdefault(ip, {"mac": "", "how": f"tcp/{port}"})
-                return
-        if await segments.ping(ctx, ip):
-            up.setdefault(ip, {"mac": "", "how": "icmp"})
+        async def knock(port: int) -> tuple[int, str]:
+            return port, await ctx.tcp_state(ip, port, plan.liveness_wait_s)
 
-    await asyncio.gather(*(tcp_up(ip) for ip in remote))
+        tasks = [asyncio.ensure_future(knock(p)) for p in LIVENESS_PORTS]
+        try:
+            for fut in asyncio.as_completed(tasks):
+                port, state = await fut
+                if state == "unreachable":
+                    return  # the network says no such host: no need to wait for the rest
+                if state in ("open", "closed"):
+                    up.setdefault(ip, {"mac": "", "how": f"tcp/{port}"})
+                    return
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    found = await asyncio.gather(*(arp(n, ips) for n, ips in local.items()), routed(remote))
+    await routed([ip for extra in found if isinstance(extra, list) for ip in extra])
     for ip in list(up):
         if not up[ip]["mac"]:
             up[ip]["mac"] = plan.inventory.get(ip, "")
@@ -91,7 +121,14 @@ async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[
 
 
 async def _host(ctx: Ctx, plan: Plan, ip: str, mac: str) -> dict[str, Any]:
-    states = await asyncio.gather(*(ctx.tcp_state(ip, p) for p in plan.ports))
+    states = list(await asyncio.gather(*(ctx.tcp_state(ip, p) for p in plan.ports)))
+    # a live host's silent port is asked once more, with more patience (nmap retransmits too):
+    # one lost SYN or a busy moment must not hide an open service
+    again = [i for i, st in enumerate(states) if st == "filtered"]
+    for i, st in zip(again, await asyncio.gather(*(
+            ctx.tcp_state(ip, plan.ports[i], 2 * ctx.settings.connect_timeout_s)
+            for i in again)), strict=True):
+        states[i] = st
     open_ports = [p for p, s in zip(plan.ports, states, strict=True) if s == "open"]
     idents, snmp_i, upnp_i, mdns_i = await asyncio.gather(
         asyncio.gather(*(services.identify(ctx, ip, p) for p in open_ports)),
@@ -183,26 +220,38 @@ async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
     if iface is None:
         return None, None
     gctx = Ctx(ctx.scope, ctx.settings, device=iface.name)
+    gctx.limiter, gctx.sem = ctx.limiter, ctx.sem  # one global rate for the whole cycle
     peers = [ip for ip in plan.scope.hosts()
              if ipaddress.ip_address(ip) in iface.network and ip != iface.ip]
     allowed = set(plan.gateways) | set(plan.isolation_allow)
     arp = await segments.arp_sweep(gctx, iface, peers)
 
     async def reach(ip: str, ports: list[int]) -> str:
-        # a gateway's other leg answering ping is the gateway itself; its admin ports count
-        if ip not in plan.gateways and await segments.ping(gctx, ip):
-            return "icmp"
-        for p in ports:
-            if await gctx.tcp_state(ip, p) == "open":
-                return f"tcp/{p}"
-        return ""
+        """The first way IP answers from the guest side: ICMP echo or an open admin port, all
+        asked at once (a firewalled target costs one timeout, not one per port)."""
+        async def icmp() -> str:
+            # a gateway's other leg answering ping is the gateway itself; its admin ports count
+            return "icmp" if ip not in plan.gateways and await segments.ping(gctx, ip) else ""
 
-    answered = []
-    for ip in sorted(arp, key=lambda a: ipaddress.ip_address(a)):
-        # an ARP answer is already layer-2 reachability between guests
-        if ip not in allowed:
-            how = "arp" + ("+icmp" if await segments.ping(gctx, ip) else "")
-            answered.append({"ip": ip, "mac": arp[ip], "how": how})
+        async def tcp(p: int) -> str:
+            return f"tcp/{p}" if await gctx.tcp_state(ip, p) == "open" else ""
+
+        tasks = [asyncio.ensure_future(icmp()), *(asyncio.ensure_future(tcp(p)) for p in ports)]
+        try:
+            for fut in asyncio.as_completed(tasks):
+                if how := await fut:
+                    return how
+            return ""
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # an ARP answer is already layer-2 reachability between guests
+    others = [ip for ip in sorted(arp, key=lambda a: ipaddress.ip_address(a)) if ip not in allowed]
+    pinged = await asyncio.gather(*(segments.ping(gctx, ip) for ip in others))
+    answered = [{"ip": ip, "mac": arp[ip], "how": "arp" + ("+icmp" if ok else "")}
+                for ip, ok in zip(others, pinged, strict=True)]
     # the peers the test could have failed against: guest stations seen by the sensors
     # (ARP, DHCP, Wi-Fi) or earlier cycles, and the appliance's own second station
     expected = sorted({ip for ip in [*plan.inventory, *plan.known_hosts, *plan.isolation_peers]

@@ -16,15 +16,20 @@ from dataclasses import dataclass, field
 from agent.probe.ratelimit import Limiter
 from agent.probe.scope import Scope
 
+UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN)
+
 
 @dataclass
 class Settings:
     connect_timeout_s: float = 1.5
     read_timeout_s: float = 2.0
+    banner_timeout_s: float = 5.0  # a device that greets late (nmap's NULL probe waits 6 s)
     rate_per_s: float = 500.0
     host_rate_per_s: float = 100.0
     host_concurrency: int = 16
-    concurrency: int = 128
+    # open sockets at once: a cap on file descriptors, not a pace (the pace is rate_per_s,
+    # counted in packets sent); waiting for a silent address holds a socket, never a token
+    concurrency: int = 512
 
 
 @dataclass
@@ -67,13 +72,14 @@ class Ctx:
         return await asyncio.open_connection(sock=sock, ssl=sslctx,
                                              server_hostname=server_hostname)
 
-    async def tcp_state(self, ip: str, port: int) -> str:
-        """open | closed | filtered."""
+    async def tcp_state(self, ip: str, port: int, timeout: float | None = None) -> str:
+        """open | closed | filtered | unreachable (the network said no such host: ICMP
+        host/net unreachable, or the neighbour never answered)."""
         async with self.sem, self.limiter.sem(ip):
             await self._gate(ip)
             try:
                 _r, w = await asyncio.wait_for(self._open(ip, port),
-                                               self.settings.connect_timeout_s)
+                                               timeout or self.settings.connect_timeout_s)
             except ConnectionRefusedError:
                 return "closed"
             except TimeoutError:
@@ -81,6 +87,8 @@ class Ctx:
             except OSError as exc:
                 if exc.errno in (errno.ECONNREFUSED,):
                     return "closed"
+                if exc.errno in UNREACHABLE:
+                    return "unreachable"
                 return "filtered"
             w.close()
             with contextlib.suppress(OSError, asyncio.TimeoutError, TimeoutError):
@@ -142,10 +150,22 @@ def insecure_tls() -> ssl.SSLContext:
 
 
 async def read_some(r: asyncio.StreamReader, timeout: float, limit: int = 4096) -> bytes:
+    """Up to LIMIT bytes, b"" on silence. A device that resets the connection right after its
+    answer (common for embedded servers that close with our next request unread) still has its
+    answer in the reader's buffer: keep it rather than the error."""
     try:
         return await asyncio.wait_for(r.read(limit), timeout)
     except (TimeoutError, OSError, ssl.SSLError):
+        return salvage(r, limit)
+
+
+def salvage(r: asyncio.StreamReader, limit: int = 65536) -> bytes:
+    buf = getattr(r, "_buffer", None)
+    if not isinstance(buf, bytearray) or not buf:
         return b""
+    data = bytes(buf[:limit])
+    del buf[:limit]
+    return data
 
 
 async def read_until_idle(r: asyncio.StreamReader, first_timeout: float, idle: float = 0.3,
@@ -157,3 +177,46 @@ async def read_until_idle(r: asyncio.StreamReader, first_timeout: float, idle: f
             break
         buf += more
     return buf
+
+
+def message_complete(buf: bytes) -> bool:
+    """An HTTP/RTSP answer is whole: its head ended and Content-Length bytes of body followed
+    (no Content-Length: the head alone, for RTSP and bodiless answers; HTTP bodies without a
+    length are read to the close)."""
+    head, sep, body = buf.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = buf.partition(b"\n\n")
+        if not sep:
+            return False
+    length = None
+    for line in head.split(b"\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length" and v.strip().isdigit():
+            length = int(v.strip())
+    if length is not None:
+        return len(body) >= length
+    first = head.split(b"\n", 1)[0]
+    status = first.split(b" ")[1:2]
+    return first.startswith(b"RTSP/") or status in ([b"204"], [b"304"]) or (
+        bool(status) and status[0][:1] == b"1")
+
+
+async def read_message(r: asyncio.StreamReader, first_timeout: float, rest_timeout: float,
+                       limit: int = 131072) -> tuple[bytes, bool]:
+    """One HTTP/RTSP answer: (bytes, closed). Stops at a complete message, at the close, at
+    LIMIT, or when the device goes quiet; whatever arrived is returned, never an error."""
+    buf = b""
+    timeout = first_timeout
+    while len(buf) < limit:
+        try:
+            chunk = await asyncio.wait_for(r.read(min(65536, limit - len(buf))), timeout)
+        except (TimeoutError, OSError, ssl.SSLError):
+            closed = r.exception() is not None or r.at_eof()
+            return buf + salvage(r, limit - len(buf)), closed
+        if not chunk:
+            return buf, True
+        buf += chunk
+        if message_complete(buf):
+            return buf, False
+        timeout = rest_timeout
+    return buf, False

@@ -73,10 +73,13 @@ def parse_arp_reply(frame: bytes) -> tuple[str, str] | None:
 async def arp_sweep(ctx: Ctx, iface: Iface, targets: list[str], wait_s: float = 1.0
                     ) -> dict[str, str]:
     """ip -> mac for every target on IFACE's segment that answers an ARP request."""
-    if os.geteuid() != 0 or not targets:
+    if not targets:
         return {}
     loop = asyncio.get_running_loop()
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    except PermissionError:  # no CAP_NET_RAW: the caller asks by IP instead
+        return {}
     s.bind((iface.name, 0))
     s.setblocking(False)
     found: dict[str, str] = {}
@@ -104,6 +107,15 @@ async def arp_sweep(ctx: Ctx, iface: Iface, targets: list[str], wait_s: float = 
     finally:
         s.close()
     return found
+
+
+def arp_allowed() -> bool:
+    """May this process send ARP (root, or CAP_NET_RAW as the agent ships)?"""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)).close()
+    except (PermissionError, OSError):
+        return False
+    return True
 
 
 def _checksum(b: bytes) -> int:
@@ -146,3 +158,93 @@ async def ping(ctx: Ctx, ip: str, timeout: float = 1.0) -> bool:
     finally:
         s.close()
     return False
+
+
+def _icmp_socket() -> tuple[socket.socket, bool] | None:
+    """A raw ICMP socket (CAP_NET_RAW, what the agent ships with), else the kernel's
+    unprivileged ping socket, else None: no ICMP here."""
+    try:
+        return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP), True
+    except PermissionError:
+        pass
+    try:
+        return socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP), False
+    except OSError:
+        return None
+
+
+def echo_request(ident: int, seq: int) -> bytes:
+    hdr = struct.pack(">BBHHH", 8, 0, 0, ident, seq) + b"officeguard"
+    return hdr[:2] + struct.pack(">H", _checksum(hdr)) + hdr[4:]
+
+
+def parse_icmp(packet: bytes, ident: int | None) -> tuple[str, str] | None:
+    """A raw IPv4 packet carrying ICMP → ("alive", source) for an echo reply to IDENT,
+    ("dead", target) for a destination-unreachable quoting our echo to target; else None."""
+    if len(packet) < 28 or packet[0] >> 4 != 4 or packet[9] != 1:
+        return None
+    icmp = packet[(packet[0] & 0x0F) * 4:]
+    if len(icmp) < 8:
+        return None
+    if icmp[0] == 0 and (ident is None or struct.unpack(">H", icmp[4:6])[0] == ident):
+        return "alive", socket.inet_ntoa(packet[12:16])
+    if icmp[0] == 3:
+        inner = icmp[8:]
+        if len(inner) < 28 or inner[9] != 1:
+            return None
+        echo = inner[(inner[0] & 0x0F) * 4:]
+        if len(echo) >= 6 and echo[0] == 8 and (
+                ident is None or struct.unpack(">H", echo[4:6])[0] == ident):
+            return "dead", socket.inet_ntoa(inner[16:20])
+    return None
+
+
+async def ping_sweep(ctx: Ctx, targets: list[str], wait_s: float = 1.0
+                     ) -> tuple[set[str], set[str]] | None:
+    """One ICMP echo to every target at once (each through the scope gate and the rate limit).
+    Returns (alive, dead): dead are the addresses a router reported unreachable. None when this
+    process may not send ICMP at all. Waits WAIT_S after the last request, less when every
+    target has been heard of."""
+    made = _icmp_socket()
+    if made is None or not targets:
+        return None if made is None else (set(), set())
+    s, raw = made
+    loop = asyncio.get_running_loop()
+    s.setblocking(False)
+    ident = (os.getpid() ^ int(time.monotonic() * 1000)) & 0xFFFF
+    wanted = set(targets)
+    alive: set[str] = set()
+    dead: set[str] = set()
+    done = asyncio.Event()
+
+    async def receive() -> None:
+        while True:
+            try:
+                data, addr = await loop.sock_recvfrom(s, 2048)
+            except OSError:  # an error queued on the socket; the next datagram still counts
+                continue
+            if raw:
+                got = parse_icmp(data, ident)
+            else:  # ping socket: the kernel matches our echo id; data is the bare ICMP message
+                got = ("alive", addr[0]) if data[:1] == b"\0" else None
+            if got and got[1] in wanted and got[1] not in alive:
+                (alive if got[0] == "alive" else dead).add(got[1])
+                if len(alive | dead) >= len(wanted):
+                    done.set()
+
+    try:
+        ctx.bind(s)
+        rx = asyncio.ensure_future(receive())
+        for seq, ip in enumerate(targets):
+            await ctx._gate(ip)
+            with contextlib.suppress(OSError):  # a local "no route" is no answer, not a crash
+                await loop.sock_sendto(s, echo_request(ident, seq & 0xFFFF), (ip, 0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), wait_s)
+        rx.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await rx
+    finally:
+        s.close()
+    dead -= alive
+    return alive, dead

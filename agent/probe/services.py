@@ -1,5 +1,10 @@
 """Banner grabbing on open TCP ports: HTTP(S), SSH, FTP, Telnet, RTSP, IPP, and a generic
-read-then-HTTP fallback. Each returns what it learned; nothing here decides a finding."""
+read-then-HTTP fallback. Each returns what it learned; nothing here decides a finding.
+
+Real devices are rough: a server answers one request and closes (the next request goes on a new
+connection), greets seconds late, speaks HTTP/1.0 without a length, speaks TLS on a port where
+plain text was expected or the reverse, or stops half way. A probe keeps whatever it learnt and
+records the error beside it; it never drops a result for a parse error."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 
 from agent.probe import fingerprint as fp
 from agent.probe import ipp
-from agent.probe.net import Ctx, read_some, read_until_idle
+from agent.probe.net import Ctx, read_message, read_some, read_until_idle
 
 TLS_PORTS = {443, 8443, 993, 995, 465, 636, 5001, 9443}
 HTTP_PORTS = {80, 8000, 8008, 8080, 8081, 8888, 5000, 7547, 49152, 5357}
@@ -28,23 +33,34 @@ def _clean(b: bytes, n: int = 256) -> str:
     return "".join(c if c.isprintable() else " " for c in s).strip()[:n]
 
 
+class NotHTTP(ValueError):
+    """The answer was not HTTP/RTSP; `raw` keeps what the device said (a late banner, say)."""
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__("not an HTTP/RTSP response" if raw else "no answer")
+        self.raw = raw
+
+
 def parse_http(raw: bytes) -> dict[str, Any]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("iso-8859-1").split("\r\n")
-    parts = lines[0].split(" ", 2) if lines else []
+    """Status, headers and body of an HTTP or RTSP answer; bare-LF line ends (HTTP/1.0 era
+    embedded servers) and a missing reason phrase are accepted. Raises NotHTTP."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, _, body = raw.partition(b"\n\n")
+    lines = head.decode("iso-8859-1").replace("\r\n", "\n").split("\n")
+    parts = lines[0].strip().split(" ", 2) if lines else []
     if len(parts) < 2 or not parts[0].startswith(("HTTP/", "RTSP/")) or not parts[1].isdigit():
-        raise ValueError("not an HTTP/RTSP response")
+        raise NotHTTP(raw)
     headers: dict[str, str] = {}
     for line in lines[1:]:
-        k, sep, v = line.partition(":")
-        if sep:
+        k, colon, v = line.partition(":")
+        if colon:
             headers.setdefault(k.strip().lower(), v.strip())
-    return {"status": int(parts[1]), "headers": headers, "body": body}
+    return {"status": int(parts[1]), "headers": headers, "body": body, "proto": parts[0]}
 
 
-async def http_get(ctx: Ctx, ip: str, port: int, tls: bool, path: str = "/", host: str = "",
-                   method: str = "GET", body: bytes = b"", extra: str = "",
-                   ssl_ctx: ssl.SSLContext | None = None, limit: int = 131072) -> dict[str, Any]:
+def http_request(ip: str, port: int, method: str = "GET", path: str = "/", host: str = "",
+                 body: bytes = b"", extra: str = "") -> bytes:
     hosthdr = host or (f"[{ip}]" if ":" in ip else ip)
     if port not in (80, 443):
         hosthdr += f":{port}"
@@ -52,21 +68,29 @@ async def http_get(ctx: Ctx, ip: str, port: int, tls: bool, path: str = "/", hos
            f"Accept: */*\r\nConnection: close\r\n{extra}")
     if body:
         req += f"Content-Length: {len(body)}\r\n"
+    return req.encode() + b"\r\n" + body
+
+
+async def http_get(ctx: Ctx, ip: str, port: int, tls: bool, path: str = "/", host: str = "",
+                   method: str = "GET", body: bytes = b"", extra: str = "",
+                   ssl_ctx: ssl.SSLContext | None = None, limit: int = 131072) -> dict[str, Any]:
+    req = http_request(ip, port, method, path, host, body, extra)
     async with ctx.stream(ip, port, tls, server_hostname=host, ssl_ctx=ssl_ctx) as (r, w):
-        w.write(req.encode() + b"\r\n" + body)
-        await w.drain()
-        raw = b""
-        with contextlib.suppress(*ERRORS):
-            while len(raw) < limit:
-                chunk = await asyncio.wait_for(r.read(65536), ctx.settings.read_timeout_s)
-                if not chunk:
-                    break
-                raw += chunk
+        w.write(req)
+        with contextlib.suppress(*ERRORS):  # a device that answers before reading it all
+            await w.drain()
+        # stops at Content-Length, at the close (HTTP/1.0) or when the device goes quiet
+        raw, _closed = await read_message(r, ctx.settings.read_timeout_s,
+                                          ctx.settings.read_timeout_s, limit)
     return parse_http(raw)
 
 
 async def http_info(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
     res = await http_get(ctx, ip, port, tls)
+    return http_result(res, tls)
+
+
+def http_result(res: dict[str, Any], tls: bool) -> dict[str, Any]:
     h = res["headers"]
     product, version = fp.http_server(h.get("server", ""))
     title = fp.html_title(res["body"])
@@ -81,32 +105,45 @@ async def http_info(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
 
 async def ssh_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
     async with ctx.stream(ip, port) as (r, _w):
-        line = await read_some(r, ctx.settings.read_timeout_s, 512)
+        line = await read_some(r, ctx.settings.banner_timeout_s, 512)
+        if line and b"\n" not in line:  # the identification line came in pieces
+            line += await read_some(r, ctx.settings.read_timeout_s, 512)
     banner = _clean(line.split(b"\n")[0])
     i = fp.ssh(banner)
-    return {"service": "ssh", "product": i.product, "version": i.version, "banner": banner}
+    out = {"service": "ssh", "product": i.product, "version": i.version, "banner": banner}
+    if not line:
+        out["error"] = "no SSH identification"
+    return out
 
 
 async def ftp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    greet = b""
+    anon = False
+    error = ""
     async with ctx.stream(ip, port) as (r, w):
-        greet = await read_until_idle(r, ctx.settings.read_timeout_s)
-        anon = False
-        if greet.startswith(b"220"):
-            w.write(b"USER anonymous\r\n")
-            await w.drain()
-            ans = await read_until_idle(r, ctx.settings.read_timeout_s)
-            if ans.startswith(b"331"):
-                w.write(b"PASS officeguard@example.invalid\r\n")
+        greet = await read_until_idle(r, ctx.settings.banner_timeout_s)
+        try:
+            if greet.startswith(b"220"):
+                w.write(b"USER anonymous\r\n")
                 await w.drain()
                 ans = await read_until_idle(r, ctx.settings.read_timeout_s)
-            anon = ans.startswith(b"230")
-            w.write(b"QUIT\r\n")
-            with contextlib.suppress(*ERRORS):
-                await w.drain()
+                if ans.startswith(b"331"):
+                    w.write(b"PASS officeguard@example.invalid\r\n")
+                    await w.drain()
+                    ans = await read_until_idle(r, ctx.settings.read_timeout_s)
+                anon = ans.startswith(b"230")
+                w.write(b"QUIT\r\n")
+                with contextlib.suppress(*ERRORS):
+                    await w.drain()
+        except ERRORS as exc:  # the greeting is still what it is
+            error = f"{type(exc).__name__}: {exc}"[:200]
     banner = _clean(greet.split(b"\r\n")[0])
     i = fp.ftp(banner)
-    return {"service": "ftp", "product": i.product, "version": i.version, "banner": banner,
-            "ftp": {"anonymous": anon}}
+    out: dict[str, Any] = {"service": "ftp", "product": i.product, "version": i.version,
+                           "banner": banner, "ftp": {"anonymous": anon}}
+    if error or not greet:
+        out["error"] = error or "no FTP greeting"
+    return out
 
 
 def strip_telnet(data: bytes) -> tuple[bytes, bytes]:
@@ -137,46 +174,120 @@ def strip_telnet(data: bytes) -> tuple[bytes, bytes]:
 
 async def telnet_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
     text = first = b""
+    error = ""
     async with ctx.stream(ip, port) as (r, w):
-        for _ in range(4):
-            data = await read_until_idle(r, ctx.settings.read_timeout_s)
-            if not data:
-                break
-            first = first or data
-            t, reply = strip_telnet(data)
-            text += t
-            if reply:
-                w.write(reply)
-                await w.drain()
-            if t.strip():
-                break
+        try:
+            for n in range(4):
+                wait = ctx.settings.banner_timeout_s if n == 0 else ctx.settings.read_timeout_s
+                data = await read_until_idle(r, wait)
+                if not data:
+                    break
+                first = first or data
+                t, reply = strip_telnet(data)
+                text += t
+                if reply:
+                    w.write(reply)
+                    await w.drain()
+                if t.strip():
+                    break
+        except ERRORS as exc:  # negotiation cut short: keep what the device said
+            error = f"{type(exc).__name__}: {exc}"[:200]
     s = _clean(text, 512)
     i = fp.telnet(s, first)
     low = s.lower()
-    return {"service": "telnet", "product": i.product, "version": i.version,
-            "banner": s[:200], "telnet": {
-                "login_prompt": "login" in low or "user" in low or "password" in low,
-                "shell_without_login": s.rstrip().endswith(("#", "$", ">")) and "login" not in low}}
+    out: dict[str, Any] = {
+        "service": "telnet", "product": i.product, "version": i.version, "banner": s[:200],
+        "telnet": {"login_prompt": "login" in low or "user" in low or "password" in low,
+                   "shell_without_login": s.rstrip().endswith(("#", "$", ">"))
+                   and "login" not in low}}
+    if error:
+        out["error"] = error
+    return out
+
+
+async def exchange(ctx: Ctx, ip: str, port: int, requests: list[bytes]
+                   ) -> list[tuple[bytes, str]]:
+    """Send REQUESTS in turn on one connection while the device keeps it open; when it closes
+    after an answer (many embedded servers do), the next request goes on a new connection.
+    Returns (answer, error) per request; an answer is whatever arrived, never dropped."""
+    out: list[tuple[bytes, str]] = []
+    cm: Any = None
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def close() -> None:
+        nonlocal cm, conn
+        if cm is not None:
+            with contextlib.suppress(*ERRORS):
+                await cm.__aexit__(None, None, None)
+        cm = conn = None
+
+    try:
+        for req in requests:
+            ans, err = b"", ""
+            for _attempt in range(2):
+                fresh = conn is None
+                try:
+                    if conn is None:
+                        cm = ctx.stream(ip, port)
+                        conn = await cm.__aenter__()
+                    r, w = conn
+                    w.write(req)
+                    with contextlib.suppress(*ERRORS):
+                        await w.drain()
+                    ans, closed = await read_message(r, ctx.settings.read_timeout_s,
+                                                     ctx.settings.read_timeout_s)
+                except ERRORS as exc:
+                    cm = conn = None  # the connect itself failed: nothing to close
+                    ans, closed, err = b"", True, f"{type(exc).__name__}: {exc}"[:200]
+                if closed:
+                    await close()
+                if ans or fresh:
+                    break  # answered, or a new connection got nothing either
+            out.append((ans, "" if ans else (err or "no answer")))
+    finally:
+        await close()
+    return out
+
+
+def _sdp(res: dict[str, Any]) -> bool:
+    ctype = res["headers"].get("content-type", "").lower()
+    return "application/sdp" in ctype or res["body"].lstrip().startswith(b"v=0")
 
 
 async def rtsp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    """OPTIONS then DESCRIBE without credentials. DESCRIBE 200 with an SDP body means anyone on
+    the network can watch the stream. Each answer is kept on its own: a device that closes
+    after OPTIONS, or cuts DESCRIBE short, still reports what it said."""
     url = f"rtsp://{ip}:{port}/"
     out: dict[str, Any] = {"service": "rtsp", "product": "", "version": "", "banner": ""}
-    async with ctx.stream(ip, port) as (r, w):
-        w.write(f"OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: OfficeGuard-probe\r\n\r\n"
-                .encode())
-        await w.drain()
-        opt = parse_http(await read_until_idle(r, ctx.settings.read_timeout_s))
-        w.write(f"DESCRIBE {url} RTSP/1.0\r\nCSeq: 2\r\nAccept: application/sdp\r\n"
-                "User-Agent: OfficeGuard-probe\r\n\r\n".encode())
-        await w.drain()
-        desc = parse_http(await read_until_idle(r, ctx.settings.read_timeout_s))
-    server = opt["headers"].get("server", "") or desc["headers"].get("server", "")
+    answers = await exchange(ctx, ip, port, [
+        f"OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: OfficeGuard-probe\r\n\r\n".encode(),
+        f"DESCRIBE {url} RTSP/1.0\r\nCSeq: 2\r\nAccept: application/sdp\r\n"
+        "User-Agent: OfficeGuard-probe\r\n\r\n".encode()])
+    parsed: list[dict[str, Any] | None] = []
+    errors = []
+    for (raw, err), what in zip(answers, ("OPTIONS", "DESCRIBE"), strict=True):
+        try:
+            parsed.append(parse_http(raw))
+        except NotHTTP as exc:
+            parsed.append(None)
+            errors.append(f"{what}: {err or exc}")
+    opt, desc = parsed
+    if opt is None and desc is None:
+        raise NotHTTP(answers[0][0] or answers[1][0])
+    server = ((opt or {}).get("headers", {}).get("server", "")
+              or (desc or {}).get("headers", {}).get("server", ""))
     out["product"], out["version"] = fp.http_server(server)
     out["banner"] = _clean(server.encode())
-    out["rtsp"] = {"options_status": opt["status"], "describe_status": desc["status"],
-                   "unauthenticated": desc["status"] == 200,
-                   "public": opt["headers"].get("public", "")[:200]}
+    out["rtsp"] = {"options_status": opt["status"] if opt else None,
+                   "describe_status": desc["status"] if desc else None,
+                   "sdp": bool(desc and _sdp(desc)),
+                   "unauthenticated": bool(desc and desc["status"] == 200 and _sdp(desc)),
+                   "auth": ((desc or {}).get("headers", {}).get("www-authenticate", "")
+                            .split(" ")[0][:40]),
+                   "public": (opt or {}).get("headers", {}).get("public", "")[:200]}
+    if errors:
+        out["error"] = "; ".join(errors)[:200]
     return out
 
 
@@ -206,7 +317,7 @@ async def ipp_info(ctx: Ctx, ip: str, port: int, tls: bool = False) -> dict[str,
 
 async def smtp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
     async with ctx.stream(ip, port) as (r, w):
-        greet = await read_until_idle(r, ctx.settings.read_timeout_s)
+        greet = await read_until_idle(r, ctx.settings.banner_timeout_s)
         w.write(b"QUIT\r\n")
         with contextlib.suppress(*ERRORS):
             await w.drain()
@@ -259,38 +370,88 @@ async def dns_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
             "banner": _clean(txt.encode())}
 
 
-async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
-    async with ctx.stream(ip, port) as (r, _w):
-        data = await read_some(r, ctx.settings.read_timeout_s, 1024)
+def classify(data: bytes, port: int) -> dict[str, Any] | None:
+    """A greeting in nmap's words (SSH, FTP, SMTP, Telnet), a bare banner, or None for silence."""
+    first = _clean(data.split(b"\n")[0])
     if data.startswith(b"SSH-"):
-        i = fp.ssh(_clean(data.split(b"\n")[0]))
-        return {"service": "ssh", "product": i.product, "version": i.version,
-                "banner": _clean(data.split(b"\n")[0])}
+        i = fp.ssh(first)
+        return {"service": "ssh", "product": i.product, "version": i.version, "banner": first}
     if data.startswith(b"220"):
         i = fp.ftp(_clean(data))
         if i.product:
             return {"service": "ftp", "product": i.product, "version": i.version,
-                    "banner": _clean(data.split(b"\r\n")[0])}
+                    "banner": first}
         if b"SMTP" in data.upper():
             i = fp.smtp(_clean(data))
             return {"service": "smtp", "product": i.product, "version": i.version,
-                    "banner": _clean(data.split(b"\r\n")[0])}
+                    "banner": first}
     if data.startswith(b"\xff"):
         text, _ = strip_telnet(data)
         return {"service": "telnet", "product": "", "version": "", "banner": _clean(text)}
     if data:
         return {"service": SERVICE_NAMES.get(port, "unknown"), "product": "", "version": "",
                 "banner": _clean(data)}
+    return None
+
+
+async def _http_or_banner(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
+    """HTTP(S) on PORT; an RTSP server gets the RTSP probe; a device that answers with something
+    else (a greeting that came late, say) is classified by what it said, never dropped."""
+    try:
+        res = await http_get(ctx, ip, port, tls)
+    except NotHTTP as exc:
+        got = classify(exc.raw, port)
+        if got is None:
+            raise
+        return got
+    if res["proto"].startswith("RTSP/"):
+        return await rtsp_info(ctx, ip, port)
+    return http_result(res, tls)
+
+
+async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+    """An unknown port: wait for a greeting; if none comes, ask in HTTP on the same connection
+    (a greeting that arrives late still wins); then try TLS (nmap's ssl/...)."""
+    rt = ctx.settings.read_timeout_s
+    async with ctx.stream(ip, port) as (r, w):
+        data = await read_some(r, rt, 1024)
+        if not data:
+            w.write(http_request(ip, port))
+            with contextlib.suppress(*ERRORS):
+                await w.drain()
+            data, _closed = await read_message(r, rt, rt)
+    res = None
+    with contextlib.suppress(NotHTTP):
+        res = parse_http(data)
+    if res is not None and res["proto"].startswith("RTSP/"):
+        return await rtsp_info(ctx, ip, port)
+    if res is not None:
+        return http_result(res, False)
+    got = classify(data, port)
+    if got is not None:
+        return got
     with contextlib.suppress(*ERRORS):
-        return await http_info(ctx, ip, port, False)
-    with contextlib.suppress(*ERRORS):  # silent and not HTTP: perhaps TLS (nmap's ssl/...)
-        return await http_info(ctx, ip, port, True)
+        return await _http_or_banner(ctx, ip, port, True)
     return {"service": SERVICE_NAMES.get(port, "unknown"), "product": "", "version": "",
             "banner": ""}
 
 
+async def _http_port(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
+    """HTTP where HTTP is expected, TLS first on the usual TLS ports; the other way round when
+    the first fails (a device with TLS on 80/8080, or plain HTTP on 8443), then anything."""
+    try:
+        return await _http_or_banner(ctx, ip, port, tls)
+    except ERRORS as first:
+        with contextlib.suppress(*ERRORS):
+            return await _http_or_banner(ctx, ip, port, not tls)
+        if isinstance(first, NotHTTP):
+            raise first
+        return await generic_info(ctx, ip, port)
+
+
 async def identify(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
-    """What answers on an open TCP port. Never raises; errors leave the service name only."""
+    """What answers on an open TCP port. Never raises: a probe that failed half way keeps what
+    it learnt with the error beside it; one that learnt nothing leaves the service name."""
     try:
         if port == 22:
             return await ssh_info(ctx, ip, port)
@@ -304,9 +465,9 @@ async def identify(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
             try:
                 return await ipp_info(ctx, ip, port)
             except ERRORS:
-                return await http_info(ctx, ip, port, False)
+                return await _http_port(ctx, ip, port, False)
         if port in TLS_PORTS:
-            return await http_info(ctx, ip, port, True)
+            return await _http_port(ctx, ip, port, True)
         if port == 25 or port == 587:
             return await smtp_info(ctx, ip, port)
         if port == 53:
@@ -315,12 +476,7 @@ async def identify(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
             except (*ERRORS, asyncio.IncompleteReadError):
                 return await generic_info(ctx, ip, port)
         if port in HTTP_PORTS:
-            try:
-                return await http_info(ctx, ip, port, False)
-            except ERRORS:
-                with contextlib.suppress(*ERRORS):  # an HTTPS server on an HTTP port
-                    return await http_info(ctx, ip, port, True)
-                return await generic_info(ctx, ip, port)
+            return await _http_port(ctx, ip, port, False)
         return await generic_info(ctx, ip, port)
     except ERRORS as exc:
         return {"service": SERVICE_NAMES.get(port, "unknown"), "product": "", "version": "",

@@ -7,7 +7,9 @@ program behind busybox telnetd.
 
     python -m tests.tools.fakedevices ipp --model "Brother HL-L2350DW series" --firmware 1.05
     python -m tests.tools.fakedevices raw9100
-    python -m tests.tools.fakedevices rtsp --server "Dahua Rtsp Server/2.0" [--auth]
+    python -m tests.tools.fakedevices rtsp --server "Dahua Rtsp Server/2.0" [--auth] [--close]
+    python -m tests.tools.fakedevices http10 --server "Boa/0.94.14rc21" --title "NAS Login"
+    python -m tests.tools.fakedevices banner --text "SSH-2.0-OpenSSH_7.4" --delay 3
     python -m tests.tools.fakedevices igd --ip 192.0.2.1 --map 192.0.2.20:9100
     python -m tests.tools.fakedevices login --user root --password vizxv   (telnetd -l)
 """
@@ -19,6 +21,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 sys.path.insert(0, __file__.rsplit("/tests/", 1)[0])
@@ -67,7 +70,10 @@ def serve_raw9100(port: int) -> None:
     Threaded(("0.0.0.0", port), H).serve_forever()  # noqa: S104
 
 
-def serve_rtsp(server: str, auth: bool, port: int) -> None:
+def rtsp_server(server: str, auth: bool, port: int = 554, close: bool = False,
+                bind: str = "0.0.0.0") -> Threaded:  # noqa: S104
+    """A camera's RTSP service. auth: DESCRIBE wants Digest credentials. close: the connection
+    ends after every answer, as many embedded servers do (the next request needs a new one)."""
     class H(socketserver.StreamRequestHandler):
         def handle(self) -> None:
             while True:
@@ -98,8 +104,44 @@ def serve_rtsp(server: str, auth: bool, port: int) -> None:
                 else:
                     resp = f"RTSP/1.0 405 Method Not Allowed\r\nCSeq: {cseq}\r\n\r\n"
                 self.wfile.write(resp.encode())
+                if close:
+                    return
 
-    Threaded(("0.0.0.0", port), H).serve_forever()  # noqa: S104
+    return Threaded((bind, port), H)
+
+
+def http10_server(server: str, title: str, port: int = 80, bind: str = "0.0.0.0"  # noqa: S104
+                  ) -> Threaded:
+    """An old embedded web server: reads the request line only, answers HTTP/1.0 without a
+    length and closes at once, the rest of the request unread (the kernel resets it)."""
+    class H(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.rfile.readline()
+            date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+            self.wfile.write((f"HTTP/1.0 200 OK\r\nDate: {date}\r\nServer: {server}\r\n"
+                              "Content-Type: text/html\r\n\r\n"
+                              f"<html><head><title>{title}</title></head><body>"
+                              "<form><input type=password name=pw></form></body></html>"
+                              ).encode())
+
+    return Threaded((bind, port), H)
+
+
+def banner_server(text: str, delay: float, port: int, bind: str = "0.0.0.0"  # noqa: S104
+                  ) -> Threaded:
+    """A service that greets DELAY seconds after the connection opens, whatever it is sent."""
+
+    class H(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            time.sleep(delay)
+            try:
+                self.request.sendall(text.encode() + b"\r\n")
+                self.request.settimeout(10)
+                self.request.recv(4096)
+            except OSError:
+                pass
+
+    return Threaded((bind, port), H)
 
 
 DESC = """<?xml version="1.0"?>
@@ -119,7 +161,7 @@ def serve_igd(ip: str, maps: list[str], http_port: int) -> None:
     def ssdp() -> None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", 1900))  # noqa: S104
+        s.bind((ip, 1900))  # answers from its LAN address, as miniupnpd does
         while True:
             data, addr = s.recvfrom(2048)
             if data.startswith(b"M-SEARCH"):
@@ -243,6 +285,15 @@ def main() -> None:
     t.add_argument("--server", required=True)
     t.add_argument("--auth", action="store_true")
     t.add_argument("--port", type=int, default=554)
+    t.add_argument("--close", action="store_true")
+    h10 = sub.add_parser("http10")
+    h10.add_argument("--server", required=True)
+    h10.add_argument("--title", required=True)
+    h10.add_argument("--port", type=int, default=80)
+    bn = sub.add_parser("banner")
+    bn.add_argument("--text", required=True)
+    bn.add_argument("--delay", type=float, default=0.0)
+    bn.add_argument("--port", type=int, required=True)
     g = sub.add_parser("igd")
     g.add_argument("--ip", required=True)
     g.add_argument("--map", action="append", default=[])
@@ -261,7 +312,11 @@ def main() -> None:
     elif args.cmd == "raw9100":
         serve_raw9100(args.port)
     elif args.cmd == "rtsp":
-        serve_rtsp(args.server, args.auth, args.port)
+        rtsp_server(args.server, args.auth, args.port, args.close).serve_forever()
+    elif args.cmd == "http10":
+        http10_server(args.server, args.title, args.port).serve_forever()
+    elif args.cmd == "banner":
+        banner_server(args.text, args.delay, args.port).serve_forever()
     elif args.cmd == "igd":
         serve_igd(args.ip, args.map, args.port)
     elif args.cmd == "website":
