@@ -38,10 +38,12 @@ def categories(doc: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
 def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
                   ) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(
-        "SELECT h.ts, h.change, h.severity, h.actor, f.id, f.rule, f.measure, f.subject, "
-        "f.title_ja, f.title_en FROM finding_history h JOIN findings f ON f.id = h.finding_id "
-        "WHERE h.ts >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
-        "'acknowledged') ORDER BY h.ts DESC LIMIT ?", (since, limit))]
+        # by when it was recorded: a capture of last week ingested an hour ago is news today
+        "SELECT h.ts, h.recorded_at, h.change, h.severity, h.actor, f.id, f.rule, f.measure, "
+        "f.subject, f.title_ja, f.title_en FROM finding_history h "
+        "JOIN findings f ON f.id = h.finding_id "
+        "WHERE h.recorded_at >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
+        "'acknowledged') ORDER BY h.recorded_at DESC LIMIT ?", (since, limit))]
 
 
 def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -245,3 +247,96 @@ def system() -> dict[str, Any]:
             "disk": {"total": disk.total, "used": disk.used, "percent": disk.percent},
             "load": list(psutil.getloadavg()), "uptime_s": time.time() - psutil.boot_time(),
             "interfaces": ifaces}
+
+
+def top_actions(conn: sqlite3.Connection, doc: dict[str, Any], catalog: Any, limit: int = 6
+                ) -> list[dict[str, Any]]:
+    """What to fix first: open critical and high findings (newest first), then failing
+    measures not already named by one of them; each with the one step the guideline gives."""
+    from appliance.wording import measure_label
+
+    out: list[dict[str, Any]] = []
+    seen_measures: set[str] = set()
+    for r in conn.execute(
+            "SELECT id, rule, measure, severity, subject, title_ja, title_en FROM findings "
+            "WHERE status IN ('open', 'acknowledged', 'reopened') AND severity IN "
+            "('critical', 'high') ORDER BY severity = 'critical' DESC, last_seen DESC "
+            "LIMIT ?", (limit,)):
+        try:
+            m = catalog.measure(r["measure"])
+            step_ja, step_en = m.remediation_ja, m.remediation_en
+        except KeyError:
+            step_ja = step_en = ""
+        seen_measures.add(r["measure"])
+        out.append({"kind": "finding", "href": f"/findings/{r['id']}",
+                    "severity": r["severity"], "measure": r["measure"],
+                    "measure_label": measure_label(r["measure"]), "subject": r["subject"],
+                    "title_ja": r["title_ja"], "title_en": r["title_en"],
+                    "step_ja": step_ja, "step_en": step_en})
+    for m in doc.get("measures", []):
+        if len(out) >= limit:
+            break
+        if m["verdict"] == "fail" and m["measure"] not in seen_measures:
+            out.append({"kind": "measure", "href": f"/measures/{m['measure']}",
+                        "severity": "", "measure": m["measure"],
+                        "measure_label": measure_label(m["measure"]), "subject": "",
+                        "title_ja": m["title_ja"], "title_en": m["title_en"],
+                        "step_ja": m.get("remediation_ja", ""),
+                        "step_en": m.get("remediation_en", "")})
+    return out
+
+
+def estimate_sentence(doc: dict[str, Any], lang: str) -> dict[str, str]:
+    """The estimate in one plain sentence: the level it stands at now, why, and how many
+    measures lack data (which is why a range may be shown)."""
+    from appliance.compliance import STAR_LABELS_EN, STAR_LABELS_JA
+    from appliance.wording import CONFIDENCE_WORD, confidence, confidence_level
+
+    e, g = doc["estimate"], doc["grades"]
+    unknown = sum(1 for m in doc.get("measures", []) if m["verdict"] in ("unknown", "expired"))
+    failing = sum(1 for m in doc.get("measures", []) if m["verdict"] == "fail")
+    level = e.get("confidence_level") or confidence_level(float(e.get("confidence", 0)))
+    if lang == "en":
+        now = STAR_LABELS_EN[e["stars"]]
+        text = (f"Estimate now: {now}. Why: audit grade {g['audit']}, vulnerability grade "
+                f"{g['vulnerability']}; {failing} measures fail. Measures without data: "
+                f"{unknown}.")
+        if e.get("stars_optimistic", e["stars"]) != e["stars"]:
+            text += (f" With data for them it could reach "
+                     f"{STAR_LABELS_EN[e['stars_optimistic']]}.")
+    else:
+        now = STAR_LABELS_JA[e["stars"]]
+        text = (f"現時点の推定: {now}。理由: 監査 {g['audit']}・脆弱性診断 {g['vulnerability']}、"
+                f"不適合の対策 {failing}件。データ不足の対策: {unknown}件。")
+        if e.get("stars_optimistic", e["stars"]) != e["stars"]:
+            best = STAR_LABELS_JA[e["stars_optimistic"]]
+            text += f"データがそろえば最大 {best} の可能性があります。"
+    return {"text": text, "confidence_word": CONFIDENCE_WORD.get(lang, "確度"),
+            "confidence": confidence(level, lang), "level": level}
+
+
+def open_trend(conn: sqlite3.Connection, now: float, tz: str, open_now: int, days: int = 14
+               ) -> list[dict[str, Any]]:
+    """Open findings at the end of each of the last DAYS days, walked back from the count now
+    through the changes recorded since (one indexed range read, whatever the table's size)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    today = datetime.fromtimestamp(now, zone).replace(hour=0, minute=0, second=0,
+                                                      microsecond=0)
+    start = (today - timedelta(days=days - 1)).timestamp()
+    delta = {"new": 1, "reopened": 1, "resolved": -1}
+    moves = conn.execute(
+        "SELECT recorded_at, change FROM finding_history WHERE recorded_at >= ? AND change "
+        "IN ('new', 'reopened', 'resolved') ORDER BY recorded_at DESC", (start,)).fetchall()
+    out = []
+    n, i = open_now, 0
+    for k in range(days):
+        day = today - timedelta(days=k)
+        end = (day + timedelta(days=1)).timestamp()
+        while i < len(moves) and moves[i][0] >= end:  # undo what came after this day
+            n -= delta[moves[i][1]]
+            i += 1
+        out.append({"day": day.strftime("%m/%d"), "open": max(0, n)})
+    return out[::-1]
