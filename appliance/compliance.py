@@ -29,7 +29,7 @@ REASONS_JA = {
     "not attested yet": "未申告（証跡がありません）",
     "attested as not met": "未実施として申告されています",
     "attested": "申告済み",
-    "measure not identified in the source (6-③)": "出典で内容を確認できない対策です（6-③）",
+    "not assessed by the appliance (6-③)": "本機では評価しない対策です（6-③）",
 }
 
 
@@ -144,7 +144,7 @@ def evaluate(catalog: Catalog, facts: Facts) -> dict[str, Any]:
                 "assisted") else chk["kind"], "title_ja": chk["title_ja"],
                 "title_en": chk["title_en"]}
             if m.level == "unknown":
-                out.update(state=NA, reason="measure not identified in the source (6-③)")
+                out.update(state=NA, reason="not assessed by the appliance (6-③)")
             elif whole is not None and whole.result == NA:
                 out.update(state=NA, reason=whole.note, attestation_id=whole.id)
             elif chk["kind"] == "auto":

@@ -236,6 +236,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
                    "to": period.end.isoformat()},
         "as_of": as_of.isoformat(),
         "generated_at": iso(time.time()),
+        "timezone": config.web.timezone,  # the zone the printed report writes times in
         "compliance": compliance,
         "findings": findings,
         "findings_per_day": daily,
