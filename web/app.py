@@ -231,6 +231,11 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         return nxt
 
     # -- public ------------------------------------------------------------------------------
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response((HERE / "static" / "favicon.ico").read_bytes(),
+                        media_type="image/vnd.microsoft.icon")
+
     @app.get("/health", tags=["public"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -469,16 +474,20 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
 
     @app.get("/wifi", include_in_schema=False)
     def wifi_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
-        since = time.time() - 86400
         aps, wf, sv = store().read_with(lambda c: (
             data.access_points(c, config), data.wifi_findings(c), data.surveys(c)))
         fac = [a for a in aps if a["facility"]][:8]
+        # the last day of readings: now for a live radio, the capture's day for an ingest
+        latest = store().read_with(lambda c: data.latest_rssi(c, [a["bssid"] for a in fac]))
+        end = time.time() if latest is None or latest > time.time() - 3600 else latest + 60
+        since = end - 86400
         series = store().read_with(lambda c: {a["bssid"]: data.rssi_series(c, a["bssid"], since)
                                               for a in fac})
-        chart = charts.rssi_svg(series, {a["bssid"]: a["ssid"] for a in fac}, since,
-                                time.time())
+        chart = charts.rssi_svg(series, {a["bssid"]: a["ssid"] for a in fac}, since, end)
+        window = None if end >= time.time() - 60 else (since, end)
         return page(request, "wifi.html", s, aps=aps, findings=wf, surveys=sv, chart=chart,
-                    has_series=any(series.values()), has_ssids=bool(config.facility.ssids))
+                    has_series=any(series.values()), has_ssids=bool(config.facility.ssids),
+                    window=window)
 
     @app.post("/wifi/surveys", include_in_schema=False)
     def survey_action(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008

@@ -155,6 +155,16 @@ def access_points(conn: sqlite3.Connection, config: Config, limit: int = 500
     return out
 
 
+def latest_rssi(conn: sqlite3.Connection, bssids: list[str]) -> float | None:
+    """When the newest signal reading of these BSSIDs was taken (capture time)."""
+    if not bssids:
+        return None
+    marks = ",".join("?" * len(bssids))
+    row = conn.execute(f"SELECT MAX(minute) FROM rssi_minutes WHERE bssid IN ({marks})",  # noqa: S608
+                       bssids).fetchone()
+    return float(row[0]) * 60 if row and row[0] is not None else None
+
+
 def rssi_series(conn: sqlite3.Connection, bssid: str, since: float) -> list[tuple[float, float]]:
     return [(r[0], r[1]) for r in conn.execute(
         "SELECT minute * 60.0, CAST(sum AS REAL) / n FROM rssi_minutes "
@@ -298,7 +308,7 @@ def estimate_sentence(doc: dict[str, Any], lang: str) -> dict[str, str]:
     level = e.get("confidence_level") or confidence_level(float(e.get("confidence", 0)))
     if lang == "en":
         now = STAR_LABELS_EN[e["stars"]]
-        text = (f"Estimate now: {now}. Why: audit grade {g['audit']}, vulnerability grade "
+        text = (f"Estimated level now: {now}. Why: audit grade {g['audit']}, vulnerability grade "
                 f"{g['vulnerability']}; {failing} measures fail. Measures without data: "
                 f"{unknown}.")
         if e.get("stars_optimistic", e["stars"]) != e["stars"]:

@@ -112,6 +112,11 @@ JA = {
     "Saved settings are kept in the data directory and win over the configuration file; the dashboard applies them at once and the agent within seconds, without a restart.":
         "保存した設定はデータディレクトリに保管され、設定ファイルより優先されます。再起動は不要で、ダッシュボードには即時、エージェントには数秒以内に反映されます。",
     "What to do first": "まず対処すること",
+    "CPU temperature": "CPU温度", "throttled": "性能制限中", "Disk free": "ディスクの空き",
+    "Captured / dropped packets": "受信 / 取りこぼしパケット数",
+    "Written to the SD card": "SDカードへの書き込み量", "Clock": "時刻", "set": "設定済み",
+    "not set (no NTP yet)": "未設定（NTP未同期）",
+    "Signal readings from {a} to {b}.": "{a} から {b} までの電波強度です。",
     "Nothing urgent: no critical or high finding is open and no measure fails.":
         "急ぎの対処はありません（緊急・重要の未解決の検出事項も、不適合の対策もありません）。",
     "Open findings by day": "未解決の検出事項（日ごと）",
