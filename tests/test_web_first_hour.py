@@ -9,10 +9,12 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from agent.capture import write_pcap
 from tests import arpgen
 from tests import wifigen as g
 from tests.conftest import OFFICEGUARD, ROOT, free_port
-from tests.test_web_browser import CHROMIUM, PASSWORD
+from tests.test_web_browser import CHROMIUM, PASSWORD, _Admin
 
 SCREENS = ROOT / "tests" / "artifacts" / "screens-i17"
 PAGES = ("/", "/findings", "/wifi", "/devices", "/measures", "/settings", "/system")
@@ -56,15 +58,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         pytest.skip("needs Debian's chromium (make test installs it when run as root)")
     pytest.importorskip("playwright")
     d = tmp_path_factory.mktemp("first-hour")
+    srv = HTTPServer(("127.0.0.1", 0), _Admin)  # a device with a web admin page (loopback)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
     port = free_port()
     cfg = d / "officeguard.toml"  # no facility name, no SSIDs: what `make run` starts with
     cfg.write_text(f'[storage]\ndata_dir = "{d / "data"}"\n[interfaces]\nlan = "none0"\n'
-                   f'[web]\nport = {port}\nsetup_code_file = "{d / "no-first-boot-code"}"\n')
+                   f'[web]\nport = {port}\nsetup_code_file = "{d / "no-first-boot-code"}"\n'
+                   f'[probe]\nports = [{srv.server_address[1]}]\n')
     env = {**os.environ, "OFFICEGUARD_CONFIG": str(cfg)}
     caps = _captures(d)
-    for cap in caps:
-        r = subprocess.run([OFFICEGUARD, "ingest", str(cap)], capture_output=True, text=True,
-                           env=env, timeout=120)
+    for cmd in (["ingest", str(caps[0])], ["ingest", str(caps[1])],
+                ["probe", "--scope", "127.0.0.1/32"]):
+        r = subprocess.run([OFFICEGUARD, *cmd], capture_output=True, text=True, env=env,
+                           timeout=120)
         assert r.returncode == 0, r.stderr
     # the agent's own account of its sensors, as its heartbeat writes it (real preflight)
     from agent.runner import preflight
@@ -99,6 +105,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         web.wait(10)
         if web.stderr:
             web.stderr.close()
+        srv.shutdown()
+        srv.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -131,8 +131,10 @@ def sensor_reason(detail: str, lang: str = "ja") -> str:
 
 
 EVIDENCE_KEYS_JA = {
-    "gateway": "ゲートウェイ", "macs": "MACアドレス", "mac": "MACアドレス", "ip": "IPアドレス",
+    "gateway": "ゲートウェイ", "macs": "名乗ったMACアドレス", "mac": "MACアドレス",
+    "ip": "IPアドレス",
     "ips": "IPアドレス", "bssid": "BSSID", "bssids": "BSSID", "ssid": "SSID",
+    "old_macs": "以前のMAC", "mac_list": "MACアドレス（一覧）",
     "security": "暗号化方式", "reasons": "理由", "count": "回数", "rssi": "電波強度",
     "rssi_dbm": "電波強度（dBm）", "signal_dbm": "電波強度（dBm）", "channel": "チャネル",
     "channels": "チャネル", "pmf": "PMF（管理フレーム保護）", "wps": "WPS",
@@ -144,6 +146,17 @@ EVIDENCE_KEYS_JA = {
     "pairwise": "暗号スイート", "tx_power_dbm": "送信出力（dBm）", "survey": "測定",
     "location": "場所", "similar_to": "似ているSSID", "distance": "文字の違い",
     "first_seen": "初回検出", "last_seen": "最終検出", "disk_free_mb": "ディスク空き（MB）",
+    "reason": "理由", "seconds_since_previous_claim": "前回の名乗りからの秒数",
+    "window_s": "判定の時間幅（秒）", "op": "ARPの種類", "previous_mac": "以前のMAC",
+    "claimed_ip": "名乗ったIPアドレス", "rule": "ルール", "frames_seen": "受信フレーム数",
+}
+EVIDENCE_VALUES_JA = {
+    "reply": "応答", "request": "要求", "none": "なし", "capable": "対応", "required": "必須",
+    "address claimed by another MAC within the window":
+        "判定の時間幅の中で、別のMACアドレスが同じIPアドレスを名乗りました",
+    "MAC asks for an address it claims as its own":
+        "自分のものとして名乗っているアドレスを問い合わせています",
+    "OPEN": "暗号化なし",
 }
 
 
@@ -161,6 +174,10 @@ def evidence_items(evidence: dict[str, object], lang: str) -> list[tuple[str, st
                 text(x) for x in v)
         if isinstance(v, dict):
             return "; ".join(f"{label(str(k))}: {text(x)}" for k, x in v.items())
+        if lang == "ja" and isinstance(v, str):
+            return EVIDENCE_VALUES_JA.get(v, v)
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
         return str(v)
 
     def label(k: str) -> str:
