@@ -231,10 +231,13 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         return nxt
 
     # -- public ------------------------------------------------------------------------------
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Response:
-        return Response((HERE / "static" / "favicon.ico").read_bytes(),
-                        media_type="image/vnd.microsoft.icon")
+    icon = (HERE / "static" / "favicon.ico").read_bytes()
+
+    async def favicon(_request: Request) -> Response:
+        """A static file at the path browsers ask for (public, like /static)."""
+        return Response(icon, media_type="image/vnd.microsoft.icon")
+
+    app.router.add_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
 
     @app.get("/health", tags=["public"])
     def health() -> dict[str, str]:
