@@ -216,3 +216,46 @@ def test_the_report_is_japanese_and_empty_sections_say_so(pdf: dict[str, object]
     assert "（証跡（申告））" not in text
     att = text[text.index("証跡（申告）"):]
     assert att.split("テスト通知")[0].count("該当なし") == 1  # no attestations: said once
+
+
+def test_the_running_agent_applies_saved_settings_without_a_restart(tmp_path: Path) -> None:
+    """The dashboard writes settings.toml; the agent, already running, picks it up within
+    seconds: it says so in its log and its heartbeat carries the file's time (what the
+    Settings page compares to mark settings as pending)."""
+    from appliance.config import settings_mtime, write_settings
+
+    cfg = _config(tmp_path)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    agent = subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "data" / "officeguard.db"
+
+    def heartbeat() -> dict[str, object] | None:
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
+            conn.close()
+        except sqlite3.Error:
+            return None
+        return json.loads(row[0]) if row else None
+
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and heartbeat() is None and agent.poll() is None:
+            time.sleep(0.2)
+        assert heartbeat() is not None, "the agent never reported"
+        write_settings(tmp_path / "data", {"facility": {"name": "本館", "ssids": [
+            {"name": "OfficeGuest", "role": "guest"}]}})
+        want = settings_mtime(tmp_path / "data")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and agent.poll() is None:
+            hb = heartbeat() or {}
+            if hb.get("settings_mtime") == want:
+                break
+            time.sleep(0.2)
+        assert (heartbeat() or {}).get("settings_mtime") == want
+    finally:
+        agent.terminate()
+        _out, err = agent.communicate(timeout=60)
+    assert "applied the settings saved from the dashboard (facility '本館', 1 SSIDs)" in err, \
+        err[-2000:]
