@@ -259,3 +259,22 @@ def test_the_running_agent_applies_saved_settings_without_a_restart(tmp_path: Pa
         _out, err = agent.communicate(timeout=60)
     assert "applied the settings saved from the dashboard (facility '本館', 1 SSIDs)" in err, \
         err[-2000:]
+
+
+def test_a_form_changes_only_the_fields_it_sends_and_pending_is_marked() -> None:
+    from appliance.config import merge_settings
+    from web import settings_form
+
+    saved = {"facility": {"name": "本館", "ssids": [{"name": "OfficeGuest", "role": "guest"}]},
+             "mqtt": {"host": "broker.example", "tls": True}}
+    changed = settings_form.parse({"csrf": "x", "mqtt_topic_prefix": "og/a"})
+    assert changed == {"mqtt": {"topic_prefix": "og/a"}}
+    merged = merge_settings(saved, changed)
+    assert merged["facility"] == saved["facility"]
+    assert merged["mqtt"] == {"host": "broker.example", "tls": True, "topic_prefix": "og/a"}
+    # an unticked TLS box is a change only when the form showed the box
+    assert settings_form.parse({"mqtt_tls_sent": "1"}) == {"mqtt": {"tls": False}}
+    assert settings_form.pending(200.0, {"running": True, "settings_mtime": 100.0})
+    assert not settings_form.pending(200.0, {"running": True, "settings_mtime": 200.0})
+    assert not settings_form.pending(200.0, {"running": False, "settings_mtime": 100.0})
+    assert not settings_form.pending(None, {"running": True})

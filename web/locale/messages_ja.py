@@ -112,6 +112,7 @@ JA = {
     "Saved settings are kept in the data directory and win over the configuration file; the dashboard applies them at once and the agent within seconds, without a restart.":
         "保存した設定はデータディレクトリに保管され、設定ファイルより優先されます。再起動は不要で、ダッシュボードには即時、エージェントには数秒以内に反映されます。",
     "What to do first": "まず対処すること",
+    "scan": "ポート・機器の診断", "isolation": "ゲストと業務の分離の確認", "website": "Webサイトの確認",
     "CPU temperature": "CPU温度", "throttled": "性能制限中", "Disk free": "ディスクの空き",
     "Captured / dropped packets": "受信 / 取りこぼしパケット数",
     "Written to the SD card": "SDカードへの書き込み量", "Clock": "時刻", "set": "設定済み",
