@@ -209,7 +209,20 @@ def test_bridge_forwards_a_facility_to_the_central_broker(tmp_path: Path) -> Non
         sub.connect("127.0.0.1", central.port)
         sub.subscribe("officeguard/site-a/alerts/#", qos=1)
         sub.loop_start()
-        time.sleep(1.0)  # the bridge connects
+        # the bridge connects (mosquitto says so under $SYS on the site broker); a busy
+        # machine takes longer than an idle one, so wait for it rather than for a time
+        state: list[bytes] = []
+        mon = mqtt.Client(CallbackAPIVersion.VERSION2)
+        mon.on_message = lambda _c, _u, m: state.append(m.payload)
+        mon.connect("127.0.0.1", site.port)
+        mon.subscribe("$SYS/broker/connection/+/state", qos=0)
+        mon.loop_start()
+        deadline = time.time() + 60
+        while b"1" not in state and time.time() < deadline:
+            time.sleep(0.1)
+        mon.loop_stop()
+        mon.disconnect()
+        assert b"1" in state, "the site broker's bridge never connected"
         cfg = tmp_path / "og.toml"
         cfg.write_text(f'[facility]\nid = "site-a"\n[interfaces]\nlan = "none0"\n'
                        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
@@ -223,7 +236,7 @@ def test_bridge_forwards_a_facility_to_the_central_broker(tmp_path: Path) -> Non
                 (2.0, arpgen.ether_arp(2, "02:00:5e:00:53:66", "192.0.2.1"))])
             assert subprocess.run([OFFICEGUARD, "ingest", str(cap), "--config", str(cfg)],
                                   capture_output=True).returncode == 0
-            deadline = time.time() + 20
+            deadline = time.time() + 120  # the agent starts, connects and drains its outbox
             while not got and time.time() < deadline:
                 time.sleep(0.1)
         finally:
