@@ -84,3 +84,16 @@ def test_no_coming_later_claim_names_something_that_exists() -> None:
 
 def test_the_readme_says_wifi_verdicts_need_the_ssids() -> None:
     assert re.search(r"SSID", README) and re.search(r"Wi-Fi verdicts need", README)
+
+
+def test_every_apt_call_in_the_makefile_waits_for_the_dpkg_lock() -> None:
+    """Right after a Pi boots, unattended-upgrades holds the lock for minutes: make must wait."""
+    res = subprocess.run(["make", "-n", "-B", "deb-test", "venv", "test-image"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    calls = re.findall(r"apt-get[^;&|]*?(?:update|install)", res.stdout + (
+        ROOT / "Makefile").read_text(encoding="utf-8").replace("$(APT)", "apt-get -o APTVAR"))
+    assert calls
+    for call in calls:
+        assert "DPkg::Lock::Timeout=" in call or "APTVAR" in call, call
+    assert re.search(r"^APT := apt-get -o DPkg::Lock::Timeout=\d+", (ROOT / "Makefile").read_text(
+        encoding="utf-8"), re.M)
