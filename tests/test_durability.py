@@ -230,6 +230,20 @@ def test_bridge_forwards_a_facility_to_the_central_broker(tmp_path: Path) -> Non
         agent = subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
+            # the agent has created the database and said it runs (its heartbeat) before the
+            # capture is fed: two processes creating one database at once is another test
+            db = tmp_path / "data" / "officeguard.db"
+            deadline = time.time() + 60
+            while time.time() < deadline and agent.poll() is None:
+                try:
+                    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                    beat = conn.execute("SELECT 1 FROM meta WHERE key = 'agent'").fetchone()
+                    conn.close()
+                except sqlite3.Error:
+                    beat = None
+                if beat:
+                    break
+                time.sleep(0.1)
             cap = tmp_path / "poison.pcap"
             write_pcap(cap, 1, [
                 (1.0, arpgen.ether_arp(2, "02:00:5e:00:53:01", "192.0.2.1")),
