@@ -1,5 +1,6 @@
 # OfficeGuard — the one place that says how to set up, run, test, lint and benchmark.
 #   make run    create .venv, install, start the appliance on its embedded defaults
+#   make cli ARGS='findings --json'   run any officeguard command from the .venv
 #   make test   create .venv, install what the tests need (Debian packages too, as root), run them
 #   make lint   ruff + mypy          make bench   print throughput figures
 #   make test-image   build the image's root file system, boot it under systemd, check it (root)
@@ -15,11 +16,13 @@ STAMP := $(VENV)/.installed
 DEB_RUN := libpcap0.8 ieee-data iw libpango-1.0-0 libpangoft2-1.0-0 fonts-ipafont-gothic
 # the radio testbed: Debian's kernel (it has mac80211_hwsim) in a QEMU VM, APs and stations
 DEB_RADIO := qemu-system-x86 linux-image-amd64 hostapd iw wpasupplicant tcpdump wireless-regdb
+# apt waits this long for the dpkg lock (held for minutes by unattended-upgrades after a boot)
+APT := apt-get -o DPkg::Lock::Timeout=600
 DEB_TEST := $(DEB_RUN) samba iproute2 iputils-ping nftables mosquitto tshark libwireshark-data tcpdump openssl poppler-utils \
             nmap lighttpd lighttpd-mod-openssl snmpd openssh-server openssh-client busybox-static procps \
             chromium apache2-utils $(DEB_RADIO)
 
-.PHONY: fuzz-inputs run test test-radio test-image lint bench fuzz deb-run deb-test venv clean
+.PHONY: fuzz-inputs run cli test test-radio test-image lint bench fuzz deb-run deb-test venv clean
 
 define ensure_debs
 	@missing=""; for p in $(1); do \
@@ -29,7 +32,7 @@ define ensure_debs
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
 	    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
 	    echo "missing Debian packages:$$missing (run as root to install them; tests that need them are skipped)"; \
 	  fi; \
@@ -44,7 +47,7 @@ deb-test:
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
-	  [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	  [ "$$(id -u)" = 0 ] && $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,dev]'
 	@touch $@
@@ -53,6 +56,10 @@ venv: $(STAMP)
 
 run: deb-run $(STAMP)
 	$(BIN)/officeguard run
+
+# any command of the CLI without activating the venv: make cli ARGS="status --json"
+cli: $(STAMP)
+	$(BIN)/officeguard $(ARGS)
 
 test: deb-test $(STAMP)
 	$(BIN)/pytest

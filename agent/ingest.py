@@ -18,6 +18,7 @@ from agent.capture import (
     read_records,
 )
 from agent.pipeline import Pipeline, RunReport
+from agent.retention import add_hold
 from agent.rules.wifi import is_own
 from agent.survey import SurveyAcc
 from agent.wifi_json import ap_to_json
@@ -58,6 +59,7 @@ def _ingest_files(
                                             config.wifi.leakage_threshold_dbm, None)
     files_out = []
     started = time.perf_counter()
+    lo = hi = None
     for path in files:
         stats = ReadStats()
         linktypes: set[int] = set()
@@ -65,7 +67,10 @@ def _ingest_files(
         try:
             feed = pipe.feed_raw
             last_lt = -1
+            first_ts = ts = None
             for i, (ts, lt, data) in enumerate(read_records(path, stats)):
+                if first_ts is None:
+                    first_ts = ts
                 if lt != last_lt:
                     linktypes.add(lt & LINKTYPE_MASK)
                     last_lt = lt
@@ -76,6 +81,10 @@ def _ingest_files(
         except CaptureError as exc:
             error = str(exc)
             log.error("%s", exc)
+        finally:
+            if first_ts is not None and ts is not None:
+                lo = min(x for x in (lo, first_ts, ts) if x is not None)
+                hi = max(x for x in (hi, first_ts, ts) if x is not None)
         unsupported = sorted(lt for lt in linktypes if lt not in SUPPORTED_LINKTYPES)
         files_out.append({
             "file": str(path),
@@ -103,11 +112,32 @@ def _ingest_files(
         survey_doc = store.write(finish)[0]
         for s in survey_doc["bssids"]:
             report.finding_keys.add(("wifi.signal_leakage", f"{s['bssid']} @ {survey}"))
+    retention = _hold_old_frames(config, store, lo, hi)
     elapsed = time.perf_counter() - started
     doc = build_report(store, report, files_out, elapsed, pipe.last_error, pipe)
+    doc["retention"] = retention
     if survey_doc is not None:
         doc["survey"] = survey_doc
     return doc
+
+
+def _hold_old_frames(config: Config, store: Store, lo: float | None, hi: float | None
+                     ) -> dict[str, Any] | None:
+    """Frames older than the retention window are kept, counted from now (never pruned in
+    silence at the agent's next start): a hold is recorded and the operator is told."""
+    if lo is None or hi is None:
+        return None
+    days = config.storage.retention_days
+    now = time.time()
+    if lo >= now - days * 86400:
+        return None
+    store.write(lambda c: add_hold(c, lo, hi, now))
+    msg = (f"the capture's frames ({iso(lo)} to {iso(hi)}) are older than "
+           f"storage.retention_days ({days} days): they are kept, and expire {days} days "
+           f"from now (counted from when they were recorded, not from the capture's clock)")
+    log.warning("%s", msg)
+    return {"oldest_frame": iso(lo), "newest_frame": iso(hi), "retention_days": days,
+            "kept_until": iso(now + days * 86400), "message": msg}
 
 
 def build_report(

@@ -42,7 +42,7 @@ from agent.sources import (
 )
 from agent.survey import SurveyAcc
 from agent.survey import finish as survey_finish
-from appliance.config import Config, ConfigError
+from appliance.config import Config, ConfigError, apply_settings, read_settings, settings_mtime
 from appliance.store import Store, StoreError, set_meta
 from appliance.timeutil import iso
 
@@ -54,6 +54,7 @@ EXPORT_CHECK_S = 600.0
 EVIDENCE_EVERY_S = float(os.environ.get("OFFICEGUARD_EVIDENCE_EVERY_S", "600"))
 HEARTBEAT_S = 5.0
 PRUNE_EVERY_S = 6 * 3600.0
+SETTINGS_CHECK_S = 2.0  # how often to look for settings saved from the dashboard
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,8 @@ class Agent:
             self._set("wifi", True, "injected radio source")
         self.hopper: ChannelHopper | None = None
         self._last_survey_sync = 0.0
+        self._last_settings_check = 0.0
+        self.settings_mtime = settings_mtime(config.data_dir)  # load() applied this one
         self.publisher: Any = None
         self.prober: Any = None
         if config.probe.scope:
@@ -189,13 +192,52 @@ class Agent:
     def _prune(self) -> None:
         s = self.config.storage
         try:
-            self.store.write(lambda c: prune(c, time.time(), s.retention_days))
+            gone = self.store.write(lambda c: prune(c, time.time(), s.retention_days))
+            if any(gone.values()):
+                log.info("retention (storage.retention_days = %d): removed raw observations "
+                         "recorded before the window: %s (findings are kept)", s.retention_days,
+                         ", ".join(f"{k} {v}" for k, v in gone.items() if v))
             n = self.store.write(lambda c: prune_to_size(c, s.max_db_mb * 2**20))
             if n:
                 log.warning("the database reached storage.max_db_mb (%d MB): dropped the %d "
                             "oldest raw observations (findings are kept)", s.max_db_mb, n)
         except StoreError as exc:
             log.error("retention pruning failed: %s", exc)
+
+    def _reload_settings(self) -> None:
+        """Apply what the dashboard saved without a restart: the facility's SSIDs (the rules'
+        view is rebuilt), the probe scope and the MQTT broker (the publisher reconnects)."""
+        mtime = settings_mtime(self.config.data_dir)
+        old_mqtt, old_scope = self.config.mqtt, self.config.probe.scope
+        try:
+            apply_settings(self.config, read_settings(self.config.data_dir))
+        except ConfigError as exc:
+            log.error("the saved settings are not valid; the running ones stay: %s", exc)
+            self.settings_mtime = mtime
+            return
+        self.settings_mtime = mtime
+        self.pipeline.flush()
+        old = self.pipeline
+        self.pipeline = Pipeline(self.config, self.store, extra_gateways=self.ctx["gateways"],
+                                 report=old.report)
+        self.pipeline.surveys = old.surveys
+        self.pipeline.restore()
+        if self.config.probe.scope != old_scope:
+            if self.config.probe.scope and self.prober is None:
+                from agent.probe.jobs import Scheduler
+
+                self.prober = Scheduler(self.config, self.store)
+            elif not self.config.probe.scope and self.prober is not None and (
+                    self.prober.running is None):
+                self.prober = None
+        if self.config.mqtt != old_mqtt:
+            if self.publisher is not None:
+                self.publisher.close()
+                self.publisher = None
+            self.sensors = [s for s in self.sensors if s.name != "mqtt"]
+            self._start_publisher()
+        log.info("applied the settings saved from the dashboard (facility %r, %d SSIDs)",
+                 self.config.facility.name, len(self.config.facility.ssids))
 
     def _check_health(self) -> None:
         data_dir = self.config.data_dir
@@ -406,6 +448,7 @@ class Agent:
             "store_error": self.pipeline.last_error,
             "health": self.health_reading.to_json() if self.health_reading else None,
             "frames_before_clock": self.frames_before_clock,
+            "settings_mtime": self.settings_mtime,
             "probe": ({"last": self.prober.last, "next": {
                 j: iso(t) for j, t in self.prober.next_runs().items()}}
                 if self.prober else None),
@@ -513,6 +556,11 @@ class Agent:
             self._last_watchdog = now
             if self.healthy():  # a stuck or broken agent stops pinging and systemd restarts it
                 sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_line())
+        if now - self._last_settings_check >= SETTINGS_CHECK_S:
+            self._last_settings_check = now
+            if settings_mtime(self.config.data_dir) != self.settings_mtime:
+                self._reload_settings()
+                last_beat = 0.0  # say at once that they were applied
         if now - last_beat >= HEARTBEAT_S:
             self._heartbeat()
             last_beat = now

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from appliance import __version__
-from appliance.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
+from appliance.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, UsageError
 from appliance.cli_common import open_store as _open_store
 from appliance.cli_common import print_json as _print_json
 from appliance.cli_ops import (
@@ -358,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     co = add("compliance", cmd_compliance,
              "per-measure verdicts, grades and the estimated certification level", js, dbp)
     co.add_argument("--date", metavar="YYYY-MM-DD", help="evaluate as of this day")
+    co.add_argument("--lang", choices=("ja", "en"), default="ja",
+                    help="words of the printed verdicts (default: ja; --json is unchanged)")
     at = add("attest", cmd_attest, "record an attestation with evidence for a measure", js, dbp)
     at.add_argument("measure", metavar="MEASURE", help="e.g. 1-1")
     at.add_argument("--check", help="the check attested (see `officeguard guideline --json`)")
@@ -443,6 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc: int = args.func(args, config)
         return rc
+    except UsageError as exc:
+        print(f"officeguard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (CliError, StoreError, ConfigError, CatalogError) as exc:
         print(f"officeguard: {exc}", file=sys.stderr)
         return EXIT_ERROR

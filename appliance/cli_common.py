@@ -16,6 +16,10 @@ class CliError(Exception):
     pass
 
 
+class UsageError(CliError):
+    """A wrong argument (exit 2, as argparse's own usage errors)."""
+
+
 def print_json(doc: Any) -> None:
     # json.dump writes in chunks: a report of thousands of APs never exists as one string
     json.dump(doc, sys.stdout, ensure_ascii=False, indent=2, default=str)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appliance.cli_common import EXIT_ERROR, EXIT_OK, CliError
+from appliance.cli_common import EXIT_ERROR, EXIT_OK, CliError, UsageError
 from appliance.cli_common import open_store as _open_store
 from appliance.cli_common import print_json as _print_json
 from appliance.config import ENV_VAR, Config
@@ -87,19 +87,39 @@ def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         _print_json(doc)
         return EXIT_OK
+    from appliance import wording
+
+    lang = getattr(args, "lang", "ja")
     e, g = doc["estimate"], doc["grades"]
-    axes = " / ".join(f"{a['title_ja']} {g[a['id']]}" for a in doc["axes"])
-    print(f"{e['label_ja']}  ({axes}, 信頼度 {e['confidence']:.0%} {e['confidence_level']})")
-    if e.get("why_no_range_ja"):
-        print(e["why_no_range_ja"])
-    print(e["disclaimer_ja"])
+    level = e.get("confidence_level") or wording.confidence_level(float(e["confidence"]))
+    conf = f"{wording.CONFIDENCE_WORD[lang]} {wording.confidence(level, lang)}"
+    title = "title_en" if lang == "en" else "title_ja"
+    axes = " / ".join(f"{a.get(title) or a['title_ja']} {g[a['id']]}" for a in doc["axes"])
+    if lang == "en":
+        print(f"{e.get('label_en') or e['label_ja']}  ({axes}, {conf})")
+        if e.get("why_no_range_en"):
+            print(e["why_no_range_en"])
+        print(e.get("disclaimer_en") or e["disclaimer_ja"])
+    else:
+        print(f"{e['label_ja']}  ({axes}、{conf})")
+        if e.get("why_no_range_ja"):
+            print(e["why_no_range_ja"])
+        print(e["disclaimer_ja"])
     for m in doc["measures"]:
-        print(f"  {m['measure']} {m['verdict']:16} {m['title_ja']}")
+        word = wording.verdict(m["verdict"], lang)
+        pad = 16 - sum(2 if ord(ch) > 0x2E7F else 1 for ch in word)  # full-width is 2 columns
+        print(f"  {wording.measure_label(m['measure'])} {word}{' ' * max(1, pad)}"
+              f"{m.get(title) or m['title_ja']}")
         for c in m["checks"]:
             if c["state"] not in ("pass", "not_applicable"):
-                print(f"      {c['check']}: {c['state']} — {c['reason_ja']}")
+                why = c.get("reason") if lang == "en" else c.get("reason_ja")
+                print(f"      {c['check']}: {wording.verdict(c['state'], lang)} — {why}")
     for r in doc["reminders"]:
-        print(f"reminder: {r['measure']} {r['check']} expires on {r['expires_on']}")
+        if lang == "en":
+            print(f"reminder: {r['measure']} {r['check']} expires on {r['expires_on']}")
+        else:
+            print(f"期限の通知: {wording.measure_label(r['measure'])} {r['check']} の申告は "
+                  f"{r['expires_on']} に期限切れになります")
     return EXIT_OK
 
 
@@ -112,6 +132,9 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
                        "dates; try again once the time is right")
     try:
         period = ex.parse_period(args.period, getattr(args, "from"), args.to)
+    except ex.ExportError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
         out = (Path(args.out) if args.out else config.exports_dir).resolve()
         with _open_store(config, args.db) as store:

@@ -705,3 +705,42 @@ def write_settings(config: Config, settings: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+# -- the dashboard's settings: saved, merged, applied to a running process ----------------------
+
+def read_settings(data_dir: Path) -> dict[str, Any]:
+    """What the dashboard saved (<data_dir>/settings.toml), or {} when nothing was saved."""
+    p = Path(data_dir) / SETTINGS_FILE
+    if not p.exists():
+        return {}
+    return _read_toml(p)
+
+
+def merge_settings(saved: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The saved settings with only the submitted keys replaced: a save that sends the MQTT
+    prefix alone keeps the facility name and SSIDs saved before."""
+    out: dict[str, Any] = {}
+    for section, keys in DASHBOARD_KEYS.items():
+        merged = {k: v for k, v in (saved.get(section) or {}).items() if k in keys}
+        merged.update({k: v for k, v in (changes.get(section) or {}).items() if k in keys})
+        if merged:
+            out[section] = merged
+    return out
+
+
+def settings_mtime(data_dir: Path) -> float | None:
+    try:
+        return (Path(data_dir) / SETTINGS_FILE).stat().st_mtime
+    except OSError:
+        return None
+
+
+def apply_settings(config: Config, settings: dict[str, Any]) -> Config:
+    """Lay SETTINGS over the running CONFIG in place (its facility, probe and mqtt sections) so
+    every holder of the object sees them without a restart; returns the validated new config.
+    Raises ConfigError (and changes nothing) when the result is not valid."""
+    new = from_mapping(overlay(config.model_dump(), settings))
+    for section in DASHBOARD_KEYS:
+        object.__setattr__(config, section, getattr(new, section))
+    return new

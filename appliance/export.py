@@ -70,16 +70,28 @@ def parse_period(month: str | None, start: str | None, end: str | None,
             a, b = date.fromisoformat(start), date.fromisoformat(end)
             if b < a:
                 raise ExportError("--to is before --from")
-            return Period(f"{a.isoformat()}_{b.isoformat()}", a, b)
+            period = Period(f"{a.isoformat()}_{b.isoformat()}", a, b)
+            _not_future(period, today)
+            return period
         if month:
             y, m = (int(x) for x in month.split("-"))
         else:  # the previous calendar month
             first = today.replace(day=1) - timedelta(days=1)
             y, m = first.year, first.month
         last = calendar.monthrange(y, m)[1]
-        return Period(f"{y:04d}-{m:02d}", date(y, m, 1), date(y, m, last))
+        period = Period(f"{y:04d}-{m:02d}", date(y, m, 1), date(y, m, last))
     except ValueError as exc:
         raise ExportError(f"not a period: {exc} (use YYYY-MM or YYYY-MM-DD)") from exc
+    _not_future(period, today)
+    return period
+
+
+def _not_future(period: Period, today: date) -> None:
+    """A period that has not begun has nothing to report: a signed export of it would be an
+    empty record an inspector could mistake for a clean one."""
+    if period.start > today:
+        raise ExportError(f"{period.label} has not begun yet (today is {today.isoformat()}): "
+                          "an export covers what was recorded")
 
 
 def neutralise(value: Any) -> Any:
@@ -232,6 +244,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "generated_at": iso(time.time()),
         "framework_title_ja": catalog.title_ja,
         "framework_title_en": catalog.title_en,
+        "timezone": config.web.timezone,  # the zone the printed report writes times in
         "compliance": compliance,
         "findings": findings,
         "findings_per_day": daily,

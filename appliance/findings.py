@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,9 +76,9 @@ def _history(
     actor: str = "agent", note: str = "",
 ) -> None:
     conn.execute(
-        "INSERT INTO finding_history (finding_id, ts, change, status, severity, actor, note) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (fid, ts, change, status, severity, actor, note),
+        "INSERT INTO finding_history (finding_id, ts, change, status, severity, actor, note, "
+        "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (fid, ts, change, status, severity, actor, note, time.time()),
     )
 
 

@@ -404,4 +404,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) STRICT;
         """,
     ),
+    (
+        "0010_i17_history_recorded_at",
+        """
+        -- When a change was recorded (ts is when it happened in the capture): a capture of
+        -- last month ingested now is a change of today for "what changed since yesterday".
+        ALTER TABLE finding_history ADD COLUMN recorded_at REAL;
+        UPDATE finding_history SET recorded_at = ts;
+        CREATE INDEX finding_history_recorded ON finding_history (recorded_at);
+        """,
+    ),
 )

@@ -18,6 +18,7 @@ from appliance.export import Pseudonymiser, neutralise, parse_period
 from appliance.findings import FindingDraft, apply_drafts
 from appliance.guideline import load_catalog
 from appliance.store import Store
+from appliance.wording import measure_label
 from tests.conftest import OFFICEGUARD, ROOT, pcap
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -110,7 +111,7 @@ def test_pdf_renders_every_measure_and_agrees_with_compliance(exported: dict[str
     text = subprocess.run(["pdftotext", "-layout", str(folder / "report.pdf"), "-"],
                           capture_output=True, text=True, check=True).stdout
     for m in load_catalog().measures:
-        assert f"{m.id} {m.title_ja}" in text.replace("\n", " "), m.id
+        assert f"{measure_label(m.id)} {m.title_ja}" in text.replace("\n", " "), m.id
     assert comp["estimate"]["label_ja"] in text
     assert "指定検査事業者" in text and "渋谷コワーキング" in text
     assert exported["doc"]["signing_key_sha256"][:23] in text

@@ -133,12 +133,19 @@ def test_run_reports_sensors_and_stops_on_ctrl_c(testbed: Testbed, tmp_path: Pat
     p = testbed.spawn("lonely", "sh", "-c",
                       f"cd {tmp_path} && exec {OFFICEGUARD} run")
     db = tmp_path / "officeguard-data" / "officeguard.db"
-    assert _wait(lambda: _query(db, "SELECT 1 FROM meta WHERE key = 'agent'"), 20) is not None
+    assert _wait(lambda: _query(db, "SELECT 1 FROM meta WHERE key = 'agent'"), 60) is not None
+    # the web service comes up beside the agent (its certificate first): on a busy machine it
+    # may answer a little later, so ask until it does, within a deadline
     health = testbed.exec("lonely", sys.executable, "-c",
-                          "import ssl, urllib.request as u;"
-                          "c = ssl._create_unverified_context();"
-                          "print(u.urlopen('https://127.0.0.1:8080/health', context=c)"
-                          ".read().decode())",
+                          "import ssl, time, urllib.request as u\n"
+                          "c = ssl._create_unverified_context(); end = time.time() + 60\n"
+                          "while True:\n"
+                          "    try:\n"
+                          "        print(u.urlopen('https://127.0.0.1:8080/health', "
+                          "context=c).read().decode()); break\n"
+                          "    except OSError:\n"
+                          "        if time.time() > end: raise\n"
+                          "        time.sleep(0.2)\n",
                           check=False)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=15)

@@ -37,12 +37,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from pydantic import BaseModel, Field
 
+from appliance import wording
 from appliance.compliance import todo_list
-from appliance.config import Config
+from appliance.config import Config, ConfigError
 from appliance.display import display_safe
 from appliance.guideline import catalog_for
 from appliance.store import Store, StoreError
-from web import charts, data, i18n, limits, routes_compliance
+from web import charts, data, i18n, limits, routes_compliance, settings_form
 from web import security as sec
 
 log = logging.getLogger("officeguard.web")
@@ -78,6 +79,9 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
     # the air or the LAN are shown as ⟨U+202E⟩ markers (HTML made by us, Markup, is left alone)
     env.finalize = lambda v: display_safe(v) if isinstance(v, str) and not isinstance(
         v, Markup) else v
+    env.filters["tiso"] = lambda text: i18n.local_time(i18n.parse_iso(text), config.web.timezone)
+    env.filters["mid"] = wording.measure_label
+    env.filters["reason"] = i18n.sensor_reason
     cache: dict[str, tuple[float, Any]] = {}
     cache_lock = threading.Lock()
     counts_cache: dict[tuple[str, str, str], tuple[float, dict[str, int]]] = {}
@@ -239,6 +243,14 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         return nxt
 
     # -- public ------------------------------------------------------------------------------
+    icon = (HERE / "static" / "favicon.ico").read_bytes()
+
+    async def favicon(_request: Request) -> Response:
+        """A static file at the path browsers ask for (public, like /static)."""
+        return Response(icon, media_type="image/vnd.microsoft.icon")
+
+    app.router.add_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
+
     @app.get("/health", tags=["public"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -265,21 +277,40 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         set_cookie(resp, token)
         return resp
 
+    def seen_ssids() -> list[dict[str, Any]]:
+        """SSIDs the Wi-Fi sensor has already seen, strongest first: choices at setup."""
+        aps = store().read_with(lambda c: data.access_points(c, config))
+        best: dict[str, dict[str, Any]] = {}
+        for a in aps:
+            name = a.get("ssid") or ""
+            if name and (name not in best or (a.get("rssi_max") or -200) > (
+                    best[name].get("rssi_max") or -200)):
+                best[name] = a
+        return sorted(best.values(), key=lambda a: -(a.get("rssi_max") or -200))[:20]
+
     @app.get("/setup", include_in_schema=False)
     def setup_form(request: Request) -> Response:
         if store().read_with(sec.has_users):
             return RedirectResponse("/login", status_code=303)
         return page(request, "setup.html", None, error="",
-                    code_path=str(sec.setup_code_path(config)))
+                    code_path=str(sec.setup_code_path(config)), seen=seen_ssids())
 
     @app.post("/setup", include_in_schema=False)
     def setup_submit(request: Request, code: str = Form(..., max_length=64),
                      username: str = Form(..., max_length=64),
                      password: str = Form(..., max_length=256),
-                     password2: str = Form(..., max_length=256)) -> Response:
+                     password2: str = Form(..., max_length=256),
+                     facility_name: str = Form("", max_length=200),
+                     ssids: str = Form("", max_length=20000),
+                     ssid_pick: list[str] = Form([])  # noqa: B008
+                     ) -> Response:
+        facility = {"facility_name": facility_name, "ssids": ssids,
+                    "ssid_pick": "\n".join(x for x in ssid_pick if x)}
+
         def fail(msg: str, status: int = 400) -> Response:
             r = page(request, "setup.html", None, error=msg,
-                     code_path=str(sec.setup_code_path(config)), username=username)
+                     code_path=str(sec.setup_code_path(config)), username=username,
+                     seen=seen_ssids(), facility=facility)
             r.status_code = status
             return r
 
@@ -295,6 +326,12 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             return fail("code", 401)
         if password != password2:
             return fail("mismatch")
+        try:  # the facility first: a wrong SSID line is said before the account exists
+            from appliance.config import from_mapping, overlay
+
+            from_mapping(overlay(config.model_dump(), settings_form.parse(facility)))
+        except ConfigError as exc:
+            return fail(str(exc))
 
         def create(c: Any) -> None:
             if sec.has_users(c):  # two browsers racing: the second one loses
@@ -307,6 +344,8 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         except sec.AuthError as exc:
             return fail(str(exc))
         sec.retire_setup_code(config)
+        if facility_name.strip() or ssids.strip() or facility["ssid_pick"]:
+            save_settings_form(facility, username)
         res = store().write(lambda c: sec.login(c, config, username, password, ip))
         resp = RedirectResponse("/" if not isinstance(res, str) else "/login", status_code=303)
         if not isinstance(res, str):
@@ -336,9 +375,14 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         doc = await asyncio.to_thread(compliance_doc)
         since = time.time() - 86400
         counts = {**dict.fromkeys(data.SEVERITIES, 0), **counts_for("active", "", "")}
-        changes, agent, probe = store().read_with(lambda c: (
-            data.changes_since(c, since), data.agent_state(c), data.last_probe(c)))
+        changes, agent, probe, actions, trend = store().read_with(lambda c: (
+            data.changes_since(c, since), data.agent_state(c), data.last_probe(c),
+            data.top_actions(c, doc, catalog),
+            data.open_trend(c, time.time(), config.web.timezone, sum(counts.values()))))
         return {"estimate": doc["estimate"], "grades": doc["grades"], "axes": doc["axes"],
+                "actions": actions,
+                "trend": trend, "summary": {lg: data.estimate_sentence(doc, lg, catalog)
+                                            for lg in ("ja", "en")},
                 "categories": data.categories(doc, catalog), "open": counts,
                 "changes": changes, "agent": agent, "probe": probe, "reminders":
                 doc["reminders"], "todo": todo_list(doc, 30)}
@@ -390,7 +434,12 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         f = store().read_with(lambda c: data.finding(c, fid))
         if f is None:
             raise HTTPException(404)
-        return page(request, "finding.html", s, f=f)
+        try:
+            measure: Any = catalog.measure(f["measure"])
+        except KeyError:
+            measure = None
+        return page(request, "finding.html", s, f=f, measure=measure,
+                    evidence=i18n.evidence_items(f.get("evidence") or {}, lang_of(request)))
 
     @app.post("/findings/{fid}/status", include_in_schema=False)
     def finding_status(fid: int, s: sec.Session = Depends(admin),  # noqa: B008
@@ -457,16 +506,20 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
 
     @app.get("/wifi", include_in_schema=False)
     def wifi_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
-        since = time.time() - 86400
         aps, wf, sv = store().read_with(lambda c: (
             data.access_points(c, config), data.wifi_findings(c), data.surveys(c)))
         fac = [a for a in aps if a["facility"]][:8]
+        # the last day of readings: now for a live radio, the capture's day for an ingest
+        latest = store().read_with(lambda c: data.latest_rssi(c, [a["bssid"] for a in fac]))
+        end = time.time() if latest is None or latest > time.time() - 3600 else latest + 60
+        since = end - 86400
         series = store().read_with(lambda c: {a["bssid"]: data.rssi_series(c, a["bssid"], since)
                                               for a in fac})
-        chart = charts.rssi_svg(series, {a["bssid"]: a["ssid"] for a in fac}, since,
-                                time.time())
+        chart = charts.rssi_svg(series, {a["bssid"]: a["ssid"] for a in fac}, since, end)
+        window = None if end >= time.time() - 60 else (since, end)
         return page(request, "wifi.html", s, aps=aps, findings=wf, surveys=sv, chart=chart,
-                    has_series=any(series.values()), has_ssids=bool(config.facility.ssids))
+                    has_series=any(series.values()), has_ssids=bool(config.facility.ssids),
+                    window=window)
 
     @app.post("/wifi/surveys", include_in_schema=False)
     def survey_action(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
@@ -579,67 +632,58 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
         return StreamingResponse(buf, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{name}"'})
 
+    def settings_ctx() -> dict[str, Any]:
+        """What the Settings page shows: the saved values (not the ones this process started
+        with), and whether the agent has yet to pick them up."""
+        from appliance.config import read_settings, settings_mtime
+
+        try:
+            saved = read_settings(config.data_dir)
+        except ConfigError:
+            saved = {}
+        users, tests, agent = store().read_with(lambda c: (data.users(c), data.alert_tests(c),
+                                                           data.agent_state(c)))
+        return {"config": settings_form.effective(config, saved), "users": users,
+                "tests": tests, "pending": settings_form.pending(
+                    settings_mtime(config.data_dir), agent)}
+
     @app.get("/settings", include_in_schema=False)
     def settings_page(request: Request, s: sec.Session = Depends(session),  # noqa: B008
                       msg: str = "") -> Response:
-        users, tests = store().read_with(lambda c: (data.users(c), data.alert_tests(c)))
-        return page(request, "settings.html", s, config=config, users=users, tests=tests,
-                    msg=msg, error="", form=None)
+        return page(request, "settings.html", s, msg=msg, error="", form=None,
+                    **settings_ctx())
 
-    def _settings_form(form: dict[str, str]) -> dict[str, Any]:
-        ssids = []
-        for line in form.get("ssids", "").splitlines():
-            if not line.strip():
-                continue
-            parts = [x.strip() for x in line.split("|")]
-            entry: dict[str, Any] = {"name": parts[0], "role": parts[1] if len(parts) > 1 and
-                                     parts[1] else "other"}
-            if len(parts) > 2 and parts[2]:
-                entry["bssids"] = [b.lower() for b in parts[2].replace(",", " ").split()]
-            ssids.append(entry)
+    def save_settings_form(form: dict[str, str], actor: str) -> None:
+        """Merge what the form sent into settings.toml and apply it to this process at once;
+        the agent notices the file and applies it too. Raises ConfigError, changing nothing."""
+        from appliance.config import apply_settings, merge_settings, read_settings, write_settings
 
-        def lines(key: str) -> list[str]:
-            return [x.strip() for x in form.get(key, "").splitlines() if x.strip()]
-
-        port = form.get("mqtt_port", "").strip()
-        return {
-            "facility": {"name": form.get("facility_name", "").strip(), "ssids": ssids},
-            "probe": {"scope": lines("scope"), "websites": lines("websites")},
-            "mqtt": {"host": form.get("mqtt_host", "").strip(),
-                     "port": int(port) if port.isdigit() else port,
-                     "username": form.get("mqtt_username", "").strip(),
-                     "tls": form.get("mqtt_tls") == "on",
-                     "topic_prefix": form.get("mqtt_topic_prefix", "").strip(),
-                     "dashboard_url": form.get("mqtt_dashboard_url", "").strip()},
-        }
+        merged = merge_settings(read_settings(config.data_dir), settings_form.parse(form))
+        # written to a temporary file, read back with the real loader over the running
+        # configuration, and only then renamed into place (ConfigError: nothing replaced)
+        write_settings(config, merged)
+        apply_settings(config, merged)
+        with cache_lock:
+            cache.pop("compliance", None)
+        store().write(lambda c: sec.audit(c, actor, "settings saved", json.dumps(
+            merged, ensure_ascii=False)[:500]))
 
     @app.post("/settings/config", include_in_schema=False)
     async def save_settings(request: Request, s: sec.Session = Depends(admin)  # noqa: B008
                             ) -> Response:
         """Facility SSIDs, probe scope and web sites, MQTT broker: validated with the same typed
-        loader as the file, written to <data_dir>/settings.toml, applied at the next start."""
-        from appliance.config import ConfigError, from_mapping, overlay, write_settings
-
+        loader as the file, merged into <data_dir>/settings.toml (only the fields sent change),
+        applied here at once and by the agent within seconds."""
         form = {k: str(v)[:20000] for k, v in
                 (await request.form(max_files=0, max_fields=64)).items()}
         check_csrf(s, form.get("csrf"), None)
-        settings = _settings_form(form)
         try:
-            from_mapping(overlay(config.model_dump(), settings))
+            save_settings_form(form, s.username)
         except ConfigError as exc:
-            users, tests = store().read_with(lambda c: (data.users(c), data.alert_tests(c)))
-            r = page(request, "settings.html", s, config=config, users=users, tests=tests,
-                     msg="", error=str(exc), form=form)
+            r = page(request, "settings.html", s, msg="", error=str(exc), form=form,
+                     **settings_ctx())
             r.status_code = 400
             return r
-        try:
-            write_settings(config, settings)
-        except ConfigError as exc:  # what was written did not read back: nothing replaced
-            log.error("settings not saved: %s", exc)
-            raise HTTPException(500, "the settings could not be written; nothing changed"
-                                ) from exc
-        store().write(lambda c: sec.audit(c, s.username, "settings saved", json.dumps(
-            settings, ensure_ascii=False)[:500]))
         return RedirectResponse("/settings?msg=settings-saved", status_code=303)
 
     @app.post("/settings/users", include_in_schema=False)

@@ -34,5 +34,8 @@ def rssi_svg(series: dict[str, list[tuple[float, float]]], labels: dict[str, str
         d = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
         out.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{d}">'
                    f"<title>{escape(labels.get(bssid, ''))} {escape(bssid)}</title></polyline>")
+        if len(pts) < 120:  # a short capture is a minute or two: dots, or nothing would show
+            out += [f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{c}"/>'
+                    for t, v in pts]
     out.append("</svg>")
     return "".join(out)

@@ -39,10 +39,12 @@ def categories(doc: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
 def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
                   ) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(
-        "SELECT h.ts, h.change, h.severity, h.actor, f.id, f.rule, f.measure, f.subject, "
-        "f.title_ja, f.title_en FROM finding_history h JOIN findings f ON f.id = h.finding_id "
-        "WHERE h.ts >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
-        "'acknowledged') ORDER BY h.ts DESC LIMIT ?", (since, limit))]
+        # by when it was recorded: a capture of last week ingested an hour ago is news today
+        "SELECT h.ts, h.recorded_at, h.change, h.severity, h.actor, f.id, f.rule, f.measure, "
+        "f.subject, f.title_ja, f.title_en FROM finding_history h "
+        "JOIN findings f ON f.id = h.finding_id "
+        "WHERE h.recorded_at >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
+        "'acknowledged') ORDER BY h.recorded_at DESC LIMIT ?", (since, limit))]
 
 
 def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -155,6 +157,16 @@ def access_points(conn: sqlite3.Connection, config: Config, limit: int = 500
     return out
 
 
+def latest_rssi(conn: sqlite3.Connection, bssids: list[str]) -> float | None:
+    """When the newest signal reading of these BSSIDs was taken (capture time)."""
+    if not bssids:
+        return None
+    marks = ",".join("?" * len(bssids))
+    row = conn.execute(f"SELECT MAX(minute) FROM rssi_minutes WHERE bssid IN ({marks})",  # noqa: S608
+                       bssids).fetchone()
+    return float(row[0]) * 60 if row and row[0] is not None else None
+
+
 def rssi_series(conn: sqlite3.Connection, bssid: str, since: float) -> list[tuple[float, float]]:
     return [(r[0], r[1]) for r in conn.execute(
         "SELECT minute * 60.0, CAST(sum AS REAL) / n FROM rssi_minutes "
@@ -249,3 +261,100 @@ def system() -> dict[str, Any]:
             "disk": {"total": disk.total, "used": disk.used, "percent": disk.percent},
             "load": list(psutil.getloadavg()), "uptime_s": time.time() - psutil.boot_time(),
             "interfaces": ifaces}
+
+
+def top_actions(conn: sqlite3.Connection, doc: dict[str, Any], catalog: Any, limit: int = 6
+                ) -> list[dict[str, Any]]:
+    """What to fix first: open critical and high findings (newest first), then failing
+    measures not already named by one of them; each with the one step the guideline gives."""
+    from appliance.wording import measure_label
+
+    out: list[dict[str, Any]] = []
+    seen_measures: set[str] = set()
+    for r in conn.execute(
+            "SELECT id, rule, measure, severity, subject, title_ja, title_en FROM findings "
+            "WHERE status IN ('open', 'acknowledged', 'reopened') AND severity IN "
+            "('critical', 'high') ORDER BY severity = 'critical' DESC, last_seen DESC "
+            "LIMIT ?", (limit,)):
+        try:
+            m = catalog.measure(r["measure"])
+            step_ja, step_en = m.remediation_ja, m.remediation_en
+        except KeyError:
+            step_ja = step_en = ""
+        seen_measures.add(r["measure"])
+        out.append({"kind": "finding", "href": f"/findings/{r['id']}",
+                    "severity": r["severity"], "measure": r["measure"],
+                    "measure_label": measure_label(r["measure"]), "subject": r["subject"],
+                    "title_ja": r["title_ja"], "title_en": r["title_en"],
+                    "step_ja": step_ja, "step_en": step_en})
+    for m in doc.get("measures", []):
+        if len(out) >= limit:
+            break
+        if m["verdict"] == "fail" and m["measure"] not in seen_measures:
+            out.append({"kind": "measure", "href": f"/measures/{m['measure']}",
+                        "severity": "", "measure": m["measure"],
+                        "measure_label": measure_label(m["measure"]), "subject": "",
+                        "title_ja": m["title_ja"], "title_en": m["title_en"],
+                        "step_ja": m.get("remediation_ja", ""),
+                        "step_en": m.get("remediation_en", "")})
+    return out
+
+
+def estimate_sentence(doc: dict[str, Any], lang: str, catalog: Any) -> dict[str, str]:
+    """The estimate in one plain sentence: the level it stands at now, why (the grade of each
+    of the framework's axes and the failing measures), and how many measures lack data. The
+    optimistic bound is named only when the estimate shows it (medium confidence or better)."""
+    from appliance.wording import CONFIDENCE_WORD, confidence, confidence_level
+
+    e, g = doc["estimate"], doc["grades"]
+    labels = {int(lv["level"]): lv for lv in catalog.scheme["levels"]}
+    unknown = sum(1 for m in doc.get("measures", [])
+                  if m["verdict"] in ("unknown", "expired", "evidence_invalid"))
+    failing = sum(1 for m in doc.get("measures", []) if m["verdict"] == "fail")
+    level = e.get("confidence_level") or confidence_level(float(e.get("confidence", 0)))
+    best = e.get("level_optimistic") if e.get("optimistic_shown") else None
+    key = "label_en" if lang == "en" else "label_ja"
+    now = labels[int(e["level"])][key]
+    title = "title_en" if lang == "en" else "title_ja"
+    axes = [(a.get(title) or a["title_ja"], g.get(a["id"], "?")) for a in doc.get("axes", [])]
+    if lang == "en":
+        why = ", ".join(f"{t} grade {v}" for t, v in axes)
+        text = (f"Estimated level now: {now}. Why: {why}; {failing} measures fail. "
+                f"Measures without data: {unknown}.")
+        if best is not None:
+            text += f" With data for them it could reach {labels[int(best)][key]}."
+    else:
+        why = "・".join(f"{t} {v}" for t, v in axes)
+        text = (f"現時点の推定: {now}。理由: {why}、不適合の対策 {failing}件。"
+                f"データ不足の対策: {unknown}件。")
+        if best is not None:
+            text += f"データがそろえば最大 {labels[int(best)][key]} の可能性があります。"
+    return {"text": text, "confidence_word": CONFIDENCE_WORD.get(lang, "確度"),
+            "confidence": confidence(level, lang), "level": level}
+
+
+def open_trend(conn: sqlite3.Connection, now: float, tz: str, open_now: int, days: int = 14
+               ) -> list[dict[str, Any]]:
+    """Open findings at the end of each of the last DAYS days, walked back from the count now
+    through the changes recorded since (one indexed range read, whatever the table's size)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    today = datetime.fromtimestamp(now, zone).replace(hour=0, minute=0, second=0,
+                                                      microsecond=0)
+    start = (today - timedelta(days=days - 1)).timestamp()
+    delta = {"new": 1, "reopened": 1, "resolved": -1}
+    moves = conn.execute(
+        "SELECT recorded_at, change FROM finding_history WHERE recorded_at >= ? AND change "
+        "IN ('new', 'reopened', 'resolved') ORDER BY recorded_at DESC", (start,)).fetchall()
+    out = []
+    n, i = open_now, 0
+    for k in range(days):
+        day = today - timedelta(days=k)
+        end = (day + timedelta(days=1)).timestamp()
+        while i < len(moves) and moves[i][0] >= end:  # undo what came after this day
+            n -= delta[moves[i][1]]
+            i += 1
+        out.append({"day": day.strftime("%m/%d"), "open": max(0, n)})
+    return out[::-1]

@@ -117,14 +117,38 @@ JA = {
     "The broker password stays in its file (mqtt.password_file).":
         "ブローカーのパスワードはファイル（mqtt.password_file）で管理します。",
     "Save": "保存",
-    "Saved settings are kept in the data directory and win over the configuration file; the agent and the dashboard apply them when they restart.":
-        "保存した設定はデータディレクトリに保管され、設定ファイルより優先されます。エージェントとダッシュボードの再起動時に反映されます。",
-    "settings-saved": "保存しました。エージェントとダッシュボードを再起動すると反映されます。",
+    "settings-saved": "保存しました。ダッシュボードには反映済みで、エージェントにも数秒以内に反映されます。",
     "Approved services (4-3)": "承認済みのサービス（4-③）", "approved": "件承認済み",
     "Approve what is open now": "現在開いているものを承認",
     "note (optional)": "メモ（任意）", "search": "検索", "Signing key": "署名鍵",
     "Inspectors pin this public key and check each export with officeguard verify-export --public-key.":
         "検査事業者はこの公開鍵を控え、officeguard verify-export --public-key で各エクスポートを検証できます。",
+    "Access points already seen — tick the facility's own:":
+        "受信済みのアクセスポイント（施設のものに印を付けてください）：",
+    "Facility name (shown on the dashboard and the inspector's report)":
+        "施設名（ダッシュボードと検査用レポートに表示）",
+    "The facility": "施設",
+    "Wi-Fi verdicts need the facility's own SSIDs: without them every access point is a neighbour's.":
+        "Wi-Fiの判定には施設のSSIDの登録が必要です。登録がないと、すべてのアクセスポイントを近隣のものとして扱います。",
+    "Saved; the agent has not applied these settings yet (it checks every few seconds).":
+        "保存済みです。エージェントへの反映待ちです（数秒ごとに確認します）。",
+    "Saved settings are kept in the data directory and win over the configuration file; the dashboard applies them at once and the agent within seconds, without a restart.":
+        "保存した設定はデータディレクトリに保管され、設定ファイルより優先されます。再起動は不要で、ダッシュボードには即時、エージェントには数秒以内に反映されます。",
+    "What to do first": "まず対処すること",
+    "scan": "ポート・機器の診断", "isolation": "ゲストと業務の分離の確認", "website": "Webサイトの確認",
+    "CPU temperature": "CPU温度", "throttled": "性能制限中", "Disk free": "ディスクの空き",
+    "Captured / dropped packets": "受信 / 取りこぼしパケット数",
+    "Written to the SD card": "SDカードへの書き込み量", "Clock": "時刻", "set": "設定済み",
+    "not set (no NTP yet)": "未設定（NTP未同期）",
+    "Signal readings from {a} to {b}.": "{a} から {b} までの電波強度です。",
+    "Nothing urgent: no critical or high finding is open and no measure fails.":
+        "急ぎの対処はありません（緊急・重要の未解決の検出事項も、不適合の対策もありません）。",
+    "Open findings by day": "未解決の検出事項（日ごと）",
+    "See the measure's page for what the guideline asks.": "ガイドラインの求める内容は対策のページを参照してください。",
+    "lan": "LAN監視", "wifi": "Wi-Fi監視", "mqtt": "通知（MQTT）", "probe": "機器診断",
+    "OPEN": "暗号化なし", "WEP": "WEP（脆弱）", "WPA": "WPA（脆弱）", "WPA2": "WPA2", "WPA3": "WPA3",
+    "WPA2/WPA3": "WPA2/WPA3", "OWE": "OWE", "required": "必須", "capable": "対応", "none": "なし",
+    "assisted": "半自動（確認が必要）",
     "The signing key is made with the first export (or at first boot).":
         "署名鍵は最初のエクスポート時（または初回起動時）に作成されます。", "alert-delivered": "テスト通知が配信されました。",
     # rental PCs and operating systems (#18)
