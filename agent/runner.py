@@ -280,10 +280,22 @@ class Agent:
                 lambda c: att.evidence_drafts(c, self.config, catalog, time.time()))
             self.pipeline.add_drafts(drafts)
             days = self.config.mqtt.expiry_notice_days
-            self.store.write(lambda c: att.expiry_notices(c, catalog, date.today(), days,
-                                                           time.time()))
+            notices = self.store.write(lambda c: att.expiry_notices(
+                c, catalog, date.today(), days, time.time()))
         except (StoreError, CatalogError, OSError) as exc:
             log.error("evidence check failed: %s", exc)
+            return
+        ex = self.config.exports
+        if notices and ex.email_to and ex.smtp_host:
+            from appliance.export import ExportError, notice_email
+
+            def send() -> None:  # the MQTT notice is already queued; e-mail is the second
+                try:             # channel, sent off the capture loop (SMTP may take 30 s)
+                    log.info("expiry notice e-mail: %s", notice_email(self.config, notices))
+                except ExportError as exc:
+                    log.error("expiry notice e-mail not sent (the MQTT notice was): %s", exc)
+
+            threading.Thread(target=send, name="expiry-mail", daemon=True).start()
 
     def clock_ok(self) -> bool:
         """A Pi has no real-time clock: until NTP has set it, nothing is recorded, so no

@@ -375,11 +375,11 @@ def evidence_drafts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
 
 
 def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days: int,
-                   now: float) -> int:
+                   now: float) -> list[dict[str, Any]]:
     """One MQTT notice (outbox topic `notices/expiry`) per attestation that expires within
-    `days`, sent once per attestation."""
+    `days`, sent once per attestation; returns the notices made now (for e-mail)."""
 
-    n = 0
+    made: list[dict[str, Any]] = []
     latest: dict[tuple[str, str], sqlite3.Row] = {}
     for r in conn.execute("SELECT * FROM attestations WHERE framework = ? AND result = 'pass' "
                           "ORDER BY id DESC", (catalog.framework_id,)):
@@ -406,8 +406,8 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
         conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) "
                      "VALUES (?, ?, ?, ?)", (alert_id, now, "notices/expiry",
                                              json.dumps(payload, ensure_ascii=False)))
-        n += 1
-    return n
+        made.append(payload)
+    return made
 
 
 def list_attestations(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:

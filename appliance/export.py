@@ -478,8 +478,6 @@ def notice(conn: sqlite3.Connection, config: Config, period: Period, folder: Pat
 def email(config: Config, folder: Path, period: Period) -> str:
     """Send the export (the PDF and the signed manifest, and the whole folder as a zip) to
     `exports.email_to` over SMTP with TLS. Returns a one-line result."""
-    import smtplib
-    import ssl
     from email.message import EmailMessage
 
     c = config.exports
@@ -506,6 +504,19 @@ def email(config: Config, folder: Path, period: Period) -> str:
                            filename=f"{folder.name}.zip")
     finally:
         Path(archive).unlink(missing_ok=True)
+    send_mail(config, msg)
+    return f"sent to {', '.join(c.email_to)}"
+
+
+def send_mail(config: Config, msg: Any) -> None:
+    """Send MSG to `exports.email_to` over SMTP with TLS (implicit, or STARTTLS that must
+    succeed: nothing goes out in clear text). Raises ExportError with the reason."""
+    import smtplib
+    import ssl
+
+    c = config.exports
+    if not (c.email_to and c.smtp_host):
+        raise ExportError("e-mail needs exports.email_to and exports.smtp_host")
     ctx = ssl.create_default_context(cafile=c.smtp_ca_file or None)
     password = None
     if c.smtp_password_file:
@@ -528,4 +539,26 @@ def email(config: Config, folder: Path, period: Period) -> str:
             smtp.send_message(msg)
     except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
         raise ExportError(f"e-mail to {', '.join(c.email_to)} failed: {exc}") from exc
+
+
+def notice_email(config: Config, notices: list[dict[str, Any]]) -> str:
+    """One e-mail listing NOTICES (evidence about to expire), Japanese first, to the inspector
+    and staff addresses of `exports.email_to`. Returns a one-line result."""
+    from email.message import EmailMessage
+
+    c = config.exports
+    msg = EmailMessage()
+    msg["Subject"] = (f"[OfficeGuard] 証跡の有効期限が近づいています {config.facility.id} "
+                      f"({len(notices)})")
+    msg["From"] = c.email_from or f"officeguard@{socket.gethostname()}"
+    msg["To"] = ", ".join(c.email_to)
+    lines = [f"{config.facility.name or config.facility.id}: 次の証跡の有効期限が近づいています。"
+             "新しい証跡を登録してください"
+             "（ダッシュボードの対策ページ、または officeguard attest）。",
+             ""]
+    lines += [f"- {n['measure']} {n['check']}: {n['expires_on']} まで" for n in notices]
+    lines += ["", "Evidence expiring soon; upload new evidence:", ""]
+    lines += [f"- {n['measure']} {n['check']}: until {n['expires_on']}" for n in notices]
+    msg.set_content("\n".join(lines) + "\n")
+    send_mail(config, msg)
     return f"sent to {', '.join(c.email_to)}"

@@ -54,3 +54,68 @@ def test_removed_evidence_alerts_and_expiry_is_noticed(tmp_path: Path, mosquitto
     n = conn.execute("SELECT COUNT(*) FROM outbox WHERE topic = 'notices/expiry'").fetchone()[0]
     conn.close()
     assert n == 1
+
+
+def test_expiry_notice_is_also_e_mailed_when_configured(tmp_path: Path, mosquitto: Broker
+                                                        ) -> None:
+    """With exports.email_to and smtp_host set, the notice that goes to MQTT also goes out by
+    e-mail over STARTTLS (a real SMTP server on loopback), once."""
+    import email
+    import ssl
+    import time
+
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem"),
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, _server: object, _session: object,  # noqa: N802
+                              envelope: object) -> str:
+            received.append(envelope.content)  # type: ignore[attr-defined]
+            return "250 OK"
+
+    port = free_port()
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
+                     require_starttls=True)
+    ctl.start()
+    cfg = write_config(tmp_path, mosquitto.port, "expiry_notice_days = 14\n")
+    cfg.write_text(cfg.read_text() + '[exports]\nemail_to = ["staff@example.jp"]\n'
+                   f'smtp_host = "127.0.0.1"\nsmtp_port = {port}\n'
+                   f'smtp_ca_file = "{tmp_path / "c.pem"}"\n')
+    env = {**os.environ, "OFFICEGUARD_EVIDENCE_EVERY_S": "1"}
+    f = tmp_path / "psk.jpg"
+    f.write_bytes(b"photo of the posted passphrase")
+    r = subprocess.run([OFFICEGUARD, "attest", "3-4", "--check", "passphrase", "--valid-days",
+                        "10", "--evidence", str(f), "--config", str(cfg)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    with (tmp_path / "agent.log").open("ab") as log:
+        agent = subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 90
+        while not received and time.monotonic() < deadline and agent.poll() is None:
+            time.sleep(0.2)
+        assert received, (tmp_path / "agent.log").read_text()[-2000:]
+        # the agent looks every second: wait until it has looked twice more after sending
+        sent_at = time.monotonic()
+        while time.monotonic() - sent_at < 3 * 1.0 + 5 and agent.poll() is None:
+            time.sleep(0.2)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(15)
+        ctl.stop()
+    msg = email.message_from_bytes(received[0])
+    body = msg.get_payload(decode=True).decode("utf-8")  # type: ignore[union-attr]
+    assert "3-4 passphrase" in body and "証跡" in str(email.header.make_header(
+        email.header.decode_header(msg["Subject"])))
+    assert msg["To"] == "staff@example.jp"
+    assert len(received) == 1  # the notice is made once, so it is mailed once
