@@ -333,7 +333,7 @@ def _estimate(catalog: Catalog, facts: Facts, measures: list[dict[str, Any]]
     if not show_best and best != level:
         estimate["why_no_range_ja"] = (
             f"確認できていない項目が {len(missing)} 件あるため、上限の見込みは表示していません"
-            "（信頼度が「中」以上になると表示します）")
+            "（確度が「中」以上になると表示します）")
         estimate["why_no_range_en"] = (
             f"{len(missing)} checks lack current data, so no optimistic bound is shown "
             "(it is shown from medium confidence)")

@@ -222,7 +222,7 @@ def test_the_running_agent_applies_saved_settings_without_a_restart(tmp_path: Pa
     """The dashboard writes settings.toml; the agent, already running, picks it up within
     seconds: it says so in its log and its heartbeat carries the file's time (what the
     Settings page compares to mark settings as pending)."""
-    from appliance.config import settings_mtime, write_settings
+    from appliance.config import load, settings_mtime, write_settings
 
     cfg = _config(tmp_path)
     (tmp_path / "data").mkdir(exist_ok=True)
@@ -244,7 +244,7 @@ def test_the_running_agent_applies_saved_settings_without_a_restart(tmp_path: Pa
         while time.monotonic() < deadline and heartbeat() is None and agent.poll() is None:
             time.sleep(0.2)
         assert heartbeat() is not None, "the agent never reported"
-        write_settings(tmp_path / "data", {"facility": {"name": "本館", "ssids": [
+        write_settings(load(cfg), {"facility": {"name": "本館", "ssids": [
             {"name": "OfficeGuest", "role": "guest"}]}})
         want = settings_mtime(tmp_path / "data")
         deadline = time.monotonic() + 60

@@ -193,7 +193,7 @@ class Agent:
         return [r for r in rows if rule is None or r["rule"] == rule]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def radio_vm() -> Iterator[RadioVM]:
     why = missing_prerequisites()
     if why:
