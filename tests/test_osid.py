@@ -154,9 +154,19 @@ def test_identify_prefers_ntlm_and_reads_probe_ssh_fields() -> None:
 # -- the catalog ---------------------------------------------------------------------------
 def test_snapshot_has_the_products_that_matter() -> None:
     for p in ("windows", "windows-server", "macos", "debian", "ubuntu", "rhel", "rocky-linux",
-              "almalinux", "openwrt", "routeros", "fortios"):
+              "almalinux", "openwrt", "routeros", "fortios", "synology-dsm"):
         assert CAT.cycles(p), p
     assert CAT.as_of and "endoflife.date" in CAT.source
+
+
+@pytest.mark.parametrize("cycle,status,end", [
+    ("7.1", "past", "2025-06-30"),  # LTS: the end of its Extended Life phase
+    ("7.2", "past", "2025-12-31"),
+    ("7.3", "supported", "2028-10-31"),
+])
+def test_nas_firmware_lines_are_in_the_catalog(cycle: str, status: str, end: str) -> None:
+    v = eol.verdict(CAT, "synology-dsm", cycle, date(2026, 12, 1))
+    assert v is not None and v["status"] == status and v["eol"] == end
 
 
 @pytest.mark.parametrize("cycle,edition,status,end,assumed", [
