@@ -45,7 +45,10 @@ def test_client_isolation_self_test(bed: Bed, isolate: int) -> None:
         cfg = vm.share / f"probe-{isolate}.toml"
         cfg.write_text(f'[storage]\ndata_dir = "{data}"\n'
                        f'[probe]\nscope = ["198.51.100.16/29"]\n'
-                       f'guest_interface = "wlan{ME_N}"\n')
+                       f'guest_interface = "wlan{ME_N}"\n'
+                       # the appliance's own second station: the peer the test must not reach
+                       # (without a known peer, 3-5 is unknown, never pass)
+                       f'isolation_peers = ["198.51.100.20"]\n')
         cfg.chmod(0o644)
         def probe(as_shipped_user: bool) -> dict[str, object]:
             drop = ["/usr/bin/setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}",
@@ -59,21 +62,20 @@ def test_client_isolation_self_test(bed: Bed, isolate: int) -> None:
             iso: dict[str, object] = {c["check"]: c for c in doc["checks"]}["client_isolation"]
             return iso
 
-        iso = probe(as_shipped_user=False)
-        ev = iso["evidence"]
-        assert isinstance(ev, dict) and ev["tested"] >= 1
-        answered = [p["ip"] for p in ev["answered"]]
         if isolate:
-            assert iso["result"] == "pass" and answered == []
+            # the shipped agent's rights (not root; CAP_NET_RAW + CAP_NET_ADMIN only)
+            iso = probe(as_shipped_user=True)
+            ev = iso["evidence"]
+            assert isinstance(ev, dict) and ev["tested"] >= 1
+            assert iso["result"] == "pass" and ev["answered"] == []
+            assert ev["expected"] == ["198.51.100.20"]  # a peer it could have failed against
         else:
-            assert iso["result"] == "fail" and answered == ["198.51.100.20"]
-            # the same with the shipped agent's rights (not root, CAP_NET_RAW + CAP_NET_ADMIN)
-            shipped = probe(as_shipped_user=True)
-            if shipped["result"] == "pass":
-                pytest.xfail("as the shipped user the isolation job examines nothing and says "
-                             "pass: agent/probe/segments.py arp_sweep() returns {} unless the "
-                             "effective uid is 0, although CAP_NET_RAW is all it needs")
-            assert shipped["result"] == "fail"
+            for shipped in (False, True):
+                iso = probe(as_shipped_user=shipped)
+                ev = iso["evidence"]
+                assert isinstance(ev, dict)
+                assert iso["result"] == "fail", (shipped, iso)
+                assert [p["ip"] for p in ev["answered"]] == ["198.51.100.20"]
     finally:
         for name in (me, peer, ap):
             vm.stop(name)
