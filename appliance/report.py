@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from appliance.display import display_safe
+from appliance.wording import VERDICT as WORDS
 from appliance.wording import confidence, confidence_level, measure_label, severity
 
-VERDICT = {
-    "ja": {"pass": "適合", "warn": "注意", "fail": "不適合", "unknown": "データなし",
-           "expired": "期限切れ", "evidence_invalid": "証跡無効", "not_applicable": "対象外"},
-    "en": {"pass": "pass", "warn": "warning", "fail": "fail", "unknown": "no data",
-           "expired": "expired", "evidence_invalid": "evidence invalid",
-           "not_applicable": "n/a"},
-}
+# the verdict words are the CLI's and the dashboard's (appliance.wording); the report's summary
+# table orders its columns best to worst
+VERDICT = {lang: {v: words[v] for v in ("pass", "warn", "fail", "unknown", "expired",
+                                        "evidence_invalid", "not_applicable")}
+           for lang, words in WORDS.items()}
 LEVEL = {"ja": {"basic": "基本", "advanced": "応用", "unknown": "対象外"},
          "en": {"basic": "basic", "advanced": "advanced", "unknown": "unknown"}}
 T = {

@@ -125,3 +125,46 @@ def tshark_fields(path: Path, display_filter: str, *fields: str) -> list[list[st
         cmd += ["-e", f]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     return [line.split("\t") for line in out.splitlines() if line]
+
+
+class SmtpServer:
+    """A real SMTP server on loopback (aiosmtpd) that demands STARTTLS with a certificate
+    made for the test; `received` holds the raw messages, `ca` the certificate to trust."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import ssl
+
+        from aiosmtpd.controller import Controller
+
+        self.ca = tmp_path / "smtp-cert.pem"
+        key = tmp_path / "smtp-key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                        "2", "-keyout", str(key), "-out", str(self.ca), "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.ca, key)
+        self.received: list[bytes] = []
+        received = self.received
+
+        class Handler:
+            async def handle_DATA(self, _server: object, _session: object,  # noqa: N802
+                                  envelope: object) -> str:
+                received.append(envelope.content)  # type: ignore[attr-defined]
+                return "250 OK"
+
+        self.port = free_port()
+        self._ctl = Controller(Handler(), hostname="127.0.0.1", port=self.port,
+                               tls_context=ctx, require_starttls=True)
+
+    def toml(self, to: str) -> str:
+        """The [exports] section that sends to this server."""
+        return (f'[exports]\nemail_to = ["{to}"]\nsmtp_host = "127.0.0.1"\n'
+                f'smtp_port = {self.port}\nsmtp_ca_file = "{self.ca}"\n')
+
+    def __enter__(self) -> SmtpServer:
+        self._ctl.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._ctl.stop()

@@ -61,35 +61,14 @@ def test_expiry_notice_is_also_e_mailed_when_configured(tmp_path: Path, mosquitt
     """With exports.email_to and smtp_host set, the notice that goes to MQTT also goes out by
     e-mail over STARTTLS (a real SMTP server on loopback), once."""
     import email
-    import ssl
     import time
 
-    from aiosmtpd.controller import Controller
+    from tests.conftest import SmtpServer
 
-    from tests.conftest import free_port
-
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem"),
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
-    received: list[bytes] = []
-
-    class Handler:
-        async def handle_DATA(self, _server: object, _session: object,  # noqa: N802
-                              envelope: object) -> str:
-            received.append(envelope.content)  # type: ignore[attr-defined]
-            return "250 OK"
-
-    port = free_port()
-    ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
-                     require_starttls=True)
-    ctl.start()
+    smtp = SmtpServer(tmp_path).__enter__()
+    received = smtp.received
     cfg = write_config(tmp_path, mosquitto.port, "expiry_notice_days = 14\n")
-    cfg.write_text(cfg.read_text() + '[exports]\nemail_to = ["staff@example.jp"]\n'
-                   f'smtp_host = "127.0.0.1"\nsmtp_port = {port}\n'
-                   f'smtp_ca_file = "{tmp_path / "c.pem"}"\n')
+    cfg.write_text(cfg.read_text() + smtp.toml("staff@example.jp"))
     env = {**os.environ, "OFFICEGUARD_EVIDENCE_EVERY_S": "1"}
     f = tmp_path / "psk.jpg"
     f.write_bytes(b"photo of the posted passphrase")
@@ -112,7 +91,7 @@ def test_expiry_notice_is_also_e_mailed_when_configured(tmp_path: Path, mosquitt
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(15)
-        ctl.stop()
+        smtp.__exit__()
     msg = email.message_from_bytes(received[0])
     body = msg.get_payload(decode=True).decode("utf-8")  # type: ignore[union-attr]
     assert "3-4 passphrase" in body and "証跡" in str(email.header.make_header(

@@ -245,43 +245,20 @@ def test_export_notice_goes_to_the_outbox(exported: dict[str, Any]) -> None:
 
 def test_export_by_email_over_starttls(exported: dict[str, Any], tmp_path: Path) -> None:
     import email
-    import ssl
     import zipfile
 
-    from aiosmtpd.controller import Controller
+    from tests.conftest import SmtpServer
 
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem"),
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
-    received: list[bytes] = []
-
-    class Handler:
-        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
-            received.append(envelope.content)
-            return "250 OK"
-
-    from tests.conftest import free_port
-
-    port = free_port()
-    ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
-                     require_starttls=True)
-    ctl.start()
-    try:
+    with SmtpServer(tmp_path) as smtp:
         tmp = exported["tmp"]
-        (tmp / "mail.toml").write_text(
-            (tmp / "c.toml").read_text()
-            + f'[exports]\nemail_to = ["inspector@example.jp"]\nsmtp_host = "127.0.0.1"\n'
-            f'smtp_port = {port}\nsmtp_ca_file = "{tmp_path / "c.pem"}"\n')
+        (tmp / "mail.toml").write_text((tmp / "c.toml").read_text()
+                                       + smtp.toml("inspector@example.jp"))
         res = subprocess.run([OFFICEGUARD, "export", "--period", "2026-11", "--config",
                               str(tmp / "mail.toml"), "--json"], capture_output=True,
                              text=True, cwd=tmp, timeout=300)
         assert res.returncode == 0, res.stderr
         assert json.loads(res.stdout)["email"] == "sent to inspector@example.jp"
-    finally:
-        ctl.stop()
+    received = smtp.received
     [raw] = received
     msg = email.message_from_bytes(raw)
     names = {p.get_filename(): p for p in msg.walk() if p.get_filename()}
