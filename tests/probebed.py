@@ -343,14 +343,15 @@ def _norm(s: str) -> str:
     return " ".join(s.replace("/", " ").lower().split())
 
 
-def disagreements(doc: dict[str, Any], ref: dict[str, dict[int, tuple[str, str]]]
-                  ) -> list[str]:
+def disagreements(doc: dict[str, Any], ref: dict[str, dict[int, tuple[str, str]]],
+                  not_examined: tuple[str, ...] = ()) -> list[str]:
     """Where the cycle and nmap differ: live hosts, open TCP ports, and, wherever nmap names a
-    product with a version, the product and version. Empty when they agree."""
+    product with a version, the product and version. Empty when they agree. NOT_EXAMINED are
+    guests' own devices, which the cycle finds but never examines (nmap scans them)."""
     ours = {h["ip"]: {p["port"]: p for p in h["ports"] if p["proto"] == "tcp"}
             for h in doc["hosts"]}
     out = []
-    for ip in sorted(set(ours) | set(ref)):
+    for ip in sorted((set(ours) | set(ref)) - set(not_examined)):
         if ip not in ours or ip not in ref:
             out.append(f"{ip}: up for {'nmap' if ip in ref else 'the cycle'} only")
             continue

@@ -164,7 +164,12 @@ def test_open_ports_and_versions_match_nmap(variant: str, request: pytest.Fixtur
                        capture_output=True, text=True, timeout=900)
     ref = probebed.parse_nmap(r.stdout)
     assert len(ref) >= 7, r.stdout[-2000:]  # nmap saw the office, or the test proves nothing
-    assert probebed.disagreements(doc, ref) == []
+    # the guests' own laptops are found (nmap sees them too, unless port isolation hides them)
+    # but, by design, never examined
+    if variant == "weak":
+        assert all(g in ref for g in probebed.GUESTS)
+        assert doc["guests_not_examined"] == len(probebed.GUESTS)
+    assert probebed.disagreements(doc, ref, tuple(probebed.GUESTS)) == []
 
 
 def test_routed_segment_is_discovered_before_it_is_scanned(
@@ -178,7 +183,7 @@ def test_routed_segment_is_discovered_before_it_is_scanned(
     bed, doc = weak
     how = {h["ip"]: h["discovered_by"] for h in doc["hosts"]}
     assert how[PRINTER] == how[CAMERA] == how[NAS] == "icmp"  # one hop away: no ARP
-    assert how[probebed.GUESTS[0]] == "arp"
+    assert how[probebed.GPRINTER] == "arp"  # on the prober's own (guest) segment
     r = subprocess.run(["tshark", "-r", str(bed.dir / "eth0.pcap"), "-T", "fields",
                         "-e", "ip.dst", "-e", "tcp.dstport",
                         "-Y", "tcp.flags.syn == 1 and tcp.flags.ack == 0"],

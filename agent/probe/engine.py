@@ -295,7 +295,11 @@ async def run_cycle(plan: Plan) -> dict[str, Any]:
 
     async def body() -> None:
         if targets:
-            up = osprobe.drop_guests(plan.os, await _discover(ctx, plan, targets))
+            found = await _discover(ctx, plan, targets)
+            up = osprobe.drop_guests(plan.os, found)
+            # guests' own devices are answered for (discovery) but never examined; only how
+            # many, never which, is kept (nothing of a guest's device is stored or exported)
+            doc["guests_not_examined"] = len(found) - len(up)
 
             async def one(ip: str) -> dict[str, Any]:
                 try:
