@@ -407,7 +407,7 @@ def test_power_cut_during_ingest_loses_nothing_committed(machine: Machine, work:
 
 def _release(work: Path, wheels: Path, version: str, broken: bool = False) -> Path:
     def break_agent(src: Path) -> None:
-        cli = src / "appliance/cli.py"
+        cli = src / "appliance/cli/__init__.py"
         text = cli.read_text()
         hook = "    from agent.runner import Agent\n"
         assert hook in text

@@ -12,9 +12,9 @@ import getpass
 import sys
 from typing import Any
 
-from appliance.cli_common import EXIT_OK, CliError
-from appliance.cli_common import open_store as _open_store
-from appliance.cli_common import print_json as _print_json
+from appliance.cli.common import EXIT_OK, CliError
+from appliance.cli.common import open_store as _open_store
+from appliance.cli.common import print_json as _print_json
 from appliance.config import Config
 
 

@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 from appliance import catalogs
-from appliance.cli_common import EXIT_OK, CliError
-from appliance.cli_common import print_json as _print_json
+from appliance.cli.common import EXIT_OK, CliError
+from appliance.cli.common import print_json as _print_json
 from appliance.config import Config
 
 

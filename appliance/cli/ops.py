@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from appliance.cli_common import EXIT_ERROR, EXIT_OK, CliError, UsageError
-from appliance.cli_common import open_store as _open_store
-from appliance.cli_common import print_json as _print_json
+from appliance.cli.common import EXIT_ERROR, EXIT_OK, CliError, UsageError
+from appliance.cli.common import open_store as _open_store
+from appliance.cli.common import print_json as _print_json
 from appliance.config import ENV_VAR, Config
 
 

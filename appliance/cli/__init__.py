@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from appliance import __version__
-from appliance.cli_common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, UsageError
-from appliance.cli_common import open_store as _open_store
-from appliance.cli_common import print_json as _print_json
-from appliance.cli_ops import (
+from appliance.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, UsageError
+from appliance.cli.common import open_store as _open_store
+from appliance.cli.common import print_json as _print_json
+from appliance.cli.ops import (
     cmd_advisories,
     cmd_alert_test,
     cmd_attest,
@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     fwp = add("firmware", cmd_firmware, "show or replace the firmware catalog", js)
     fwp.add_argument("action", choices=["import", "show"])
     fwp.add_argument("source", nargs="?", metavar="FILE_OR_URL")
-    from appliance.cli_catalog import cmd_catalog
+    from appliance.cli.catalog import cmd_catalog
 
     cat = add("catalog", cmd_catalog, "show or update the end-of-support catalog (signed or "
               "hashed files only)", js)
@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--kind", choices=["eol", "kev"], default="eol",
                      help="eol: end-of-support catalog (default); kev: CISA KEV feed")
 
-    from appliance.cli_users import add_parser as add_user_parser
+    from appliance.cli.users import add_parser as add_user_parser
 
     add_user_parser(add, js, dbp)
     add("guideline", cmd_guideline, "list the guideline's measures", js)
@@ -456,6 +456,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_ERROR
 
-
-if __name__ == "__main__":
-    sys.exit(main())
