@@ -414,4 +414,25 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX finding_history_recorded ON finding_history (recorded_at);
         """,
     ),
+    (
+        "0011_i15_commands",
+        """
+        -- The dashboard asks, the agent acts: a request from the web (probe now, a test alert,
+        -- a survey start/stop, an export) waits here until the agent takes it, runs it with its
+        -- own capabilities and network, and records the outcome.
+        CREATE TABLE commands (
+            id            INTEGER PRIMARY KEY,
+            kind          TEXT NOT NULL,
+            args          TEXT NOT NULL DEFAULT '{}',
+            requested_by  TEXT NOT NULL,
+            requested_at  REAL NOT NULL,
+            state         TEXT NOT NULL DEFAULT 'pending'
+                          CHECK (state IN ('pending', 'running', 'done', 'failed')),
+            started_at    REAL,
+            finished_at   REAL,
+            outcome       TEXT NOT NULL DEFAULT '{}'
+        ) STRICT;
+        CREATE INDEX commands_state ON commands (state, id);
+        """,
+    ),
 )
