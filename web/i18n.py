@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.i18n import LANGUAGES, catalog, gettext, parse_po, translator
+from appliance.i18n import LANGUAGES, catalog, gettext, parse_po, pgettext, translator
 
 __all__ = ["LANGUAGES", "catalog", "evidence_items", "local_time", "parse_iso", "parse_po",
            "pick", "sensor_reason", "translator"]
@@ -103,8 +103,7 @@ def evidence_items(evidence: dict[str, object], lang: str) -> list[tuple[str, st
         if v is None:
             return "—"
         if isinstance(v, list | tuple | set):
-            return "、".join(text(x) for x in v) if lang == "ja" else ", ".join(
-                text(x) for x in v)
+            return pgettext("list separator", ", ", lang).join(text(x) for x in v)
         if isinstance(v, dict):
             return "; ".join(f"{label(str(k))}: {text(x)}" for k, x in v.items())
         if lang == "ja" and isinstance(v, str) and v in EVIDENCE_VALUES:
