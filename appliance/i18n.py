@@ -125,7 +125,8 @@ def sync() -> None:
     with po_path("en").open("rb") as f:
         en_old = {(str(m.id), m.context): str(m.string) for m in read_po(f, locale="en")
                   if m.id}
-    en = Catalog(locale="en", project="OfficeGuard", version="0.2", charset="utf-8")
+    en = Catalog(locale="en", project="OfficeGuard", version="0.2", charset="utf-8",
+                 creation_date=ja.creation_date)
     for m in ja:
         if m.id:
             en.add(m.id, en_old.get((str(m.id), m.context), ""), context=m.context)
