@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.findings import FindingDraft
+from appliance.i18n import N_, both
 
 MEASURE = "1-4"  # the periodic checks are only as good as the appliance doing them
 EARLIEST_SANE = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0, -1))
@@ -97,8 +98,11 @@ def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
     """Pure: a finding per problem, and a clearing draft per problem that went away."""
     out = []
 
-    def draft(rule: str, bad: bool, sev: str, ja: str, en: str, msg_ja: str, msg_en: str,
-              subject: str = "appliance", **ev: Any) -> None:
+    def draft(rule: str, bad: bool, sev: str, title: str, message: str,
+              words: dict[str, object], subject: str = "appliance", **ev: Any) -> None:
+        """`title` and `message` are msgids; both languages are stored, from the catalog."""
+        ja, en = both(title)
+        msg_ja, msg_en = both(message, **words)
         out.append(FindingDraft(rule, MEASURE, sev if bad else "info", subject, ja, en, r.time,
                                 evidence=ev, message_ja=msg_ja, message_en=msg_en,
                                 clear=not bad))
@@ -106,38 +110,28 @@ def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
     low_disk = r.disk_free_mb is not None and (
         r.disk_free_mb < s.disk_min_free_mb
         or (r.disk_free_pct is not None and r.disk_free_pct < s.disk_min_free_pct))
-    draft("health.disk_low", low_disk, "high", "本機のディスク残量が不足しています",
-          "The appliance is running out of disk space",
-          f"データ保存先の空きが {r.disk_free_mb} MB です。古いエクスポートの削除や保存期間の短縮を"
-          "行ってください。記録が保存できなくなります。",
-          f"Only {r.disk_free_mb} MB free where the data is stored: remove old exports or "
-          "shorten retention, or records will be lost.",
+    draft("health.disk_low", low_disk, "high", N_("The appliance is running out of disk space"),
+          N_("Only {mb} MB free where the data is stored: remove old exports or shorten "
+          "retention, or records will be lost."), {"mb": r.disk_free_mb},
           disk_free_mb=r.disk_free_mb, disk_free_pct=r.disk_free_pct)
     hot = r.cpu_temp_c is not None and r.cpu_temp_c >= s.temp_max_c
     throttling = bool(r.throttled and r.throttled & 0xF)
-    draft("health.overheating", hot or throttling, "medium", "本機が高温です（性能低下）",
-          "The appliance is too hot (throttling)",
-          f"CPU温度 {r.cpu_temp_c} ℃。設置場所の風通しを確認してください。",
-          f"CPU at {r.cpu_temp_c} °C: check the appliance's ventilation.",
+    draft("health.overheating", hot or throttling, "medium",
+          N_("The appliance is too hot (throttling)"),
+          N_("CPU at {temp} °C: check the appliance's ventilation."), {"temp": r.cpu_temp_c},
           cpu_temp_c=r.cpu_temp_c, throttled=r.throttled)
     mem = r.memory_pct is not None and r.memory_pct >= s.memory_max_pct
-    draft("health.memory_high", mem, "medium", "本機のメモリが不足しています",
-          "The appliance is short of memory", f"メモリ使用率 {r.memory_pct}%。",
-          f"Memory {r.memory_pct}% used.", memory_pct=r.memory_pct)
+    draft("health.memory_high", mem, "medium", N_("The appliance is short of memory"),
+          N_("Memory {pct}% used."), {"pct": r.memory_pct}, memory_pct=r.memory_pct)
     drops = r.capture_drops > 0 and r.capture_drops * 100 >= max(1, r.capture_packets) * 1
-    draft("health.capture_drops", drops, "medium", "キャプチャでパケットを取りこぼしています",
-          "The sensors are dropping packets",
-          f"直近でパケットの {r.capture_drops} 件を取りこぼしました（{r.capture_packets} 件中）。"
-          "本機の負荷を確認してください。",
-          f"{r.capture_drops} of {r.capture_packets} packets were dropped recently: the "
-          "appliance is overloaded.", capture_drops=r.capture_drops,
+    draft("health.capture_drops", drops, "medium", N_("The sensors are dropping packets"),
+          N_("{drops} of {packets} packets were dropped recently: the appliance is overloaded."),
+          {"drops": r.capture_drops, "packets": r.capture_packets}, capture_drops=r.capture_drops,
           capture_packets=r.capture_packets)
     for name, up in r.interfaces.items():
-        draft("health.interface_down", not up, "high",
-              "監視用のネットワークインターフェースが停止しています",
-              "A monitored network interface is down",
-              f"{name} がダウンしています。ケーブルやUSBアダプタを確認してください。",
-              f"{name} is down: check the cable or the USB adapter.", subject=name,
+        draft("health.interface_down", not up, "high", N_("A monitored network interface is down"),
+              N_("{name} is down: check the cable or the USB adapter."), {"name": name},
+              subject=name,
               interface=name)
     return out
 
@@ -171,13 +165,12 @@ def unclean_stop_draft(previous: dict[str, Any] | None, now: float) -> FindingDr
     if not previous or not previous.get("running"):
         return None
     last = str(previous.get("heartbeat_at", "?"))
+    title_ja, title_en = both("The monitoring agent restarted after an unclean stop")
+    message_ja, message_en = both(
+        "The last sign of life was at {last}: the watchdog restarted a hung agent, it crashed, "
+        "or the power was cut, and monitoring was interrupted meanwhile. If this repeats, have "
+        "the appliance checked.", last=last)
     return FindingDraft(
-        "health.unclean_restart", MEASURE, "medium", "agent",
-        "監視エージェントが異常終了から再起動しました",
-        "The monitoring agent restarted after an unclean stop",
+        "health.unclean_restart", MEASURE, "medium", "agent", title_ja, title_en,
         now, evidence={"last_heartbeat_at": last, "previous_pid": previous.get("pid")},
-        message_ja=f"最後の稼働記録は {last} です。ウォッチドッグによる強制再起動、異常終了または"
-        "停電のため、その後しばらく監視が止まっていました。繰り返す場合は本機を点検してください。",
-        message_en=f"The last sign of life was at {last}: the watchdog restarted a hung agent, it "
-        "crashed, or the power was cut, and monitoring was interrupted meanwhile. If this "
-        "repeats, have the appliance checked.")
+        message_ja=message_ja, message_en=message_en)

@@ -26,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from appliance.config import Config
 from appliance.display import deep_safe
+from appliance.i18n import both
 from appliance.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -288,8 +289,8 @@ class Publisher:
         items = [json.loads(r["payload"]) for r in rows]
         body = {"time": datetime.fromtimestamp(now).astimezone().isoformat(),
                 "count": len(items),
-                "message_ja": f"OfficeGuard 日次まとめ: {len(items)} 件の通知",
-                "message_en": f"OfficeGuard daily digest: {len(items)} notices",
+                **dict(zip(("message_ja", "message_en"), both(
+                    "OfficeGuard daily digest: {n} notices", n=len(items)), strict=True)),
                 "items": [{k: i.get(k) for k in ("alert_id", "time", "severity", "measure",
                                                   "title_ja", "title_en", "subject", "change")}
                           for i in items]}
@@ -388,10 +389,11 @@ def send_test_alert(config: Config, store: Store, requested_by: str,
         raise MqttError("mqtt.host is empty: configure the broker first")
     alert_id = str(uuid.uuid4())
     now = time.time()
+    title_ja, title_en = both("Test alert")
+    message_ja, message_en = both("OfficeGuard test alert: if you read this, alerts reach you.")
     payload = {"alert_id": alert_id, "change": "test", "time": iso(now), "severity": "info",
-               "measure": "1-3", "title_ja": "テスト通知", "title_en": "Test alert",
-               "message_ja": "OfficeGuard のテスト通知です。届いていれば連絡網は機能しています。",
-               "message_en": "OfficeGuard test alert: if you read this, alerts reach you.",
+               "measure": "1-3", "title_ja": title_ja, "title_en": title_en,
+               "message_ja": message_ja, "message_en": message_en,
                "subject": config.facility.name or config.facility.id,
                "requested_by": requested_by}
     broker = f"{config.mqtt.host}:{config.mqtt.port}"

@@ -25,6 +25,7 @@ from appliance.compliance import (
 from appliance.config import Config
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
+from appliance.i18n import both
 
 RESULTS = ("pass", "fail", "not_applicable")
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
@@ -359,17 +360,17 @@ def evidence_drafts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
                               (r["id"],)):
             ok = verify_file(config, e["sha256"], fresh=True)
             subject = f"attestation {r['id']} {e['sha256'][:16]}"
+            title_ja, title_en = both("Evidence file missing or changed: {measure} {check} "
+                                      "({name})", measure=measure, check=check, name=e["name"])
+            message_ja, message_en = both(
+                "The attestation counts as failed until its evidence is verified: attest again "
+                "with the original file.")
             out.append(FindingDraft(
                 EVIDENCE_RULE, measure, "high" if not ok else "info", subject,
-                f"証跡ファイルが見つからないか改変されています: {measure} {check}（{e['name']}）",
-                f"Evidence file missing or changed: {measure} {check} ({e['name']})", now,
+                title_ja, title_en, now,
                 {"attestation_id": r["id"], "check": check, "name": e["name"],
                  "sha256": e["sha256"]},
-                message_ja=("この申告は証跡が確認できないため「不適合」として扱われます。"
-                            "元のファイルを `officeguard attest` かダッシュボードで登録し直して"
-                            "ください。"),
-                message_en=("The attestation counts as failed until its evidence is verified: "
-                            "attest again with the original file."),
+                message_ja=message_ja, message_en=message_en,
                 clear=ok))
     return out
 
@@ -392,17 +393,18 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
         if not today <= expires <= today + timedelta(days=days):
             continue
         alert_id = f"expiry-{r['id']}"
+        title_ja, title_en = both("Evidence expires soon: {measure} {check}", measure=measure,
+                                  check=check)
+        message_ja, message_en = both("It expires on {date}: upload new evidence.",
+                                      date=expires.isoformat())
         if conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone():
             continue
         payload = {"alert_id": alert_id, "change": "expiring", "severity": "info",
                    "measure": measure, "check": check, "subject": f"{measure} {check}",
                    "expires_on": expires.isoformat(), "time": datetime.fromtimestamp(
                        now).isoformat(timespec="seconds"),
-                   "title_ja": f"証跡の有効期限が近づいています: {measure} {check}",
-                   "title_en": f"Evidence expires soon: {measure} {check}",
-                   "message_ja": f"{expires.isoformat()} に期限切れになります。新しい証跡を"
-                                 "登録してください。",
-                   "message_en": f"It expires on {expires.isoformat()}: upload new evidence."}
+                   "title_ja": title_ja, "title_en": title_en,
+                   "message_ja": message_ja, "message_en": message_en}
         conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) "
                      "VALUES (?, ?, ?, ?)", (alert_id, now, "notices/expiry",
                                              json.dumps(payload, ensure_ascii=False)))

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from appliance.guideline import Catalog, Measure
+from appliance.i18n import N_, both, gettext
 
 PASS, WARN, FAIL, UNKNOWN, EXPIRED, NA = (
     "pass", "warn", "fail", "unknown", "expired", "not_applicable")
@@ -29,25 +30,20 @@ ACTIVE = ("open", "acknowledged", "reopened")
 _WORST = (FAIL, EVIDENCE_INVALID, EXPIRED, UNKNOWN, WARN, PASS)
 
 # Generic wording (no scheme in it); the framework file adds its own disclaimer.
-GENERIC_DISCLAIMER_JA = "本表示は OfficeGuard による推定であり、認証・認定ではありません。"
-GENERIC_DISCLAIMER_EN = "This is OfficeGuard's estimate, not a certification."
+GENERIC_DISCLAIMER = N_("This is OfficeGuard's estimate, not a certification.")
 
+# why a check is in its state (msgids; the Japanese is in the catalog)
 REASONS = {
-    "high_findings": ("重大度の高い検出事項が未解決です",
-                      "findings of high or critical severity are open"),
-    "low_findings": ("注意すべき検出事項が未解決です",
-                     "findings of low or medium severity are open"),
-    "low_findings_unexamined": (
-        "注意すべき検出事項がありますが、有効期間内の確認データがありません",
-        "findings of low or medium severity are open, but nothing was examined in the window"),
-    "examined": ("確認済み・問題なし", "examined, nothing found"),
-    "not_attested": ("未申告（証跡がありません）", "not attested yet"),
-    "no_evidence": ("申告はありますが証跡ファイルがありません",
-                    "attested without an evidence file"),
-    "attested_fail": ("未実施として申告されています", "attested as not met"),
-    "attested": ("申告済み・証跡確認済み", "attested, evidence verified"),
-    "evidence_invalid": ("証跡ファイルが見つからないか改変されています",
-                         "an evidence file is missing or was changed"),
+    "high_findings": N_("findings of high or critical severity are open"),
+    "low_findings": N_("findings of low or medium severity are open"),
+    "low_findings_unexamined":
+        N_("findings of low or medium severity are open, but nothing was examined in the window"),
+    "examined": N_("examined, nothing found"),
+    "not_attested": N_("not attested yet"),
+    "no_evidence": N_("attested without an evidence file"),
+    "attested_fail": N_("attested as not met"),
+    "attested": N_("attested, evidence verified"),
+    "evidence_invalid": N_("an evidence file is missing or was changed"),
 }
 
 
@@ -115,9 +111,8 @@ def finding_hits(chk: Mapping[str, Any], findings: Iterable[FindingFact]) -> lis
             and (not under or f.measure in under)]
 
 
-def _reason(out: dict[str, Any], key: str, *fmt: object) -> None:
-    ja, en = REASONS[key]
-    out["reason_ja"], out["reason"] = ja.format(*fmt), en.format(*fmt)
+def _reason(out: dict[str, Any], key: str) -> None:
+    out["reason_ja"], out["reason"] = both(REASONS[key])
 
 
 def _check_auto(chk: dict[str, Any], hits: list[FindingFact], facts: Facts,
@@ -151,12 +146,14 @@ def _check_auto(chk: dict[str, Any], hits: list[FindingFact], facts: Facts,
         _reason(out, "examined")
     else:
         out["state"] = UNKNOWN
-        ja = chk.get("unknown_ja", "この項目を確認できるデータがありません")
-        en = chk.get("unknown_en", "nothing this check is about has been examined")
+        default_ja, default_en = both("nothing this check is about has been examined")
+        ja = chk.get("unknown_ja", default_ja)
+        en = chk.get("unknown_en", default_en)
         if seen:
-            last = max(o.at for o in seen)
-            ja += f"（最後の確認は {_iso(last)[:10]}、有効期間 {fresh_days} 日を過ぎています）"
-            en += f" (last examined {_iso(last)[:10]}, older than the {fresh_days}-day window)"
+            last = _iso(max(o.at for o in seen))[:10]
+            stale = N_("{reason} (last examined {date}, older than the {days}-day window)")
+            ja = gettext(stale, "ja", reason=ja, date=last, days=fresh_days)
+            en = gettext(stale, "en", reason=en, date=last, days=fresh_days)
         out["reason_ja"], out["reason"] = ja, en
     return out
 
@@ -184,8 +181,8 @@ def _check_attest(chk: dict[str, Any], att: AttestationFact | None, today: date
         _reason(out, "evidence_invalid")
     elif today >= att.expires_on:
         out["state"] = EXPIRED
-        out["reason_ja"] = f"証跡の有効期限切れ（{att.expires_on.isoformat()}）"
-        out["reason"] = f"evidence expired on {att.expires_on.isoformat()}"
+        out["reason_ja"], out["reason"] = both("evidence expired on {date}",
+                                               date=att.expires_on.isoformat())
     elif not att.evidence:
         out["state"] = UNKNOWN
         _reason(out, "no_evidence")
@@ -213,12 +210,13 @@ def na_allowed(catalog: Catalog, m: Measure, conditions: Mapping[str, bool]
     if m.unidentified:
         return True, m.unidentified_ja, m.unidentified_en
     if not spec:
-        return False, "この対策はどの施設にも必要なため「対象外」にできません", (
-            "every facility needs this measure: it cannot be declared not applicable")
+        return (False, *both(
+            "every facility needs this measure: it cannot be declared not applicable"))
     cond = condition_id(spec)
     if cond and not conditions.get(cond, False):
-        return False, f"対象外の条件を満たしていません: {spec.get('condition_ja', cond)}", (
-            f"the not-applicable condition does not hold: {spec.get('condition_en', cond)}")
+        msgid = N_("the not-applicable condition does not hold: {condition}")
+        return False, gettext(msgid, "ja", condition=spec.get("condition_ja", cond)), gettext(
+            msgid, "en", condition=spec.get("condition_en", cond))
     return True, spec.get("condition_ja", ""), spec.get("condition_en", "")
 
 
@@ -301,12 +299,14 @@ def _estimate(catalog: Catalog, facts: Facts, measures: list[dict[str, Any]]
                   "medium" if conf >= sch["confidence"]["medium"] else "low")
     show_best = conf_level != "low" and best != level
     labels = {int(lv["level"]): lv for lv in sch["levels"]}
-    prefix_ja, prefix_en = sch.get("estimate_prefix_ja", "推定"), sch.get(
-        "estimate_prefix_en", "Estimated")
-    label_ja = labels[level]["label_ja"] + (f"（〜{labels[best]['label_ja']}）" if show_best
-                                            else "")
-    label_en = labels[level]["label_en"] + (f" (up to {labels[best]['label_en']})"
-                                            if show_best else "")
+    default_ja, default_en = both("Estimated")
+    prefix_ja = sch.get("estimate_prefix_ja", default_ja)
+    prefix_en = sch.get("estimate_prefix_en", default_en)
+    label_ja, label_en = labels[level]["label_ja"], labels[level]["label_en"]
+    if show_best:
+        upto = N_("{level} (up to {best})")
+        label_ja = gettext(upto, "ja", level=label_ja, best=labels[best]["label_ja"])
+        label_en = gettext(upto, "en", level=label_en, best=labels[best]["label_en"])
     missing = [{"measure": m["measure"], "check": c["check"], "state": c["state"],
                 "reason": c["reason"], "reason_ja": c["reason_ja"]}
                for m in measures for c in m["checks"]
@@ -323,20 +323,17 @@ def _estimate(catalog: Catalog, facts: Facts, measures: list[dict[str, Any]]
         "label_en": f"{prefix_en} {label_en}",
         "confidence": round(conf, 2),
         "confidence_level": conf_level,
-        "disclaimer_ja": " ".join(x for x in (GENERIC_DISCLAIMER_JA, sch.get("disclaimer_ja", ""))
-                                  if x),
-        "disclaimer_en": " ".join(x for x in (GENERIC_DISCLAIMER_EN, sch.get("disclaimer_en", ""))
-                                  if x),
+        "disclaimer_ja": " ".join(x for x in (gettext(GENERIC_DISCLAIMER, "ja"),
+                                              sch.get("disclaimer_ja", "")) if x),
+        "disclaimer_en": " ".join(x for x in (gettext(GENERIC_DISCLAIMER, "en"),
+                                              sch.get("disclaimer_en", "")) if x),
         "missing": missing[:100],
         "missing_count": len(missing),
     }
     if not show_best and best != level:
-        estimate["why_no_range_ja"] = (
-            f"確認できていない項目が {len(missing)} 件あるため、上限の見込みは表示していません"
-            "（確度が「中」以上になると表示します）")
-        estimate["why_no_range_en"] = (
-            f"{len(missing)} checks lack current data, so no optimistic bound is shown "
-            "(it is shown from medium confidence)")
+        estimate["why_no_range_ja"], estimate["why_no_range_en"] = both(
+            "{n} checks lack current data, so no optimistic bound is shown "
+            "(it is shown from medium confidence)", n=len(missing))
     # the old names stay for the dashboard, MQTT state and exports that read them
     estimate["stars"], estimate["stars_optimistic"] = level, (best if show_best else level)
     return {
@@ -439,17 +436,17 @@ def todo_list(doc: Mapping[str, Any], days: int = 30) -> list[dict[str, Any]]:
             exp = c.get("expires_on")
             if c["state"] == PASS and exp and date.fromisoformat(exp) - today <= timedelta(
                     days=days):
+                ja, en = both("Evidence expires on {date}: upload new evidence", date=exp)
                 out.append({**base, "kind": "expiring", "due": exp,
-                            "action_ja": f"{exp} に証跡の期限が切れます。新しい証跡を登録して"
-                                         "ください",
-                            "action_en": f"Evidence expires on {exp}: upload new evidence"})
+                            "action_ja": ja, "action_en": en})
             elif c["state"] in (EVIDENCE_INVALID, EXPIRED, UNKNOWN):
                 attest = c["kind"] == "attest"
-                ja = ("証跡ファイルを添えて申告してください" if attest else c["reason_ja"])
-                en = ("attest with an evidence file" if attest else c["reason"])
+                ja, en = (both("attest with an evidence file") if attest
+                          else (c["reason_ja"], c["reason"]))
                 if c["state"] != UNKNOWN or (attest and c.get("attestation_id")):
-                    ja, en = f"{c['reason_ja']}。証跡を登録し直してください", (
-                        f"{c['reason']}: upload the evidence again")
+                    again = N_("{reason}: upload the evidence again")
+                    ja = gettext(again, "ja", reason=c["reason_ja"])
+                    en = gettext(again, "en", reason=c["reason"])
                 out.append({**base, "kind": c["state"], "due": "",
                             "action_ja": ja, "action_en": en})
     rank = {"expiring": 1, EVIDENCE_INVALID: 0, EXPIRED: 2, UNKNOWN: 3}

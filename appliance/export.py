@@ -29,6 +29,7 @@ from appliance.compliance import evaluate
 from appliance.config import Config
 from appliance.display import display_safe
 from appliance.guideline import Catalog
+from appliance.i18n import N_, both, gettext
 from appliance.timeutil import iso
 
 FORMATS = ("html", "pdf", "csv", "json")
@@ -261,13 +262,10 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
     doc["privacy"] = {
         "pseudonymised": pseudo.enabled,
         "pseudonymised_macs": pseudo.count,
-        "note_ja": "利用者端末のMACアドレスは個人情報（APPI）にあたるため、"
-                   "このエクスポート内でのみ一貫する鍵付きハッシュ（client-…）に"
-                   "置き換えています。アクセスポイントとゲートウェイは施設の設備のため、"
-                   "そのまま記載しています。",
-        "note_en": "Client device MACs are personal data (APPI) and are replaced by keyed "
-                   "hashes (client-…) that are stable within this export only; access "
-                   "points and gateways are facility infrastructure and shown in full.",
+        **dict(zip(("note_ja", "note_en"), both(
+            "Client device MACs are personal data (APPI) and are replaced by keyed hashes "
+            "(client-…) that are stable within this export only; access points and gateways "
+            "are facility infrastructure and shown in full."), strict=True)),
     }
     return doc
 
@@ -465,12 +463,14 @@ def notice(conn: sqlite3.Connection, config: Config, period: Period, folder: Pat
     sends it like an alert, in the transaction that records the export."""
     alert_id = str(uuid.uuid4())
     now = time.time()
+    title_ja, title_en = both("Inspector export ready")
+    message_ja, message_en = both("The inspector export for {period} is ready ({folder}).",
+                                  period=period.label, folder=folder.name)
     payload = {"alert_id": alert_id, "change": "export", "time": iso(now), "severity": "info",
                "measure": "1-4", "period": period.label, "folder": folder.name,
                "manifest_sha256": digest, "subject": period.label,
-               "title_ja": "検査用エクスポートを作成しました", "title_en": "Inspector export ready",
-               "message_ja": f"{period.label} の検査用エクスポートができました（{folder.name}）。",
-               "message_en": f"The inspector export for {period.label} is ready ({folder.name})."}
+               "title_ja": title_ja, "title_en": title_en,
+               "message_ja": message_ja, "message_en": message_en}
     conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) VALUES (?, ?, ?, ?)",
                  (alert_id, now, "exports", json.dumps(payload, ensure_ascii=False)))
 
@@ -484,13 +484,17 @@ def email(config: Config, folder: Path, period: Period) -> str:
     if not (c.email_to and c.smtp_host):
         raise ExportError("e-mail needs exports.email_to and exports.smtp_host")
     msg = EmailMessage()
-    msg["Subject"] = f"[OfficeGuard] 検査用エクスポート {config.facility.id} {period.label}"
+    msg["Subject"] = "[OfficeGuard] " + gettext("Inspector export {facility} {period}", "ja",
+                                                facility=config.facility.id, period=period.label)
     msg["From"] = c.email_from or f"officeguard@{socket.gethostname()}"
     msg["To"] = ", ".join(c.email_to)
+    body = N_("The inspector export of {facility} for {period} is attached. Check that it was " \
+        "not altered with: officeguard verify-export")
     msg.set_content(
-        f"{config.facility.name or config.facility.id} の {period.label} の検査用エクスポートを"
-        "添付します。officeguard verify-export で改ざんがないことを確認できます。\n\n"
-        f"Inspector export of {config.facility.id} for {period.label}, attached.\n")
+        gettext(body, "ja", facility=config.facility.name or config.facility.id,
+                period=period.label) + "\n\n"
+        + gettext("Inspector export of {facility} for {period}, attached.", "en",
+                  facility=config.facility.id, period=period.label) + "\n")
     archive = shutil.make_archive(str(folder.parent / f".{folder.name}"), "zip", folder)
     try:
         for name in ("report.pdf", signing.MANIFEST, signing.SIGNATURE, signing.PUBLIC_KEY):
@@ -548,17 +552,20 @@ def notice_email(config: Config, notices: list[dict[str, Any]]) -> str:
 
     c = config.exports
     msg = EmailMessage()
-    msg["Subject"] = (f"[OfficeGuard] 証跡の有効期限が近づいています {config.facility.id} "
-                      f"({len(notices)})")
+    msg["Subject"] = "[OfficeGuard] " + gettext("Evidence expires soon: {facility} ({n})",
+                                                "ja", facility=config.facility.id,
+                                                n=len(notices))
     msg["From"] = c.email_from or f"officeguard@{socket.gethostname()}"
     msg["To"] = ", ".join(c.email_to)
-    lines = [f"{config.facility.name or config.facility.id}: 次の証跡の有効期限が近づいています。"
-             "新しい証跡を登録してください"
-             "（ダッシュボードの対策ページ、または officeguard attest）。",
-             ""]
-    lines += [f"- {n['measure']} {n['check']}: {n['expires_on']} まで" for n in notices]
-    lines += ["", "Evidence expiring soon; upload new evidence:", ""]
-    lines += [f"- {n['measure']} {n['check']}: until {n['expires_on']}" for n in notices]
+    lines = [gettext("{facility}: this evidence expires soon. Upload new evidence (the "
+                     "dashboard's measure page, or officeguard attest).", "ja",
+                     facility=config.facility.name or config.facility.id), ""]
+    item = N_("- {measure} {check}: until {date}")
+    lines += [gettext(item, "ja", measure=n["measure"], check=n["check"], date=n["expires_on"])
+              for n in notices]
+    lines += ["", gettext("Evidence expiring soon; upload new evidence:", "en"), ""]
+    lines += [gettext(item, "en", measure=n["measure"], check=n["check"], date=n["expires_on"])
+              for n in notices]
     msg.set_content("\n".join(lines) + "\n")
     send_mail(config, msg)
     return f"sent to {', '.join(c.email_to)}"

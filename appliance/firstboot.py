@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import signing
+from appliance.i18n import N_, both, gettext
 
 USER = "officeguard"
 DONE = ".firstboot-done"
@@ -154,15 +155,20 @@ def run(root: Path = Path("/"), force: bool = False, hostname: str | None = None
         "tls_certificate": str(etc / "tls" / "web.crt"),
         "tls_certificate_sha256": _cert_fingerprint(cert_pem),
     }
+    def line(msgid: str, value: object = None) -> str:
+        """The console is read by whoever installs the box: Japanese / English."""
+        ja, en = both(msgid)
+        return f"{ja} / {en}" + ("" if value is None else f": {value}")
+
     text = "\n".join([
-        "OfficeGuard — 初回起動 / first boot",
-        f"  ダッシュボードの初期設定コード / dashboard setup code: {code}",
+        "OfficeGuard — " + line(N_("first boot")),
+        "  " + line(N_("dashboard setup code"), code),
         f"  MQTT: user {USER}, password {broker_pw}",
-        "  エクスポート署名鍵 / export signing key (SHA-256): "
-        f"{summary['export_signing_key_sha256']}",
-        "  TLS 証明書 / certificate (HTTPS, MQTT 8883) SHA-256: "
-        f"{summary['tls_certificate_sha256']}",
-        "  この内容は root だけが読める /root/officeguard-first-boot.txt にも保存されています。",
+        "  " + line(N_("export signing key (SHA-256)"), summary["export_signing_key_sha256"]),
+        "  " + line(N_("certificate (HTTPS, MQTT 8883) SHA-256"),
+                    summary["tls_certificate_sha256"]),
+        "  " + gettext("This is also saved in /root/officeguard-first-boot.txt, readable by "
+                       "root only.", "ja"),
         ""])
     _write(root / "root" / "officeguard-first-boot.txt", text.encode(), 0o600)
     _write(marker, b"", 0o644)

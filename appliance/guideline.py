@@ -13,7 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from appliance.i18n import N_, gettext
+
 DEFAULT_FRAMEWORK = "jta-siotp-2021"
+UNIDENTIFIED = N_("the source does not say what this measure is")
 LEVELS = ("basic", "advanced", "unknown")
 INSPECTIONS = ("audit", "vulnerability")
 MONITOR_CLASSES = ("auto", "assisted", "attest")
@@ -124,9 +127,8 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     remediation_en=m.get("remediation_en", ""),
                     not_applicable=m.get("not_applicable"),
                     unidentified=bool(m.get("unidentified", m["level"] == "unknown")),
-                    unidentified_ja=m.get("unidentified_ja", "出典で内容を確認できない対策です"),
-                    unidentified_en=m.get("unidentified_en",
-                                          "the source does not say what this measure is"),
+                    unidentified_ja=m.get("unidentified_ja", gettext(UNIDENTIFIED, "ja")),
+                    unidentified_en=m.get("unidentified_en", gettext(UNIDENTIFIED, "en")),
                 )
             )
     except (KeyError, TypeError, ValueError) as exc:

@@ -304,7 +304,8 @@ def estimate_sentence(doc: dict[str, Any], lang: str, catalog: Any) -> dict[str,
     """The estimate in one plain sentence: the level it stands at now, why (the grade of each
     of the framework's axes and the failing measures), and how many measures lack data. The
     optimistic bound is named only when the estimate shows it (medium confidence or better)."""
-    from appliance.wording import CONFIDENCE_WORD, confidence, confidence_level
+    from appliance.i18n import gettext, pgettext
+    from appliance.wording import confidence, confidence_level
 
     e, g = doc["estimate"], doc["grades"]
     labels = {int(lv["level"]): lv for lv in catalog.scheme["levels"]}
@@ -317,19 +318,15 @@ def estimate_sentence(doc: dict[str, Any], lang: str, catalog: Any) -> dict[str,
     now = labels[int(e["level"])][key]
     title = "title_en" if lang == "en" else "title_ja"
     axes = [(a.get(title) or a["title_ja"], g.get(a["id"], "?")) for a in doc.get("axes", [])]
-    if lang == "en":
-        why = ", ".join(f"{t} grade {v}" for t, v in axes)
-        text = (f"Estimated level now: {now}. Why: {why}; {failing} measures fail. "
-                f"Measures without data: {unknown}.")
-        if best is not None:
-            text += f" With data for them it could reach {labels[int(best)][key]}."
-    else:
-        why = "・".join(f"{t} {v}" for t, v in axes)
-        text = (f"現時点の推定: {now}。理由: {why}、不適合の対策 {failing}件。"
-                f"データ不足の対策: {unknown}件。")
-        if best is not None:
-            text += f"データがそろえば最大 {labels[int(best)][key]} の可能性があります。"
-    return {"text": text, "confidence_word": CONFIDENCE_WORD.get(lang, "確度"),
+    why = pgettext("axes separator", ", ", lang).join(
+        gettext("{axis} grade {grade}", lang, axis=t, grade=v) for t, v in axes)
+    text = gettext("Estimated level now: {now}. Why: {why}; {failing} measures fail. Measures "
+                   "without data: {unknown}.", lang, now=now, why=why, failing=failing,
+                   unknown=unknown)
+    if best is not None:
+        text = gettext("{text} With data for them it could reach {best}.", lang, text=text,
+                       best=labels[int(best)][key])
+    return {"text": text, "confidence_word": gettext("confidence", lang),
             "confidence": confidence(level, lang), "level": level}
 
 

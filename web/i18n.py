@@ -1,71 +1,15 @@
-"""Japanese first, English too: gettext catalogs (web/locale/<lang>/LC_MESSAGES/messages.po),
-read at start-up by a small reader of the .po format (no compile step on the appliance, and
-none of Babel's memory in the web process; Babel writes the catalogs), and local-time
-formatting."""
+"""The dashboard's words: the core's gettext catalogs (appliance.i18n, one catalog for the
+whole product), the language a request asks for, and local-time formatting."""
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Callable
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-LANGUAGES = ("ja", "en")
+from appliance.i18n import LANGUAGES, catalog, gettext, parse_po, pgettext, translator
 
-
-def parse_po(text: str) -> dict[str, str]:
-    """msgid → msgstr of a gettext .po file; fuzzy and untranslated entries are left out."""
-    out: dict[str, str] = {}
-    entry: dict[str, list[str]] = {}
-    field = ""
-    fuzzy = pending_fuzzy = False
-
-    def flush() -> None:
-        mid, mstr = "".join(entry.get("msgid", [])), "".join(entry.get("msgstr", []))
-        if mid and mstr and not fuzzy:
-            out[mid] = mstr
-
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("#,"):
-            pending_fuzzy = "fuzzy" in line
-            continue
-        if not line or line.startswith("#"):
-            continue
-        for key in ("msgid", "msgstr"):
-            if line.startswith(key + " "):
-                if key == "msgid":
-                    flush()
-                    entry, fuzzy, pending_fuzzy = {}, pending_fuzzy, False
-                field = key
-                entry[key] = []
-                line = line[len(key) + 1:].strip()
-        if field and line.startswith('"') and line.endswith('"'):
-            value = ast.literal_eval(line)
-            if isinstance(value, str):
-                entry.setdefault(field, []).append(value)
-    flush()
-    return out
-
-
-@cache
-def catalog(lang: str) -> dict[str, str]:
-    path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return {}
-    return parse_po(path.read_text(encoding="utf-8"))
-
-
-def translator(lang: str) -> Callable[[str], str]:
-    table = catalog(lang if lang in LANGUAGES else "ja")
-
-    def _(msgid: str) -> str:
-        return table.get(msgid, msgid)
-
-    return _
+__all__ = ["LANGUAGES", "catalog", "evidence_items", "local_time", "parse_iso", "parse_po",
+           "pick", "sensor_reason", "translator"]
 
 
 def pick(lang_cookie: str | None, accept: str | None, default: str) -> str:
@@ -102,70 +46,56 @@ def parse_iso(text: str | None) -> float | None:
         return None
 
 
-# the agent's sensor reasons (English, in its log) as the dashboard says them
-_REASONS_JA = (
-    ("no monitor-mode interface", "モニターモード対応のWi-Fiアダプタが設定されていません"
-     "（interfaces.monitor が空）。Wi-Fi監視は行っていません。"),
-    ("no LAN interface", "LANのインターフェースが見つかりません（interfaces.lan が空で、既定の"
-     "経路もありません）。LAN監視は行っていません。"),
-    ("does not exist", "設定されたインターフェースがありません。設定を確認してください。"),
-    ("CAP_NET_RAW", "パケットを受信する権限（CAP_NET_RAW）がありません。監視は行っていません。"),
-    ("mqtt.host is empty", "通知先（MQTTブローカー）が未設定です。検出事項はダッシュボードで"
-     "確認できます。"),
-    ("probe.scope is empty", "診断の対象範囲が空のため、受信のみ行っています（既定）。"),
-    ("injected radio source", "テスト用の電波入力から受信中"),
-    ("passive ARP on", "ARPを受信して監視中"),
-    ("alerts to ", "スタッフへの通知が有効"),
-    ("hopping over", "チャネルを切り替えながら監視中"),
-    ("fixed on channel", "固定チャネルで監視中"),
-    ("scope ", "許可された範囲を定期的に診断中"),
+# the agent's sensor reasons (English, in its log; matched by these fragments) as the dashboard
+# says them in Japanese (the words are in the catalog)
+_REASONS = (
+    ("no monitor-mode interface", "No monitor-mode Wi-Fi adapter is configured "
+     "(interfaces.monitor is empty). Wi-Fi monitoring is off."),
+    ("no LAN interface", "No LAN interface was found (interfaces.lan is empty and there is no "
+     "default route). LAN monitoring is off."),
+    ("does not exist", "A configured interface does not exist. Check the settings."),
+    ("CAP_NET_RAW", "No permission to receive packets (CAP_NET_RAW). Monitoring is off."),
+    ("mqtt.host is empty", "No alert destination (MQTT broker) is set. Findings can be read "
+     "on the dashboard."),
+    ("probe.scope is empty", "The probe scope is empty: listening only (the default)."),
+    ("injected radio source", "Receiving from the test radio input"),
+    ("passive ARP on", "Monitoring by receiving ARP"),
+    ("alerts to ", "Alerts to the staff are on"),
+    ("hopping over", "Monitoring while hopping channels"),
+    ("fixed on channel", "Monitoring on a fixed channel"),
+    ("scope ", "Probing the allowed scope periodically"),
 )
-SENSORS_JA = {"lan": "LAN監視", "wifi": "Wi-Fi監視", "mqtt": "通知（MQTT）", "probe": "機器診断"}
 
 
 def sensor_reason(detail: str, lang: str = "ja") -> str:
     """A sensor's reason in Japanese when we know it; the original otherwise (as a detail)."""
     if lang != "ja":
         return detail
-    for key, ja in _REASONS_JA:
+    for key, msgid in _REASONS:
         if key.lower() in (detail or "").lower():
-            return ja
+            return gettext(msgid, "ja")
     return detail
 
 
-EVIDENCE_KEYS_JA = {
-    "gateway": "ゲートウェイ", "macs": "名乗ったMACアドレス", "mac": "MACアドレス",
-    "ip": "IPアドレス",
-    "ips": "IPアドレス", "bssid": "BSSID", "bssids": "BSSID", "ssid": "SSID",
-    "old_macs": "以前のMAC", "mac_list": "MACアドレス（一覧）",
-    "security": "暗号化方式", "reasons": "理由", "count": "回数", "rssi": "電波強度",
-    "rssi_dbm": "電波強度（dBm）", "signal_dbm": "電波強度（dBm）", "channel": "チャネル",
-    "channels": "チャネル", "pmf": "PMF（管理フレーム保護）", "wps": "WPS",
-    "profiles": "設定の組み合わせ", "facility_ssid": "施設のSSID", "vendor": "メーカー",
-    "ports": "ポート", "port": "ポート", "service": "サービス", "banner": "応答",
-    "firmware": "ファームウェア", "threshold_dbm": "しきい値（dBm）", "old_mac": "以前のMAC",
-    "new_mac": "新しいMAC", "frames": "フレーム数", "per_s": "毎秒", "advisories": "脆弱性情報",
-    "host": "ホスト", "url": "URL", "expires": "有効期限", "tls": "TLS", "akm": "認証方式",
-    "pairwise": "暗号スイート", "tx_power_dbm": "送信出力（dBm）", "survey": "測定",
-    "location": "場所", "similar_to": "似ているSSID", "distance": "文字の違い",
-    "first_seen": "初回検出", "last_seen": "最終検出", "disk_free_mb": "ディスク空き（MB）",
-    "reason": "理由", "seconds_since_previous_claim": "前回の名乗りからの秒数",
-    "window_s": "判定の時間幅（秒）", "op": "ARPの種類", "previous_mac": "以前のMAC",
-    "claimed_ip": "名乗ったIPアドレス", "rule": "ルール", "frames_seen": "受信フレーム数",
-}
-EVIDENCE_VALUES_JA = {
-    "reply": "応答", "request": "要求", "none": "なし", "capable": "対応", "required": "必須",
-    "address claimed by another MAC within the window":
-        "判定の時間幅の中で、別のMACアドレスが同じIPアドレスを名乗りました",
-    "MAC asks for an address it claims as its own":
-        "自分のものとして名乗っているアドレスを問い合わせています",
-    "OPEN": "暗号化なし",
-}
+# evidence keys and values that have words in the catalog (keys as "old macs")
+EVIDENCE_KEYS = frozenset((
+    "gateway", "macs", "mac", "ip", "ips", "bssid", "bssids", "ssid", "old_macs", "mac_list",
+    "security", "reasons", "count", "rssi", "rssi_dbm", "signal_dbm", "channel", "channels",
+    "pmf", "wps", "profiles", "facility_ssid", "vendor", "ports", "port", "service", "banner",
+    "firmware", "threshold_dbm", "old_mac", "new_mac", "frames", "per_s", "advisories", "host",
+    "url", "expires", "tls", "akm", "pairwise", "tx_power_dbm", "survey", "location",
+    "similar_to", "distance", "first_seen", "last_seen", "disk_free_mb", "reason",
+    "seconds_since_previous_claim", "window_s", "op", "previous_mac", "claimed_ip", "rule",
+    "frames_seen"))
+EVIDENCE_VALUES = frozenset((
+    "reply", "request", "none", "capable", "required", "OPEN",
+    "address claimed by another MAC within the window",
+    "MAC asks for an address it claims as its own"))
 
 
 def evidence_items(evidence: dict[str, object], lang: str) -> list[tuple[str, str]]:
     """A finding's evidence as labelled, readable lines (never a Python repr)."""
-    yes, no = ("はい", "いいえ") if lang == "ja" else ("yes", "no")
+    yes, no = gettext("yes", lang), gettext("no", lang)
 
     def text(v: object) -> str:
         if isinstance(v, bool):
@@ -173,17 +103,18 @@ def evidence_items(evidence: dict[str, object], lang: str) -> list[tuple[str, st
         if v is None:
             return "—"
         if isinstance(v, list | tuple | set):
-            return "、".join(text(x) for x in v) if lang == "ja" else ", ".join(
-                text(x) for x in v)
+            return pgettext("list separator", ", ", lang).join(text(x) for x in v)
         if isinstance(v, dict):
             return "; ".join(f"{label(str(k))}: {text(x)}" for k, x in v.items())
-        if lang == "ja" and isinstance(v, str):
-            return EVIDENCE_VALUES_JA.get(v, v)
+        if lang == "ja" and isinstance(v, str) and v in EVIDENCE_VALUES:
+            return gettext(v, "ja")
         if isinstance(v, float) and v.is_integer():
             return str(int(v))
         return str(v)
 
     def label(k: str) -> str:
-        return EVIDENCE_KEYS_JA.get(k, k) if lang == "ja" else k.replace("_", " ")
+        if lang != "ja":
+            return k.replace("_", " ")
+        return gettext(k.replace("_", " "), "ja") if k in EVIDENCE_KEYS else k
 
     return [(label(str(k)), text(v)) for k, v in evidence.items()]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.findings import FindingDraft
+from appliance.i18n import N_, both
 
 NETWORK_CLASSES = ("router", "ap")
 
@@ -34,8 +35,10 @@ class Outcome:
             rec["examined"] = list(examined or ())[:100]
         self.checks.append(rec)
 
-    def find(self, rule: str, measure: str, severity: str, subject: str, ja: str, en: str,
-             ts: float, evidence: dict[str, Any]) -> None:
+    def find(self, rule: str, measure: str, severity: str, subject: str, title: str,
+             ts: float, evidence: dict[str, Any], **words: object) -> None:
+        """`title` is a msgid with {fields} from `words`; both languages are stored."""
+        ja, en = both(title, **words)
         self.drafts.append(FindingDraft(rule, measure, severity, subject, ja, en, ts, evidence))
 
 
@@ -69,29 +72,25 @@ def host_checks(out: Outcome, h: dict[str, Any], ts: float, creds_enabled: bool)
         if a.get("eol"):
             bad = True
             out.find("probe.firmware_eol", fw_measure, "high", subj,
-                     f"サポート終了の機器・ソフトウェア: {label}（{comp}）",
-                     f"Past end of support: {label} ({comp})", ts, a)
+                     N_("Past end of support: {label} ({comp})"), ts, a, label=label, comp=comp)
         if a["status"] == "unsafe":
             bad = True
             out.find("probe.firmware_outdated", fw_measure, "high", subj,
-                     f"脆弱性のある古いバージョン: {comp} {a['installed']}"
-                     f"（{a['min_safe']} 以上に更新）",
-                     f"Vulnerable old version: {comp} {a['installed']} (update to "
-                     f"{a['min_safe']} or later)", ts, a)
+                     N_("Vulnerable old version: {comp} {installed} (update to {min_safe} or "
+                     "later)"), ts, a, comp=comp, installed=a["installed"],
+                     min_safe=a["min_safe"])
         elif a["status"] == "outdated" and a.get("kind") == "device":
             bad = True
             out.find("probe.firmware_outdated", fw_measure, "medium", subj,
-                     f"ファームウェアが最新ではありません: {label} {a['installed']}"
-                     f"（最新 {a['latest']}）",
-                     f"Firmware not current: {label} {a['installed']} (latest {a['latest']})",
-                     ts, a)
+                     N_("Firmware not current: {label} {installed} (latest {latest})"), ts, a,
+                     label=label, installed=a["installed"], latest=a["latest"])
     for adv in h.get("advisories", []):
         if (adv.get("cvss") or 0) >= 7.0 and not any(a["status"] == "current" and
                                                      a.get("kind") == "device" for a in assessed):
             bad = True
             out.find("probe.firmware_advisory", fw_measure, "medium", f"{ip} {adv['id']}",
-                     f"脆弱性情報（JVN）が該当する可能性: {label} — {adv['id']}",
-                     f"A JVN advisory may apply: {label} — {adv['id']}", ts, adv)
+                     N_("A JVN advisory may apply: {label} — {advisory}"), ts, adv, label=label,
+                     advisory=adv["id"])
     if assessed or h.get("advisories"):
         out.covered.add("probe.firmware")
         out.covered.add(f"probe.firmware.{_cls(kind)}")
@@ -107,10 +106,9 @@ def host_checks(out: Outcome, h: dict[str, Any], ts: float, creds_enabled: bool)
         for s in cr["success"]:
             out.find("probe.default_credentials", cred_measure, "critical",
                      f"{ip} {s['protocol']}",
-                     f"初期パスワードのままログインできます: {label}（{s['protocol']}, "
-                     f"ユーザー {s['username'] or '-'}）",
-                     f"Factory-default login works: {label} ({s['protocol']}, user "
-                     f"{s['username'] or '-'})", ts, {k: v for k, v in s.items()})
+                     N_("Factory-default login works: {label} ({protocol}, user {user})"), ts,
+                     {k: v for k, v in s.items()}, label=label, protocol=s["protocol"],
+                     user=s["username"] or "-")
         out.covered.add("probe.credentials")
         out.covered.add(f"probe.credentials.{_cls(kind)}")
         tried = sorted({a.get("protocol", "") for a in cr["attempts"] if isinstance(a, dict)})
@@ -129,45 +127,40 @@ def host_checks(out: Outcome, h: dict[str, Any], ts: float, creds_enabled: bool)
     for p in ports:
         port, svc = p["port"], p.get("service", "")
         subj = f"{ip}:{port}/{p['proto']} {svc}"
-        why_ja = why_en = ""
+        why = ""
         sev = "medium"
         if svc == "telnet":
-            why_ja, why_en, sev = "Telnet（平文の遠隔ログイン）が開いています", \
-                "Telnet (clear-text remote login) is open", "high"
+            why, sev = N_("Telnet (clear-text remote login) is open: {label}"), "high"
         elif svc == "ftp" and (p.get("ftp") or {}).get("anonymous"):
-            why_ja, why_en, sev = "FTPに匿名でログインできます", \
-                "FTP accepts anonymous login", "high"
+            why, sev = N_("FTP accepts anonymous login: {label}"), "high"
         elif svc == "ftp":
-            why_ja, why_en = "FTP（平文のファイル転送）が開いています", \
-                "FTP (clear-text file transfer) is open"
+            why = N_("FTP (clear-text file transfer) is open: {label}")
         elif svc == "snmp":
-            why_ja, why_en = "SNMP v1/v2c が初期コミュニティ名 public で応答します", \
-                "SNMP v1/v2c answers the default community 'public'"
+            why = N_("SNMP v1/v2c answers the default community 'public': {label}")
         elif svc == "upnp" and p["proto"] == "udp":
-            why_ja, why_en, sev = "UPnP（SSDP）が応答します", "UPnP (SSDP) answers", "low"
-        if why_en:
+            why, sev = N_("UPnP (SSDP) answers: {label}"), "low"
+        if why:
             exposed = True
-            out.find("probe.exposed_service", "4-3", sev, subj, f"{why_ja}: {label}",
-                     f"{why_en}: {label}", ts, {"port": port, "proto": p["proto"],
-                                                 "service": svc, "banner": p.get("banner", "")})
+            out.find("probe.exposed_service", "4-3", sev, subj, why, ts,
+                     {"port": port, "proto": p["proto"], "service": svc,
+                      "banner": p.get("banner", "")}, label=label)
         http = p.get("http") or {}
         if svc == "http" and http.get("admin"):
             exposed = True
             out.find("probe.insecure_admin" if kind in NETWORK_CLASSES else
                      "probe.exposed_service", _m(kind, "3-2", "4-3"), "medium",
                      f"{ip}:{port}/tcp http-admin",
-                     f"管理画面が暗号化なし（http）で公開されています: {label}",
-                     f"Admin page served over plain HTTP: {label}", ts,
-                     {"port": port, "title": http.get("title", ""), "realm": http.get("realm", "")})
+                     N_("Admin page served over plain HTTP: {label}"), ts,
+                     {"port": port, "title": http.get("title", ""), "realm": http.get("realm", "")},
+                     label=label)
         rtsp = p.get("rtsp") or {}
         if rtsp.get("unauthenticated"):
             exposed = True
             # a stream served without credentials is critical, as a factory password is (4-2b)
             out.find("probe.unauthenticated_stream", "4-2", "critical", f"{ip}:{port}/tcp rtsp",
-                     f"認証なしで映像を取得できます（RTSP）: {label}",
-                     f"Video stream answers without credentials (RTSP): {label}", ts,
+                     N_("Video stream answers without credentials (RTSP): {label}"), ts,
                      {"port": port, "describe_status": rtsp.get("describe_status"),
-                      "sdp": rtsp.get("sdp", True)})
+                      "sdp": rtsp.get("sdp", True)}, label=label)
     baseline = h.get("baseline")
     if baseline is not None:
         approved = {(b["port"], b["proto"]) for b in baseline}
@@ -176,11 +169,10 @@ def host_checks(out: Outcome, h: dict[str, Any], ts: float, creds_enabled: bool)
                 exposed = True
                 out.find("probe.unapproved_service", "4-3", "medium",
                          f"{ip}:{p['port']}/{p['proto']} new",
-                         "承認済みの構成にないサービスが開いています: "
-                         f"{label} {p['port']}/{p['proto']}",
-                         f"A service outside the approved baseline is open: {label} "
-                         f"{p['port']}/{p['proto']}", ts, {"port": p["port"], "proto": p["proto"],
-                                                           "service": p.get("service", "")})
+                         N_("A service outside the approved baseline is open: {label} {port}"),
+                         ts, {"port": p["port"], "proto": p["proto"],
+                              "service": p.get("service", "")},
+                         label=label, port=f"{p['port']}/{p['proto']}")
     out.covered.add("probe.services")
     out.check("exposed_services", "4-3", "fail" if exposed else "pass", ip,
               {"open": [f"{p['port']}/{p['proto']}" for p in ports]}, "probe.services",
@@ -194,9 +186,8 @@ def isolation_checks(out: Outcome, iso: dict[str, Any], ts: float) -> None:
     expected = iso.get("expected", [])
     if peers:
         out.find("probe.client_isolation", "3-5", "high", subject,
-                 f"ゲストWi-Fiの利用者同士が通信できます（{len(peers)}台が応答）",
-                 f"Guests can reach each other ({len(peers)} stations answered)", ts,
-                 {"interface": iso["interface"], "answered": peers[:50]})
+                 N_("Guests can reach each other ({n} stations answered)"), ts,
+                 {"interface": iso["interface"], "answered": peers[:50]}, n=len(peers))
     # a pass needs a peer the test should not have reached: with nobody else on the guest
     # network, silence is also what a network without isolation looks like
     result = "fail" if peers else ("pass" if expected else "unknown")
@@ -218,9 +209,8 @@ def separation_checks(out: Outcome, sep: dict[str, Any], ts: float) -> None:
         out.cleared.append(("probe.guest_to_business", t))
     for r in sep["reached"]:
         out.find("probe.guest_to_business", "3-6", "critical", r["ip"],
-                 f"ゲスト側から業務ネットワークの機器に到達できます: {r['ip']}（{r['how']}）",
-                 f"The business network is reachable from the guest side: {r['ip']} "
-                 f"({r['how']})", ts, r)
+                 N_("The business network is reachable from the guest side: {ip} ({how})"), ts, r,
+                 ip=r["ip"], how=r["how"])
     reached = {r["ip"]: r["how"] for r in sep["reached"]}
     out.check("guest_separation", "3-6",
               "fail" if reached else ("pass" if sep["targets"] else "unknown"),
@@ -242,16 +232,15 @@ def printer_checks(out: Outcome, hosts: list[dict[str, Any]], sep: dict[str, Any
             bad = True
             out.find("probe.printer_exposed", "4-4", "high",
                      f"{target} mapped {m.get('NewProtocol', '')} {m.get('NewExternalPort', '')}",
-                     f"ルーターのUPnPポート転送でインターネットに公開されています: {target}",
-                     f"A router UPnP port mapping exposes {kinds[target]} {target} to the "
-                     "internet", ts, m)
+                     N_("A router UPnP port mapping exposes {kind} {target} to the internet"), ts,
+                     m, kind=kinds[target], target=target)
     if sep is not None:
         for r in sep.get("reached_hosts", []):
             if kinds.get(r["ip"]) == "printer" and r["ip"] not in sep.get("allowed", []):
                 bad = True
                 out.find("probe.printer_exposed", "4-4", "high", f"{r['ip']} from guest",
-                         f"ゲスト側からプリンターに到達できます: {r['ip']}",
-                         f"The printer is reachable from the guest side: {r['ip']}", ts, r)
+                         N_("The printer is reachable from the guest side: {ip}"), ts, r,
+                         ip=r["ip"])
     printers = [ip for ip, k in kinds.items() if k == "printer"]
     if mappings or sep is not None or printers:
         # the automatic part needs a printer to be about: UPnP mappings and guest-side
@@ -278,6 +267,5 @@ def website_checks(out: Outcome, sites: list[dict[str, Any]], ts: float) -> None
             sev = "high" if s["result"] == "fail" else "medium"
             what = "; ".join(s["problems"]) or "certificate expires soon"
             out.find("probe.website_tls", "2-3", sev, s["url"],
-                     f"Webサイトのhttps設定に問題があります: {s['url']}",
-                     f"Web site TLS problem: {s['url']} — {what}", ts, s)
+                     N_("Web site TLS problem: {url} — {what}"), ts, s, url=s["url"], what=what)
         out.check("website_tls", "2-3", s["result"], s["url"], s, "probe.website", examined)

@@ -19,6 +19,7 @@ from agent.probe import rdp, smb
 from agent.probe.checks import NETWORK_CLASSES, Outcome
 from agent.probe.net import Ctx
 from appliance import eol, kev
+from appliance.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -162,42 +163,40 @@ def checks(out: Outcome, op: OsPlan | None, hosts: list[dict[str, Any]], ts: flo
                 f"probe.firmware.{'network' if kind in NETWORK_CLASSES else 'device'}")
         evidence = {"os": os_, "support": sup, "rental": rental, "ip": ip}
         name, end, status = sup["name"], sup["eol"], sup["status"]
-        assumed = ""
-        assumed_ja = ""
-        if sup.get("edition_assumed") or sup.get("candidates_assumed"):
-            assumed = " (edition unknown: judged by the latest end date among editions)"
-            assumed_ja = "（エディション不明のため、各エディションで最も遅い終了日で判定）"
+        assumed = bool(sup.get("edition_assumed") or sup.get("candidates_assumed"))
         src = f"{os_['source']}, catalog {sup['catalog_as_of']}"
         subj = f"{ip} os"
         if status == "past":
             # guideline.md 6.3: an end-of-support OS or network device is critical
             sev = "critical" if rental or measure == "3-1" else "high"
             out.find("probe.os_eol", measure, sev, subj,
-                     f"サポート終了のOS: {who}（{name}、{end} 終了）{assumed_ja}",
-                     f"OS past end of support: {who} ({name}, support ended {end}){assumed}"
-                     f" [{src}]", ts, evidence)
+                     N_("OS past end of support: {who} ({name}, support ended {end}) (edition "
+                     "unknown: judged by the latest end date among editions) [{src}]")
+                     if assumed else
+                     N_("OS past end of support: {who} ({name}, support ended {end}) [{src}]"),
+                     ts, evidence, who=who, name=name, end=end, src=src)
         elif status == "esu":
             out.find("probe.os_eol", measure, "medium", subj,
-                     f"サポート終了のOS（拡張セキュリティ更新 {sup['esu_until']} まで）: {who}"
-                     f"（{name}）",
-                     f"OS past end of support, Extended Security Updates attested until "
-                     f"{sup['esu_until']}: {who} ({name}) [{src}]", ts, evidence)
+                     N_("OS past end of support, Extended Security Updates attested until "
+                     "{until}: {who} ({name}) [{src}]"), ts, evidence, until=sup["esu_until"],
+                     who=who, name=name, src=src)
         elif status == "soon":
             out.find("probe.os_eol", measure, "medium", subj,
-                     f"OSのサポート終了が近づいています: {who}（{name}、{end} 終了、"
-                     f"あと{sup['days_left']}日）{assumed_ja}",
-                     f"OS support ends soon: {who} ({name}, ends {end}, "
-                     f"{sup['days_left']} days left){assumed} [{src}]", ts, evidence)
+                     N_("OS support ends soon: {who} ({name}, ends {end}, {days} days left) "
+                     "(edition unknown: judged by the latest end date among editions) [{src}]")
+                     if assumed else
+                     N_("OS support ends soon: {who} ({name}, ends {end}, {days} days left) "
+                     "[{src}]"), ts, evidence, who=who, name=name, end=end,
+                     days=sup["days_left"], src=src)
         k = h.get("kev")
         if k:
             cves = ", ".join(e["cve"] for e in k["entries"][:5])
             out.find("probe.os_kev", measure, "critical", f"{ip} kev",
-                     f"悪用が確認された脆弱性（CISA KEV）{k['count']}件が、サポート終了後に"
-                     f"追加され修正されません: {who}（{name}）{cves}",
-                     f"{k['count']} known exploited vulnerabilities (CISA KEV) added after "
-                     f"the end of support get no fix for {who} ({name}): {cves} "
-                     f"[KEV {k['catalog']} of {k['released']}, {src}]", ts,
-                     {**evidence, "kev": k})
+                     N_("{n} known exploited vulnerabilities (CISA KEV) added after the end of "
+                     "support get no fix for {who} ({name}): {cves} [KEV {catalog} of "
+                     "{released}, {src}]"), ts, {**evidence, "kev": k}, n=k["count"], who=who,
+                     name=name, cves=cves, catalog=k["catalog"], released=k["released"],
+                     src=src)
         result = {"past": "fail", "esu": "warn", "soon": "warn"}.get(status, "pass")
         # what was examined, under the coverage key the framework's check asks for, so a
         # pass here is a pass of something that was really looked at (compliance, #13)

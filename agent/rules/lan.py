@@ -6,6 +6,7 @@ from agent import events as ev
 from agent.events import LanEventSeen
 from agent.rules import Rule, RuleView
 from appliance.findings import FindingDraft
+from appliance.i18n import N_, both
 
 MEASURE = "3-8"
 
@@ -13,14 +14,13 @@ MEASURE = "3-8"
 def arp_poisoning(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
     if e.kind != ev.ARP_POISONING:
         return []
+    title_ja, title_en = both("ARP poisoning suspected")
+    message_ja, message_en = both(
+        "{ip} is claimed by more than one device ({macs}): traffic may be intercepted.",
+        ip=e.ip, macs=", ".join(e.detail.get("macs", [])))
     return [FindingDraft(
         rule="lan.arp_poisoning", measure=MEASURE, severity="high", subject=e.ip,
-        title_ja="ARPスプーフィング（なりすまし）の疑い",
-        title_en="ARP poisoning suspected",
-        message_ja=f"{e.ip} を複数の機器が名乗っています（{', '.join(e.detail.get('macs', []))}）。"
-        "通信の盗聴・改ざんのおそれがあります。",
-        message_en=f"{e.ip} is claimed by more than one device "
-        f"({', '.join(e.detail.get('macs', []))}): traffic may be intercepted.",
+        title_ja=title_ja, title_en=title_en, message_ja=message_ja, message_en=message_en,
         ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac,
                            "gateway": e.ip in view.gateways, **e.detail},
     )]
@@ -29,14 +29,13 @@ def arp_poisoning(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
 def gateway_hijack(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
     if e.kind != ev.GATEWAY_MAC_CHANGED:
         return []
+    title_ja, title_en = both("Gateway MAC address changed")
+    message_ja, message_en = both(
+        "Gateway {ip} changed from {old_mac} to {mac}. Unless the router was replaced, this "
+        "may be a hijack.", ip=e.ip, old_mac=e.old_mac, mac=e.mac)
     return [FindingDraft(
         rule="lan.gateway_mac_changed", measure=MEASURE, severity="high", subject=e.ip,
-        title_ja="ゲートウェイのMACアドレスが変わりました",
-        title_en="Gateway MAC address changed",
-        message_ja=f"ゲートウェイ {e.ip} のMACアドレスが {e.old_mac} から {e.mac} に変わりました。"
-        "機器交換でなければ乗っ取りの疑いがあります。",
-        message_en=f"Gateway {e.ip} changed from {e.old_mac} to {e.mac}. "
-        "Unless the router was replaced, this may be a hijack.",
+        title_ja=title_ja, title_en=title_en, message_ja=message_ja, message_en=message_en,
         ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "old_mac": e.old_mac},
     )]
 
@@ -55,14 +54,14 @@ def unknown_station(e: LanEventSeen, view: RuleView) -> list[FindingDraft]:
     randomized = bool(e.detail.get("randomized"))
     subject = f"randomized@{net}" if randomized else e.mac
     strict = view.allowlist_mode
+    title_ja, title_en = both(N_("Unregistered device on the business network (randomised MAC)")
+                              if randomized else N_("Unregistered device on the business network"))
+    message_ja, message_en = both("Unregistered device {mac} ({ip}) joined business network "
+                                  "{net}.", mac=e.mac, ip=e.ip, net=net)
     return [FindingDraft(
         rule="lan.unknown_station", measure=MEASURE,
         severity="medium" if strict else "low", subject=subject,
-        title_ja="業務ネットワークに未登録の端末" + ("（ランダムMAC）" if randomized else ""),
-        title_en="Unregistered device on the business network"
-        + (" (randomised MAC)" if randomized else ""),
-        message_ja=f"業務ネットワーク {net} に未登録の端末 {e.mac}（{e.ip}）が接続しました。",
-        message_en=f"Unregistered device {e.mac} ({e.ip}) joined business network {net}.",
+        title_ja=title_ja, title_en=title_en, message_ja=message_ja, message_en=message_en,
         ts=e.ts, evidence={"ip": e.ip, "mac": e.mac, "network": str(net),
                            "vendor": e.detail.get("vendor"), "randomized": randomized,
                            "allowlist_mode": strict},

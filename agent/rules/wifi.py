@@ -9,12 +9,14 @@ allow-list). Rogue findings concern anyone impersonating a network. Each rule re
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from agent import wifi as w
 from agent.rules import FacilitySsid, Rule, RuleView
 from agent.wifi import ApSnapshot, WifiEventSeen
 from appliance.findings import FindingDraft
+from appliance.i18n import N_, both
 
 M_AP = "3-3"
 M_VIS = "3-8"
@@ -48,8 +50,12 @@ def _own(e: WifiEventSeen, view: RuleView) -> ApSnapshot | None:
 
 
 def _draft(rule: str, measure: str, severity: str, ap: ApSnapshot, e: WifiEventSeen,
-           ja: str, en: str, msg_ja: str, msg_en: str, clear: bool = False,
-           **extra: Any) -> FindingDraft:
+           title: str, message: str, clear: bool = False,
+           words: Mapping[str, object] | None = None, **extra: Any) -> FindingDraft:
+    """A finding about `ap`; `title` and `message` are msgids (their {fields} from `words`),
+    stored in both languages from the catalog."""
+    ja, en = both(title) if title else ("", "")
+    msg_ja, msg_en = both(message, **(words or {})) if message else ("", "")
     return FindingDraft(rule=rule, measure=measure, severity=severity, subject=ap.bssid,
                         title_ja=ja, title_en=en, ts=e.ts, message_ja=msg_ja,
                         message_en=msg_en, clear=clear,
@@ -90,11 +96,9 @@ def rogue_ap(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
     severity = "critical" if "open_twin" in reasons and ours else "high"
     return [_draft(
         "wifi.rogue_ap", M_VIS, severity, ap, e,
-        "不正アクセスポイント（なりすまし）の疑い", "Rogue or evil-twin access point",
-        f"「{_name(ap)}」を名乗る不審なアクセスポイント {ap.bssid} があります"
-        f"（{', '.join(reasons)}）。利用者が接続しないよう確認してください。",
-        f"A suspicious access point {ap.bssid} broadcasts '{_name(ap)}' "
-        f"({', '.join(reasons)}).",
+        N_("Rogue or evil-twin access point"),
+        N_("A suspicious access point {bssid} broadcasts '{name}' ({reasons})."),
+        words={"bssid": ap.bssid, "name": _name(ap), "reasons": ", ".join(reasons)},
         reasons=reasons, profiles=list(ap.profiles), facility_ssid=ours)]
 
 
@@ -115,13 +119,12 @@ def weak_encryption(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
     elif sec == "OWE":
         sev, why = "low", "OWE encrypts but does not authenticate users"
     if sev is None:
-        return [_draft("wifi.weak_encryption", M_AP, "info", ap, e, "", "", "", "", clear=True)]
+        return [_draft("wifi.weak_encryption", M_AP, "info", ap, e, "", "", clear=True)]
     return [_draft(
         "wifi.weak_encryption", M_AP, sev, ap, e,
-        "Wi-Fiの暗号化が不十分です", "Weak Wi-Fi encryption",
-        f"「{_name(ap)}」（{ap.bssid}）の暗号化が {sec} です。WPA2またはWPA3（AES/CCMP）に"
-        "設定してください。",
-        f"'{_name(ap)}' ({ap.bssid}) uses {sec} ({why}). Use WPA2 or WPA3 with AES (CCMP).",
+        N_("Weak Wi-Fi encryption"),
+        N_("'{name}' ({bssid}) uses {security} ({why}). Use WPA2 or WPA3 with AES (CCMP)."),
+        words={"name": _name(ap), "bssid": ap.bssid, "security": sec, "why": why},
         reason=why)]
 
 
@@ -131,14 +134,12 @@ def no_pmf(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
         return []
     applies = ap.security in ("WPA2", "WPA/WPA2", "WPA2-Enterprise", "WPA/WPA2-Enterprise")
     if not applies or ap.pmf != "none":
-        return [_draft("wifi.no_pmf", M_AP, "info", ap, e, "", "", "", "", clear=True)]
+        return [_draft("wifi.no_pmf", M_AP, "info", ap, e, "", "", clear=True)]
     return [_draft(
         "wifi.no_pmf", M_AP, "low", ap, e,
-        "管理フレーム保護（PMF）が無効です", "Protected Management Frames disabled",
-        f"「{_name(ap)}」（{ap.bssid}）はPMF（802.11w）に対応していません。"
-        "切断攻撃を防ぐため、PMFを「有効（任意）」以上に設定してください。",
-        f"'{_name(ap)}' ({ap.bssid}) does not offer PMF (802.11w); enable it to resist "
-        "deauthentication attacks.")]
+        N_("Protected Management Frames disabled"),
+        N_("'{name}' ({bssid}) does not offer PMF (802.11w); enable it to resist "
+        "deauthentication attacks."), words={"name": _name(ap), "bssid": ap.bssid})]
 
 
 def wps_enabled(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
@@ -148,14 +149,12 @@ def wps_enabled(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
     wps = ap.wps
     active = wps is not None and wps.get("state") == "configured" and not wps.get("locked")
     if not active:
-        return [_draft("wifi.wps_enabled", M_AP, "info", ap, e, "", "", "", "", clear=True)]
+        return [_draft("wifi.wps_enabled", M_AP, "info", ap, e, "", "", clear=True)]
     return [_draft(
         "wifi.wps_enabled", M_AP, "medium", ap, e,
-        "WPSが有効です", "WPS is enabled",
-        f"「{_name(ap)}」（{ap.bssid}）でWPSが有効でロックされていません。"
-        "PINの総当たりでパスフレーズが破られるおそれがあるため、WPSを無効にしてください。",
-        f"WPS is enabled and unlocked on '{_name(ap)}' ({ap.bssid}); its PIN can be brute-"
-        "forced. Disable WPS.", wps=wps)]
+        N_("WPS is enabled"),
+        N_("WPS is enabled and unlocked on '{name}' ({bssid}); its PIN can be brute-forced. "
+        "Disable WPS."), words={"name": _name(ap), "bssid": ap.bssid}, wps=wps)]
 
 
 def hidden_ssid(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
@@ -166,9 +165,8 @@ def hidden_ssid(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
         return []
     return [_draft(
         "wifi.hidden_ssid", M_AP, "info", ap, e,
-        "SSIDステルス（参考情報）", "Hidden SSID (information)",
-        "SSIDを隠しても安全性は向上しません（ガイドラインの対策ではありません）。",
-        "Hiding the SSID is not a security control; this is information only.")]
+        N_("Hidden SSID (information)"),
+        N_("Hiding the SSID is not a security control; this is information only."))]
 
 
 def channel_changed(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
@@ -179,9 +177,9 @@ def channel_changed(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
         return []
     return [_draft(
         "wifi.channel_changed", M_VIS, "low", ap, e,
-        "アクセスポイントのチャンネルが変わりました", "Access point changed channel",
-        f"「{_name(ap)}」（{ap.bssid}）のチャンネルが {list(ap.channels)} と変化しました。",
-        f"'{_name(ap)}' ({ap.bssid}) was seen on channels {list(ap.channels)}.",
+        N_("Access point changed channel"),
+        N_("'{name}' ({bssid}) was seen on channels {channels}."),
+        words={"name": _name(ap), "bssid": ap.bssid, "channels": list(ap.channels)},
         channels=list(ap.channels))]
 
 
@@ -225,10 +223,9 @@ def lookalike_ssid(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
         if sk == fsk or dist <= view.lookalike_distance:
             return [_draft(
                 "wifi.lookalike_ssid", M_VIS, "medium", ap, e,
-                "施設のSSIDに似せたSSIDがあります", "Look-alike of a facility SSID",
-                f"「{ap.ssid}」は施設のSSID「{fs.name}」に似ています。利用者が誤って接続しない"
-                "よう注意を促してください。",
-                f"'{ap.ssid}' ({ap.bssid}) looks like the facility SSID '{fs.name}'.",
+                N_("Look-alike of a facility SSID"),
+                N_("'{ssid}' ({bssid}) looks like the facility SSID '{facility}'."),
+                words={"ssid": ap.ssid, "bssid": ap.bssid, "facility": fs.name},
                 resembles=fs.name, distance=dist)]
     return []
 
@@ -243,11 +240,11 @@ def tx_power_max(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
         return []
     return [_draft(
         "wifi.tx_power_max", M_AP, "low", ap, e,
-        "送信出力が最大です（要確認）", "Transmit power at the regulatory maximum",
-        f"「{_name(ap)}」（{ap.bssid}）の送信出力が上限 {ap.country_max_dbm} dBm です。"
-        "施設外への電波漏れを減らすため出力の調整を検討してください。",
-        f"'{_name(ap)}' ({ap.bssid}) advertises {ap.tx_power_dbm} dBm, the regulatory "
-        "maximum: review the power setting to limit leakage.",
+        N_("Transmit power at the regulatory maximum"),
+        N_("'{name}' ({bssid}) advertises {power} dBm, the regulatory maximum ({max} dBm): "
+        "review the power setting to limit leakage."),
+        words={"name": _name(ap), "bssid": ap.bssid, "power": ap.tx_power_dbm,
+               "max": ap.country_max_dbm},
         tx_power_dbm=ap.tx_power_dbm, country_max_dbm=ap.country_max_dbm)]
 
 
@@ -259,20 +256,21 @@ def boundary_leakage(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
             or ap.rssi_samples < view.min_frames):
         return []
     if ap.rssi_mean <= view.leakage_threshold_dbm:
-        return [_draft("wifi.signal_leakage", M_AP, "info", ap, e, "", "", "", "", clear=True)]
+        return [_draft("wifi.signal_leakage", M_AP, "info", ap, e, "", "", clear=True)]
     return [leakage_draft(ap.bssid, ap.ssid, ap.rssi_mean, view.leakage_threshold_dbm,
                           "boundary sensor", e.ts, ap.bssid)]
 
 
 def leakage_draft(bssid: str, ssid: str, mean: float, threshold: float, where: str, ts: float,
                   subject: str) -> FindingDraft:
+    title_ja, title_en = both("Wi-Fi signal leaks outside the facility")
+    message_ja, message_en = both(
+        "'{ssid}' ({bssid}) reaches {where} at {mean:.0f} dBm on average "
+        "(threshold {threshold:.0f} dBm).", ssid=ssid, bssid=bssid, where=where, mean=mean,
+        threshold=threshold)
     return FindingDraft(
         rule="wifi.signal_leakage", measure=M_AP, severity="medium", subject=subject,
-        title_ja="施設外への電波漏れ", title_en="Wi-Fi signal leaks outside the facility",
-        message_ja=f"「{ssid}」（{bssid}）の電波が施設外（{where}）で平均 {mean:.0f} dBm と"
-        f"強く届いています（基準 {threshold:.0f} dBm）。出力や設置場所を見直してください。",
-        message_en=f"'{ssid}' ({bssid}) reaches {where} at {mean:.0f} dBm on average "
-        f"(threshold {threshold:.0f} dBm).",
+        title_ja=title_ja, title_en=title_en, message_ja=message_ja, message_en=message_en,
         ts=ts, evidence={"bssid": bssid, "ssid": ssid, "rssi_mean_dbm": round(mean, 1),
                          "threshold_dbm": threshold, "where": where})
 
@@ -283,26 +281,27 @@ def deauth_flood(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
     ap = e.ap
     ours = ap is not None and is_own(view, ap)
     name = ap.ssid if ap and ap.ssid else e.subject
+    title_ja, title_en = both("Deauthentication flood")
+    message_ja, message_en = both(
+        "A flood of deauthentication frames targets '{name}' ({target}).", name=name,
+        target=e.subject)
     return [FindingDraft(
         rule="wifi.deauth_flood", measure=M_VIS, severity="high" if ours or not view.ssids
         else "medium", subject=e.subject,
-        title_ja="切断攻撃（Deauthフラッド）", title_en="Deauthentication flood",
-        message_ja=f"「{name}」（{e.subject}）に対して切断フレームが大量に送られています。"
-        "利用者の通信妨害や偽アクセスポイントへの誘導のおそれがあります。",
-        message_en=f"A flood of deauthentication frames targets '{name}' ({e.subject}).",
+        title_ja=title_ja, title_en=title_en, message_ja=message_ja, message_en=message_en,
         ts=e.ts, evidence={"target": e.subject, "ssid": name, **e.detail})]
 
 
 def beacon_flood(e: WifiEventSeen, view: RuleView) -> list[FindingDraft]:
     if e.kind != w.BEACON_FLOOD:
         return []
+    title_ja, title_en = both("Beacon flood")
+    message_ja, message_en = both("Many new access points appeared within seconds: a "
+                                  "beacon-flood tool is likely.")
     return [FindingDraft(
         rule="wifi.beacon_flood", measure=M_VIS, severity="high", subject=e.subject,
-        title_ja="ビーコンフラッド（偽アクセスポイントの大量発生）", title_en="Beacon flood",
-        message_ja="短時間に大量の新しいアクセスポイントが現れました。攻撃ツールによる"
-        "偽ビーコンの可能性があります。",
-        message_en="Many new access points appeared within seconds: a beacon-flood tool is "
-        "likely.", ts=e.ts, evidence=dict(e.detail))]
+        title_ja=title_ja, title_en=title_en, message_ja=message_ja, message_en=message_en,
+        ts=e.ts, evidence=dict(e.detail))]
 
 
 RULES = (

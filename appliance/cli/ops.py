@@ -13,6 +13,7 @@ from appliance.cli.common import EXIT_ERROR, EXIT_OK, CliError, UsageError
 from appliance.cli.common import open_store as _open_store
 from appliance.cli.common import print_json as _print_json
 from appliance.config import ENV_VAR, Config
+from appliance.i18n import gettext
 
 
 def cmd_attest(args: argparse.Namespace, config: Config) -> int:
@@ -101,7 +102,8 @@ def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
             print(e["why_no_range_en"])
         print(e.get("disclaimer_en") or e["disclaimer_ja"])
     else:
-        print(f"{e['label_ja']}  ({axes}、{conf})")
+        print(gettext("{label}  ({axes}, {confidence})", "ja", label=e["label_ja"], axes=axes,
+                      confidence=conf))
         if e.get("why_no_range_ja"):
             print(e["why_no_range_ja"])
         print(e["disclaimer_ja"])
@@ -118,8 +120,9 @@ def cmd_compliance(args: argparse.Namespace, config: Config) -> int:
         if lang == "en":
             print(f"reminder: {r['measure']} {r['check']} expires on {r['expires_on']}")
         else:
-            print(f"期限の通知: {wording.measure_label(r['measure'])} {r['check']} の申告は "
-                  f"{r['expires_on']} に期限切れになります")
+            print(gettext("reminder: {measure} {check} expires on {date}", "ja",
+                          measure=wording.measure_label(r["measure"]), check=r["check"],
+                          date=r["expires_on"]))
     return EXIT_OK
 
 
