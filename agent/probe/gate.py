@@ -163,7 +163,7 @@ class Gate:
                                          ssl.SSLError):
                     await asyncio.wait_for(w.wait_closed(), 1)
 
-    async def start_tls(self, w: asyncio.StreamWriter, timeout: float,
+    async def upgrade_tls(self, w: asyncio.StreamWriter, timeout: float,
                         ssl_ctx: ssl.SSLContext | None = None) -> None:
         """Upgrade a conversation this gate opened (RDP's CredSSP) to TLS, on the same socket."""
         await asyncio.wait_for(w.start_tls(ssl_ctx or insecure_tls()), timeout)

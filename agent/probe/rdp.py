@@ -69,7 +69,7 @@ async def probe(ctx: Gate, ip: str, port: int = 3389) -> dict[str, Any] | None:
             if cc["selected"] not in ("credssp", "credssp-early-auth"):
                 return out
             try:
-                await ctx.start_tls(w, t + 2)
+                await ctx.upgrade_tls(w, t + 2)
                 w.write(ts_request(ntlm_negotiate()))
                 await w.drain()
                 data = b""
