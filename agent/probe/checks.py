@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.probe.results import CheckResult
 from appliance.findings import FindingDraft
 
 NETWORK_CLASSES = ("router", "ap")
@@ -16,7 +17,7 @@ NETWORK_CLASSES = ("router", "ap")
 
 @dataclass
 class Outcome:
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    results: list[CheckResult] = field(default_factory=list)
     drafts: list[FindingDraft] = field(default_factory=list)
     covered: set[str] = field(default_factory=set)  # coverage keys measured this cycle
     cleared: list[tuple[str, str]] = field(default_factory=list)  # (rule, subject prefix)
@@ -27,12 +28,13 @@ class Outcome:
         """`coverage` names what the check is about (a key the framework's checks ask for) and
         `examined` the things it actually looked at; a check that examined nothing passes
         nothing in the compliance evaluation."""
-        rec = {"check": check, "measure": measure, "result": result, "subject": subject,
-               "evidence": evidence}
-        if coverage:
-            rec["coverage"] = coverage
-            rec["examined"] = list(examined or ())[:100]
-        self.checks.append(rec)
+        self.results.append(CheckResult(check, measure, result, subject, evidence, coverage,
+                                        tuple(examined or ())[:100]))
+
+    @property
+    def checks(self) -> list[dict[str, Any]]:
+        """The results as the cycle document stores and prints them."""
+        return [r.as_dict() for r in self.results]
 
     def find(self, rule: str, measure: str, severity: str, subject: str, ja: str, en: str,
              ts: float, evidence: dict[str, Any]) -> None:

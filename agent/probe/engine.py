@@ -21,6 +21,7 @@ from agent.probe import firmware as fw
 from agent.probe import osprobe, segments, services, udp, website
 from agent.probe.caps import Cap, MissingCapability
 from agent.probe.gate import Gate, Settings
+from agent.probe.results import Discovered
 from agent.probe.scope import OutOfScope, Resolver, Scope, system_resolver
 
 DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
@@ -62,12 +63,12 @@ class Plan:
     os: osprobe.OsPlan | None = None  # rental PCs, guest networks, end-of-support catalog
 
 
-async def _discover(ctx: Gate, plan: Plan, targets: list[str]) -> dict[str, dict[str, Any]]:
+async def _discover(ctx: Gate, plan: Plan, targets: list[str]) -> dict[str, Discovered]:
     """Who is there, before anyone is asked anything: ARP on the segments the appliance is on;
     elsewhere one ICMP echo to every address at once, then (for the silent ones only) TCP
     connects to a few common ports, all hosts concurrently. An address a router reports
     unreachable is dead at once. Only the live hosts get the full port list."""
-    up: dict[str, dict[str, Any]] = {}
+    up: dict[str, Discovered] = {}
     ifaces = segments.interfaces()
     local: dict[str, list[str]] = {}
     remote: list[str] = []
@@ -86,7 +87,7 @@ async def _discover(ctx: Gate, plan: Plan, targets: list[str]) -> dict[str, dict
         except MissingCapability:  # the set said yes, a sandbox said no: ask by IP
             return list(ips)
         for ip, mac in swept.items():
-            up[ip] = {"mac": mac, "how": "arp"}
+            up[ip] = Discovered(mac, "arp")
         # silent to ARP but seen by the LAN sensor lately: try it by IP
         return [ip for ip in ips if ip not in up and ip in plan.inventory]
 
@@ -96,7 +97,7 @@ async def _discover(ctx: Gate, plan: Plan, targets: list[str]) -> dict[str, dict
         swept = await ctx.ping_sweep(ips, plan.liveness_wait_s)
         alive, dead = swept if swept is not None else (set(), set())
         for ip in alive:
-            up.setdefault(ip, {"mac": "", "how": "icmp"})
+            up.setdefault(ip, Discovered("", "icmp"))
         await asyncio.gather(*(tcp_up(ip) for ip in ips if ip not in alive and ip not in dead))
 
     async def tcp_up(ip: str) -> None:
@@ -110,7 +111,7 @@ async def _discover(ctx: Gate, plan: Plan, targets: list[str]) -> dict[str, dict
                 if state == "unreachable":
                     return  # the network says no such host: no need to wait for the rest
                 if state in ("open", "closed"):
-                    up.setdefault(ip, {"mac": "", "how": f"tcp/{port}"})
+                    up.setdefault(ip, Discovered("", f"tcp/{port}"))
                     return
         finally:
             for t in tasks:
@@ -120,8 +121,8 @@ async def _discover(ctx: Gate, plan: Plan, targets: list[str]) -> dict[str, dict
     found = await asyncio.gather(*(arp(n, ips) for n, ips in local.items()), routed(remote))
     await routed([ip for extra in found if isinstance(extra, list) for ip in extra])
     for ip in list(up):
-        if not up[ip]["mac"]:
-            up[ip]["mac"] = plan.inventory.get(ip, "")
+        if not up[ip].mac:
+            up[ip] = Discovered(plan.inventory.get(ip, ""), up[ip].how)
     return up
 
 
@@ -329,18 +330,18 @@ async def run_cycle(plan: Plan) -> dict[str, Any]:
 
             async def one(ip: str) -> dict[str, Any]:
                 try:
-                    return await asyncio.wait_for(_host(ctx, plan, ip, up[ip]["mac"]),
+                    return await asyncio.wait_for(_host(ctx, plan, ip, up[ip].mac),
                                                   plan.host_budget_s)
                 except TimeoutError:
                     doc["errors"].append(f"{ip}: host budget of {plan.host_budget_s:g} s spent")
-                    return {"ip": ip, "mac": up[ip]["mac"], "vendor": "", "ports": [],
+                    return {"ip": ip, "mac": up[ip].mac, "vendor": "", "ports": [],
                             "device": fp.Device().as_dict(), "incomplete": True}
 
             hosts = await asyncio.gather(*(one(ip) for ip in sorted(
                 up, key=lambda a: ipaddress.ip_address(a))))
             for h, ip in zip(hosts, sorted(up, key=lambda a: ipaddress.ip_address(a)),
                              strict=True):
-                h["discovered_by"] = up[ip]["how"]
+                h["discovered_by"] = up[ip].how
             doc["hosts"] = list(hosts)
         if "isolation" in plan.jobs and plan.guest_interface:
             doc["isolation"], doc["separation"] = await _isolation(
