@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance import scope as scope_rules
+
 ENV_VAR = "OFFICEGUARD_CONFIG"
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -175,37 +177,13 @@ def _ips(v: list[str]) -> list[str]:
     return out
 
 
-def _scope_network(item: str) -> str:
-    """A probe-scope network: the facility's own (private, loopback or link-local) addresses.
-    Broadcast, multicast, reserved and unspecified ranges are never a target; public ranges
-    need `probe.allow_public_scope` (checked by `Config.__post_init__`)."""
-    net = ipaddress.ip_network(_check_cidr(item))
-    if net.num_addresses > 65536:
-        raise ValueError(f"{item}: wider than 65536 addresses; list the facility's "
-                         "networks one by one")
-    bad = ("multicast" if net.is_multicast else "reserved or broadcast" if net.is_reserved
-           else "unspecified" if net.is_unspecified else "")
-    if bad:
-        raise ValueError(f"{item}: a {bad} range is never a probe target")
-    return str(net)
-
-
-def _is_public(net: str) -> bool:
-    n = ipaddress.ip_network(net)
-    return not (n.is_private or n.is_loopback or n.is_link_local)
-
-
 def _scope(v: list[str]) -> list[str]:
-    out = []
-    for item in v:
-        item = item.strip()
-        if not item:
-            raise ValueError("empty scope entry")
-        if "/" in item or item.replace(".", "").isdigit() or ":" in item:
-            out.append(_scope_network(item))
-        else:
-            out.append(item.lower())
-    return out
+    """Each entry by the one scope validation (appliance/scope.py); the public-range rule needs
+    the whole section and is applied by `from_mapping`."""
+    try:
+        return scope_rules.entries(v)
+    except scope_rules.ScopeError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _urls(v: list[str]) -> list[str]:
@@ -557,12 +535,11 @@ def read_secret(path: Path, key: str) -> str:
 def from_mapping(data: dict[str, Any]) -> Config:
     errors: list[str] = []
     config = _build(Config, data, "", errors)
-    if config is not None and not errors and not config.probe.allow_public_scope:
-        public = [n for n in config.probe.scope if "/" in n and _is_public(n)]
-        if public:
-            errors.append(f"probe.scope: {public[0]} is a public range, not the facility's own "
-                          "network; set probe.allow_public_scope = true only if the facility "
-                          "really uses public addresses and you are authorised to probe them")
+    if config is not None and not errors:
+        try:
+            scope_rules.validate(config.probe.scope, config.probe.allow_public_scope)
+        except scope_rules.ScopeError as exc:
+            errors.append(str(exc))
     if errors:
         raise ConfigError("\n".join(errors))
     return typing.cast(Config, config)

@@ -283,9 +283,12 @@ def test_rental_config() -> None:
 def test_guests_own_devices_are_dropped() -> None:
     op = osprobe.OsPlan([osprobe.RentalPc("PC-G", mac="02:00:00:00:00:07")], ["198.51.100.0/24"],
                         infrastructure=frozenset({"198.51.100.1"}))
-    up = {"198.51.100.21": {"mac": "02:00:00:00:00:21"}, "198.51.100.22": {"mac":
-                                                                          "02:00:00:00:00:07"},
-          "192.0.2.5": {"mac": ""}, "198.51.100.1": {"mac": "02:00:00:00:00:01"}}
+    from agent.probe.results import Discovered
+
+    up = {"198.51.100.21": Discovered("02:00:00:00:00:21", "arp"),
+          "198.51.100.22": Discovered("02:00:00:00:00:07", "arp"),
+          "192.0.2.5": Discovered("", "icmp"),
+          "198.51.100.1": Discovered("02:00:00:00:00:01", "arp")}
     assert set(osprobe.drop_guests(op, up)) == {"198.51.100.22", "192.0.2.5", "198.51.100.1"}
 
 

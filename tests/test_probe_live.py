@@ -295,29 +295,70 @@ def test_compliance_uses_probe_results(weak: tuple[Bed, dict[str, Any]],
     assert verdicts["hardened"]["2-3"] in ("pass", "warn")
 
 
-def test_shipped_privileges_discover_the_same_office(weak: tuple[Bed, dict[str, Any]]) -> None:
-    """As the agent runs: an unprivileged user with CAP_NET_RAW and CAP_NET_ADMIN only. ARP on
-    the guest /24 and the ICMP liveness pass on the routed one work the same as for root."""
+def _as_unprivileged(bed: Bed, caps: list[str], *args: str, extra: str = ""
+                     ) -> subprocess.CompletedProcess[str]:
+    """`officeguard ARGS` inside the prober namespace as user nobody (65534, no groups) holding
+    exactly CAPS (ambient, bounding set reduced to them), as the agent's unit runs it."""
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv (util-linux)")
-    bed, doc = weak
     d = Path(tempfile.mkdtemp(prefix="og-nobody-"))  # a directory the user can reach
     (d / "data").mkdir()
     cfg = d / "officeguard.toml"
-    cfg.write_text(bed.config().read_text().replace(str(bed.dir / "data"), str(d / "data")))
+    cfg.write_text(bed.config().read_text().replace(str(bed.dir / "data"), str(d / "data"))
+                   + extra)
     for p in (d, d / "data", cfg):
         p.chmod(0o777 if p.is_dir() else 0o644)
-    caps = "+net_raw,+net_admin"
-    r = subprocess.run(["ip", "netns", "exec", bed.prober_ns, "setpriv", "--reuid=65534",
-                        "--regid=65534", "--clear-groups", f"--inh-caps={caps}",
-                        f"--ambient-caps={caps}", f"--bounding-set=-all,{caps}",
-                        str(ROOT / ".venv" / "bin" / "officeguard") if (
-                            ROOT / ".venv" / "bin" / "officeguard").exists() else "officeguard",
-                        "probe", "--config", str(cfg), "--jobs", "scan", "--json", "--no-record"],
-                       capture_output=True, text=True, timeout=600,
-                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
-    shutil.rmtree(d, ignore_errors=True)
+    want = ",".join(f"+{c}" for c in caps)
+    drop = ([f"--inh-caps={want}", f"--ambient-caps={want}", f"--bounding-set=-all,{want}"]
+            if caps else ["--inh-caps=-all", "--bounding-set=-all"])
+    exe = ROOT / ".venv" / "bin" / "officeguard"
+    try:
+        return subprocess.run(["ip", "netns", "exec", bed.prober_ns, "setpriv", "--reuid=65534",
+                               "--regid=65534", "--clear-groups", *drop,
+                               str(exe) if exe.exists() else "officeguard",
+                               *args, "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=600,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_shipped_privileges_discover_the_same_office(weak: tuple[Bed, dict[str, Any]]) -> None:
+    """As the agent runs: an unprivileged user with CAP_NET_RAW and CAP_NET_ADMIN only. ARP on
+    the guest /24 and the ICMP liveness pass on the routed one work the same as for root."""
+    bed, doc = weak
+    r = _as_unprivileged(bed, ["net_raw", "net_admin"], "probe", "--jobs", "scan", "--json",
+                         "--no-record")
     assert r.returncode == 0, r.stderr[-3000:]
     mine = {h["ip"]: h["discovered_by"] for h in json.loads(r.stdout)["hosts"]}
     root = {h["ip"]: h["discovered_by"] for h in doc["hosts"]}
     assert mine == root
+
+
+def test_isolation_as_unprivileged_user_with_only_cap_net_raw(
+        weak: tuple[Bed, dict[str, Any]]) -> None:
+    """3-⑤ as the shipped agent: user nobody holding CAP_NET_RAW alone, probing from the guest
+    interface, finds the planted guests that answer one another and fails the check. The same
+    run without the capability examined nothing, so it says unknown and why, never pass (the
+    guests are listed as peers the test should not reach: silence would have read as a pass)."""
+    bed, _ = weak
+    peers = f"isolation_peers = {json.dumps(probebed.GUESTS)}\n"
+
+    def isolation(caps: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        r = _as_unprivileged(bed, caps, "probe", "--jobs", "isolation", "--json", "--no-record",
+                             extra=peers)
+        assert r.returncode == 0, r.stderr[-3000:]
+        doc = json.loads(r.stdout)
+        check = next(c for c in doc["checks"] if c["check"] == "client_isolation")
+        return doc, check
+
+    doc, check = isolation(["net_raw"])
+    assert {a["ip"] for a in doc["isolation"]["answered"]} == set(probebed.GUESTS)
+    assert check["result"] == "fail", check
+    assert ("probe.client_isolation", "3-5", "guest 198.51.100.0/24") in _findings(doc)
+
+    doc, check = isolation([])
+    assert check["result"] == "unknown", check
+    assert "CAP_NET_RAW" in check["evidence"]["reason"]
+    assert check["examined"] == []
+    assert not any(f["rule"] == "probe.client_isolation" for f in doc["findings"])

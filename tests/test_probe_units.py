@@ -365,7 +365,7 @@ def test_a_partial_rtsp_answer_keeps_what_was_learnt() -> None:
     import asyncio
 
     from agent.probe import services
-    from agent.probe.net import Ctx, Settings
+    from agent.probe.gate import Gate, Settings
 
     def serve(sock: socket.socket) -> None:
         for n in range(3):
@@ -384,7 +384,7 @@ def test_a_partial_rtsp_answer_keeps_what_was_learnt() -> None:
         s.bind(("127.0.0.1", 0))
         s.listen(4)
         threading.Thread(target=serve, args=(s,), daemon=True).start()
-        ctx = Ctx(Scope.parse(["127.0.0.1/32"]), Settings(read_timeout_s=1.0))
+        ctx = Gate(Scope.parse(["127.0.0.1/32"]), Settings(read_timeout_s=1.0))
         info = asyncio.run(services.rtsp_info(ctx, "127.0.0.1", s.getsockname()[1]))
     assert info["product"] == "Hikvision-Webs" and info["rtsp"]["options_status"] == 200
     assert info["rtsp"]["describe_status"] is None and not info["rtsp"]["unauthenticated"]

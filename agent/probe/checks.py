@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.probe.results import CheckResult
 from appliance.findings import FindingDraft
 from appliance.i18n import N_, both
 
@@ -17,7 +18,7 @@ NETWORK_CLASSES = ("router", "ap")
 
 @dataclass
 class Outcome:
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    results: list[CheckResult] = field(default_factory=list)
     drafts: list[FindingDraft] = field(default_factory=list)
     covered: set[str] = field(default_factory=set)  # coverage keys measured this cycle
     cleared: list[tuple[str, str]] = field(default_factory=list)  # (rule, subject prefix)
@@ -28,12 +29,13 @@ class Outcome:
         """`coverage` names what the check is about (a key the framework's checks ask for) and
         `examined` the things it actually looked at; a check that examined nothing passes
         nothing in the compliance evaluation."""
-        rec = {"check": check, "measure": measure, "result": result, "subject": subject,
-               "evidence": evidence}
-        if coverage:
-            rec["coverage"] = coverage
-            rec["examined"] = list(examined or ())[:100]
-        self.checks.append(rec)
+        self.results.append(CheckResult(check, measure, result, subject, evidence, coverage,
+                                        tuple(examined or ())[:100]))
+
+    @property
+    def checks(self) -> list[dict[str, Any]]:
+        """The results as the cycle document stores and prints them."""
+        return [r.as_dict() for r in self.results]
 
     def find(self, rule: str, measure: str, severity: str, subject: str, title: str,
              ts: float, evidence: dict[str, Any], **words: object) -> None:
@@ -181,7 +183,8 @@ def host_checks(out: Outcome, h: dict[str, Any], ts: float, creds_enabled: bool)
 
 def isolation_checks(out: Outcome, iso: dict[str, Any], ts: float) -> None:
     subject = f"guest {iso['network']}"
-    out.cleared.append(("probe.client_isolation", subject))
+    if not iso.get("unavailable"):  # a test that could not run resolves nothing
+        out.cleared.append(("probe.client_isolation", subject))
     peers = iso["answered"]
     expected = iso.get("expected", [])
     if peers:
@@ -190,16 +193,21 @@ def isolation_checks(out: Outcome, iso: dict[str, Any], ts: float) -> None:
                  {"interface": iso["interface"], "answered": peers[:50]}, n=len(peers))
     # a pass needs a peer the test should not have reached: with nobody else on the guest
     # network, silence is also what a network without isolation looks like
-    result = "fail" if peers else ("pass" if expected else "unknown")
+    unavailable = iso.get("unavailable", "")
+    # a pass needs the test to have run: a missing capability is unknown, with its reason
+    result = "fail" if peers else ("pass" if expected and not unavailable else "unknown")
     if result != "unknown":
         out.covered.add("probe.isolation")
     own = set(iso.get("own_peers", []))
     examined = ([f"{p['ip']} answered ({p['how']})" for p in peers[:50]] if peers else
+                [] if unavailable else
                 [f"{ip} {'appliance station' if ip in own else 'guest station'} stayed silent"
                  for ip in expected[:50]])
-    out.check("client_isolation", "3-5", result, subject,
-              {"tested": iso["tested"], "answered": peers[:50], "allowed": iso["allowed"],
-               "expected": expected[:50]}, "probe.isolation", examined)
+    evidence = {"tested": iso["tested"], "answered": peers[:50], "allowed": iso["allowed"],
+                "expected": expected[:50]}
+    if unavailable:
+        evidence["reason"] = unavailable
+    out.check("client_isolation", "3-5", result, subject, evidence, "probe.isolation", examined)
 
 
 def separation_checks(out: Outcome, sep: dict[str, Any], ts: float) -> None:
@@ -212,10 +220,13 @@ def separation_checks(out: Outcome, sep: dict[str, Any], ts: float) -> None:
                  N_("The business network is reachable from the guest side: {ip} ({how})"), ts, r,
                  ip=r["ip"], how=r["how"])
     reached = {r["ip"]: r["how"] for r in sep["reached"]}
+    evidence: dict[str, Any] = {"tested": sep["targets"][:50], "reached": sep["reached"][:50]}
+    for why in ("unavailable", "icmp_unavailable"):
+        if sep.get(why):
+            evidence["reason" if why == "unavailable" else why] = sep[why]
     out.check("guest_separation", "3-6",
               "fail" if reached else ("pass" if sep["targets"] else "unknown"),
-              ",".join(sep["networks"]), {"tested": sep["targets"][:50],
-                                          "reached": sep["reached"][:50]}, "probe.separation",
+              ",".join(sep["networks"]), evidence, "probe.separation",
               [f"{ip} {'reached (' + reached[ip] + ')' if ip in reached else 'not reachable'}"
                for ip in sep["targets"][:100]])
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.probe import udp
-from agent.probe.net import Ctx, read_until_idle
+from agent.probe.gate import Gate
+from agent.probe.net import read_until_idle
 from agent.probe.services import ERRORS, http_get, strip_telnet
 
 PACKAGED = Path(__file__).resolve().parent.parent.parent / "appliance" / "data" / \
@@ -62,7 +63,7 @@ def candidates(creds: list[Cred], vendor: str, model: str) -> list[Cred]:
 LOCKOUT = re.compile("lock|too many|try again later|blocked|ロック".encode(), re.I)
 
 
-async def try_http_basic(ctx: Ctx, ip: str, port: int, tls: bool, c: Cred, path: str = "/"
+async def try_http_basic(ctx: Gate, ip: str, port: int, tls: bool, c: Cred, path: str = "/"
                          ) -> str:
     tok = base64.b64encode(f"{c.username}:{c.password}".encode()).decode()
     res = await http_get(ctx, ip, port, tls, path=path, extra=f"Authorization: Basic {tok}\r\n")
@@ -71,7 +72,7 @@ async def try_http_basic(ctx: Ctx, ip: str, port: int, tls: bool, c: Cred, path:
     return "success" if 200 <= res["status"] < 400 else "fail"
 
 
-async def try_http_form(ctx: Ctx, ip: str, port: int, tls: bool, c: Cred) -> str:
+async def try_http_form(ctx: Gate, ip: str, port: int, tls: bool, c: Cred) -> str:
     f = c.form or {}
     from urllib.parse import urlencode
     body = urlencode({f.get("user_field", "username"): c.username,
@@ -84,7 +85,7 @@ async def try_http_form(ctx: Ctx, ip: str, port: int, tls: bool, c: Cred) -> str
     return "success" if ok and res["status"] < 400 else "fail"
 
 
-async def try_telnet(ctx: Ctx, ip: str, port: int, c: Cred) -> str:
+async def try_telnet(ctx: Gate, ip: str, port: int, c: Cred) -> str:
     rt = ctx.settings.read_timeout_s
     async with ctx.stream(ip, port) as (r, w):
         async def until(pattern: bytes) -> bytes:
@@ -115,7 +116,7 @@ async def try_telnet(ctx: Ctx, ip: str, port: int, c: Cred) -> str:
     return "success" if re.search(rb"[#$>]\s*$", after.rstrip() + b" ") else "fail"
 
 
-async def try_ftp(ctx: Ctx, ip: str, port: int, c: Cred) -> str:
+async def try_ftp(ctx: Gate, ip: str, port: int, c: Cred) -> str:
     rt = ctx.settings.read_timeout_s
     async with ctx.stream(ip, port) as (r, w):
         await read_until_idle(r, rt)
@@ -130,13 +131,11 @@ async def try_ftp(ctx: Ctx, ip: str, port: int, c: Cred) -> str:
     return "success" if ans.startswith(b"230") else "fail"
 
 
-async def try_ssh(ctx: Ctx, ip: str, port: int, c: Cred) -> str:
+async def try_ssh(ctx: Gate, ip: str, port: int, c: Cred) -> str:
     """OpenSSH's client with SSH_ASKPASS: one password prompt, no key, no agent."""
     exe = shutil.which("ssh")
     if exe is None:
         return "skipped"
-    ctx.scope.check(ip)
-    await ctx.limiter.take(ip)
     with tempfile.TemporaryDirectory() as d:
         askpass = Path(d) / "askpass"
         askpass.write_text("#!/bin/sh\nprintf '%s\\n' \"$OG_SECRET\"\n")
@@ -144,25 +143,20 @@ async def try_ssh(ctx: Ctx, ip: str, port: int, c: Cred) -> str:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SSH_ASKPASS": str(askpass),
                "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": "none", "OG_SECRET": c.password,
                "HOME": d}
-        proc = await asyncio.create_subprocess_exec(
+        code, err = await ctx.run_client(ip, [
             exe, "-F", "/dev/null", "-p", str(port), "-l", c.username,
             "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={d}/kh",
             "-o", "PreferredAuthentications=password,keyboard-interactive",
             "-o", "NumberOfPasswordPrompts=1", "-o", "PubkeyAuthentication=no",
-            "-o", "ConnectTimeout=5", "-o", "IdentityAgent=none", ip, "exit 0",
-            env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
-        try:
-            _, err = await asyncio.wait_for(proc.communicate(), 20)
-        except TimeoutError:
-            proc.kill()
-            return "fail"
-    if proc.returncode == 0:
+            "-o", "ConnectTimeout=5", "-o", "IdentityAgent=none", ip, "exit 0"], env, 20)
+    if code is None:
+        return "fail"
+    if code == 0:
         return "success"
-    return "lockout" if LOCKOUT.search(err or b"") else "fail"
+    return "lockout" if LOCKOUT.search(err) else "fail"
 
 
-async def check_device(ctx: Ctx, ip: str, ports: dict[int, dict[str, Any]], cands: list[Cred],
+async def check_device(ctx: Gate, ip: str, ports: dict[int, dict[str, Any]], cands: list[Cred],
                        pause_s: float = 1.0) -> dict[str, Any]:
     """Try each candidate once on the service it names; stop at a success or a lockout."""
     attempts: list[dict[str, str]] = []

@@ -19,7 +19,9 @@ from agent.probe import creds as cr
 from agent.probe import fingerprint as fp
 from agent.probe import firmware as fw
 from agent.probe import osprobe, segments, services, udp, website
-from agent.probe.net import Ctx, Settings
+from agent.probe.caps import Cap, MissingCapability
+from agent.probe.gate import Gate, Settings
+from agent.probe.results import Discovered
 from agent.probe.scope import OutOfScope, Resolver, Scope, system_resolver
 
 DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
@@ -61,16 +63,16 @@ class Plan:
     os: osprobe.OsPlan | None = None  # rental PCs, guest networks, end-of-support catalog
 
 
-async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[str, Any]]:
+async def _discover(ctx: Gate, plan: Plan, targets: list[str]) -> dict[str, Discovered]:
     """Who is there, before anyone is asked anything: ARP on the segments the appliance is on;
     elsewhere one ICMP echo to every address at once, then (for the silent ones only) TCP
     connects to a few common ports, all hosts concurrently. An address a router reports
     unreachable is dead at once. Only the live hosts get the full port list."""
-    up: dict[str, dict[str, Any]] = {}
+    up: dict[str, Discovered] = {}
     ifaces = segments.interfaces()
     local: dict[str, list[str]] = {}
     remote: list[str] = []
-    can_arp = segments.arp_allowed()
+    can_arp = ctx.has(Cap.NET_RAW)  # else every address is asked by IP
     for ip in targets:
         i = segments.iface_for(ip, ifaces) if ":" not in ip and can_arp else None
         if i is not None and (not ctx.device or i.name == ctx.device):
@@ -80,18 +82,22 @@ async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[
 
     async def arp(name: str, ips: list[str]) -> list[str]:
         iface = next(i for i in ifaces if i.name == name)
-        for ip, mac in (await segments.arp_sweep(ctx, iface, ips)).items():
-            up[ip] = {"mac": mac, "how": "arp"}
+        try:
+            swept = await ctx.arp_sweep(iface, ips)
+        except MissingCapability:  # the set said yes, a sandbox said no: ask by IP
+            return list(ips)
+        for ip, mac in swept.items():
+            up[ip] = Discovered(mac, "arp")
         # silent to ARP but seen by the LAN sensor lately: try it by IP
         return [ip for ip in ips if ip not in up and ip in plan.inventory]
 
     async def routed(ips: list[str]) -> None:
         if not ips:
             return
-        swept = await segments.ping_sweep(ctx, ips, plan.liveness_wait_s)
+        swept = await ctx.ping_sweep(ips, plan.liveness_wait_s)
         alive, dead = swept if swept is not None else (set(), set())
         for ip in alive:
-            up.setdefault(ip, {"mac": "", "how": "icmp"})
+            up.setdefault(ip, Discovered("", "icmp"))
         await asyncio.gather(*(tcp_up(ip) for ip in ips if ip not in alive and ip not in dead))
 
     async def tcp_up(ip: str) -> None:
@@ -105,7 +111,7 @@ async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[
                 if state == "unreachable":
                     return  # the network says no such host: no need to wait for the rest
                 if state in ("open", "closed"):
-                    up.setdefault(ip, {"mac": "", "how": f"tcp/{port}"})
+                    up.setdefault(ip, Discovered("", f"tcp/{port}"))
                     return
         finally:
             for t in tasks:
@@ -115,12 +121,12 @@ async def _discover(ctx: Ctx, plan: Plan, targets: list[str]) -> dict[str, dict[
     found = await asyncio.gather(*(arp(n, ips) for n, ips in local.items()), routed(remote))
     await routed([ip for extra in found if isinstance(extra, list) for ip in extra])
     for ip in list(up):
-        if not up[ip]["mac"]:
-            up[ip]["mac"] = plan.inventory.get(ip, "")
+        if not up[ip].mac:
+            up[ip] = Discovered(plan.inventory.get(ip, ""), up[ip].how)
     return up
 
 
-async def _host(ctx: Ctx, plan: Plan, ip: str, mac: str) -> dict[str, Any]:
+async def _host(ctx: Gate, plan: Plan, ip: str, mac: str) -> dict[str, Any]:
     states = list(await asyncio.gather(*(ctx.tcp_state(ip, p) for p in plan.ports)))
     # a live host's silent port is asked once more, with more patience (nmap retransmits too):
     # one lost SYN or a busy moment must not hide an open service
@@ -213,25 +219,40 @@ def _firmware(plan: Plan, dev: fp.Device, ports: list[dict[str, Any]]) -> list[d
     return out
 
 
-async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
+async def _isolation(plan: Plan, ctx: Gate, seen: list[str]
                      ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """From the guest interface: who else answers (3-⑤), what of the business side (3-⑥)."""
     iface = next((i for i in segments.interfaces() if i.name == plan.guest_interface), None)
     if iface is None:
         return None, None
-    gctx = Ctx(ctx.scope, ctx.settings, device=iface.name)
-    gctx.limiter, gctx.sem = ctx.limiter, ctx.sem  # one global rate for the whole cycle
+    gctx = ctx.on_device(iface.name)  # one scope, one global rate for the whole cycle
     peers = [ip for ip in plan.scope.hosts()
              if ipaddress.ip_address(ip) in iface.network and ip != iface.ip]
     allowed = set(plan.gateways) | set(plan.isolation_allow)
-    arp = await segments.arp_sweep(gctx, iface, peers)
+    iso: dict[str, Any] = {"interface": iface.name, "network": str(iface.network),
+                           "tested": len(peers), "allowed": sorted(allowed)}
+    try:
+        arp = await gctx.arp_sweep(iface, peers)
+    except MissingCapability as exc:
+        # nothing examined is never a pass: the check reports unknown with the reason
+        arp = {}
+        iso.update(unavailable=exc.reason, tested=0)
+    icmp_limit: list[str] = []
+
+    async def ping(ip: str) -> bool:
+        try:
+            return await gctx.ping(ip)
+        except MissingCapability as exc:
+            if not icmp_limit:
+                icmp_limit.append(exc.reason)
+            return False
 
     async def reach(ip: str, ports: list[int]) -> str:
         """The first way IP answers from the guest side: ICMP echo or an open admin port, all
         asked at once (a firewalled target costs one timeout, not one per port)."""
         async def icmp() -> str:
             # a gateway's other leg answering ping is the gateway itself; its admin ports count
-            return "icmp" if ip not in plan.gateways and await segments.ping(gctx, ip) else ""
+            return "icmp" if ip not in plan.gateways and await ping(ip) else ""
 
         async def tcp(p: int) -> str:
             return f"tcp/{p}" if await gctx.tcp_state(ip, p) == "open" else ""
@@ -249,7 +270,7 @@ async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
 
     # an ARP answer is already layer-2 reachability between guests
     others = [ip for ip in sorted(arp, key=lambda a: ipaddress.ip_address(a)) if ip not in allowed]
-    pinged = await asyncio.gather(*(segments.ping(gctx, ip) for ip in others))
+    pinged = await asyncio.gather(*(ping(ip) for ip in others))
     answered = [{"ip": ip, "mac": arp[ip], "how": "arp" + ("+icmp" if ok else "")}
                 for ip, ok in zip(others, pinged, strict=True)]
     # the peers the test could have failed against: guest stations seen by the sensors
@@ -257,9 +278,8 @@ async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
     expected = sorted({ip for ip in [*plan.inventory, *plan.known_hosts, *plan.isolation_peers]
                        if ip in peers and ip not in allowed},
                       key=lambda a: ipaddress.ip_address(a))
-    iso = {"interface": iface.name, "network": str(iface.network), "tested": len(peers),
-           "allowed": sorted(allowed), "answered": answered, "expected": expected,
-           "own_peers": [ip for ip in plan.isolation_peers if ip in peers]}
+    iso.update(answered=answered, expected=[] if "unavailable" in iso else expected,
+               own_peers=[ip for ip in plan.isolation_peers if ip in peers])
     sep = None
     nets = [ipaddress.ip_network(n) for n in plan.business]
     if nets:
@@ -267,16 +287,23 @@ async def _isolation(plan: Plan, ctx: Ctx, seen: list[str]
         known = dict.fromkeys([*seen, *plan.known_hosts, *plan.gateways])
         targets = [ip for ip in known if plan.scope.allows(ip)
                    and any(ipaddress.ip_address(ip) in n for n in nets)]
-        results = await asyncio.gather(*(reach(ip, ADMIN_PORTS[:-1]) for ip in targets))
+        try:
+            results = await asyncio.gather(*(reach(ip, ADMIN_PORTS[:-1]) for ip in targets))
+        except MissingCapability as exc:  # could not even connect from the guest side
+            return iso, {"networks": [str(n) for n in nets], "targets": [], "reached": [],
+                         "reached_hosts": [], "allowed": sorted(allowed),
+                         "unavailable": exc.reason}
         reached = [{"ip": ip, "how": how} for ip, how in zip(targets, results, strict=True) if how]
         sep = {"networks": [str(n) for n in nets], "targets": targets, "reached": reached,
                "reached_hosts": reached, "allowed": sorted(allowed)}
+        if icmp_limit:  # asked by TCP only: said beside the result
+            sep["icmp_unavailable"] = icmp_limit[0]
     return iso, sep
 
 
 async def run_cycle(plan: Plan) -> dict[str, Any]:
     started = time.time()
-    ctx = Ctx(plan.scope, plan.settings)
+    ctx = Gate(plan.scope, plan.settings)
     doc: dict[str, Any] = {"started_at": started, "scope": [str(n) for n in plan.scope.networks],
                            "hosts": [], "checks": [], "findings": [], "refused": ctx.refused,
                            "jobs": list(plan.jobs), "errors": []}
@@ -286,7 +313,7 @@ async def run_cycle(plan: Plan) -> dict[str, Any]:
         targets = list(plan.scope.hosts())
         for name in plan.scope.names:
             try:
-                targets += [a for a in plan.scope.resolve(name, plan.resolver) if a not in targets]
+                targets += [a for a in ctx.resolve(name, plan.resolver) if a not in targets]
             except OutOfScope as exc:
                 ctx.refused.append(str(exc))
         targets += [ip for ip in plan.inventory if plan.scope.allows(ip) and ip not in targets]
@@ -303,18 +330,18 @@ async def run_cycle(plan: Plan) -> dict[str, Any]:
 
             async def one(ip: str) -> dict[str, Any]:
                 try:
-                    return await asyncio.wait_for(_host(ctx, plan, ip, up[ip]["mac"]),
+                    return await asyncio.wait_for(_host(ctx, plan, ip, up[ip].mac),
                                                   plan.host_budget_s)
                 except TimeoutError:
                     doc["errors"].append(f"{ip}: host budget of {plan.host_budget_s:g} s spent")
-                    return {"ip": ip, "mac": up[ip]["mac"], "vendor": "", "ports": [],
+                    return {"ip": ip, "mac": up[ip].mac, "vendor": "", "ports": [],
                             "device": fp.Device().as_dict(), "incomplete": True}
 
             hosts = await asyncio.gather(*(one(ip) for ip in sorted(
                 up, key=lambda a: ipaddress.ip_address(a))))
             for h, ip in zip(hosts, sorted(up, key=lambda a: ipaddress.ip_address(a)),
                              strict=True):
-                h["discovered_by"] = up[ip]["how"]
+                h["discovered_by"] = up[ip].how
             doc["hosts"] = list(hosts)
         if "isolation" in plan.jobs and plan.guest_interface:
             doc["isolation"], doc["separation"] = await _isolation(

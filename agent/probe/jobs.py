@@ -19,7 +19,7 @@ from agent.probe import creds as cr
 from agent.probe import firmware as fw
 from agent.probe import osprobe, record
 from agent.probe.engine import Plan, run_cycle
-from agent.probe.net import Settings
+from agent.probe.gate import Settings
 from agent.probe.scope import Scope
 from appliance.config import Config
 from appliance.findings import FindingChange
@@ -32,7 +32,7 @@ JOBS = ("scan", "isolation", "website")
 def build_plan(config: Config, store: Store, scope: list[str] | None = None,
                websites: list[str] | None = None, jobs: tuple[str, ...] = JOBS) -> Plan:
     pc = config.probe
-    sc = Scope.parse(scope if scope is not None else pc.scope)
+    sc = Scope.parse(scope if scope is not None else pc.scope, pc.allow_public_scope)
     _, catalog = fw.load_catalog(config.data_dir)
     since = time.time() - 7 * 86400
     inv, base, adv, known = store.read_with(lambda c: (

@@ -17,7 +17,8 @@ from typing import Any
 from agent import osid
 from agent.probe import rdp, smb
 from agent.probe.checks import NETWORK_CLASSES, Outcome
-from agent.probe.net import Ctx
+from agent.probe.gate import Gate
+from agent.probe.results import Discovered
 from appliance import eol, kev
 from appliance.i18n import N_
 
@@ -81,11 +82,11 @@ def guest_own(op: OsPlan | None, ip: str, mac: str) -> bool:
     return on_guest and rental_for(op, ip, mac) is None
 
 
-def drop_guests(op: OsPlan | None, up: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {ip: v for ip, v in up.items() if not guest_own(op, ip, v.get("mac", ""))}
+def drop_guests(op: OsPlan | None, up: dict[str, Discovered]) -> dict[str, Discovered]:
+    return {ip: v for ip, v in up.items() if not guest_own(op, ip, v.mac)}
 
 
-async def examine(ctx: Ctx, op: OsPlan | None, ip: str, mac: str, host: dict[str, Any]
+async def examine(ctx: Gate, op: OsPlan | None, ip: str, mac: str, host: dict[str, Any]
                   ) -> dict[str, Any]:
     """SMB2 / RDP questions for a host with 445 / 3389 open, then the OS and its verdict."""
     tcp = {p["port"] for p in host.get("ports", []) if p["proto"] == "tcp"}

@@ -14,7 +14,7 @@ import ssl
 import struct
 from typing import Any
 
-from agent.probe.net import Ctx, insecure_tls
+from agent.probe.gate import Gate
 from agent.probe.smb import SmbError, _der, ntlm_negotiate, parse_challenge
 
 PROTOCOL_SSL, PROTOCOL_HYBRID = 0x1, 0x2
@@ -56,7 +56,7 @@ def _complete(data: bytes) -> bool:
     return len(data) >= 2 + k and len(data) >= 2 + k + int.from_bytes(data[2:2 + k], "big")
 
 
-async def probe(ctx: Ctx, ip: str, port: int = 3389) -> dict[str, Any] | None:
+async def probe(ctx: Gate, ip: str, port: int = 3389) -> dict[str, Any] | None:
     t = ctx.settings.read_timeout_s
     try:
         async with ctx.stream(ip, port) as (r, w):
@@ -69,7 +69,7 @@ async def probe(ctx: Ctx, ip: str, port: int = 3389) -> dict[str, Any] | None:
             if cc["selected"] not in ("credssp", "credssp-early-auth"):
                 return out
             try:
-                await asyncio.wait_for(w.start_tls(insecure_tls()), t + 2)
+                await ctx.upgrade_tls(w, t + 2)
                 w.write(ts_request(ntlm_negotiate()))
                 await w.drain()
                 data = b""

@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from appliance import scope as rules
+
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
-MAX_ADDRESSES = 65536
+MAX_ADDRESSES = rules.MAX_ADDRESSES
 
 
-class OutOfScope(ValueError):
+class OutOfScope(rules.ScopeError):
     """A target the scope does not allow; nothing was sent to it."""
 
 
@@ -37,23 +39,20 @@ class Scope:
     names: list[str] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, entries: Iterable[str]) -> Scope:
+    def parse(cls, entries: Iterable[str], allow_public: bool = False) -> Scope:
+        """The scope by the one validation the config also uses (appliance/scope.py); a bad
+        entry is OutOfScope, before anything is sent."""
+        try:
+            valid = rules.validate([e for e in entries if e.strip()], allow_public)
+        except rules.ScopeError as exc:
+            raise OutOfScope(str(exc)) from exc
         nets: list[Net] = []
         names: list[str] = []
-        for raw in entries:
-            e = raw.strip()
-            if not e:
-                continue
-            try:
-                net = ipaddress.ip_network(e, strict=False)
-            except ValueError:
-                names.append(e.lower())
-                continue
-            if net.num_addresses > MAX_ADDRESSES:
-                raise OutOfScope(f"{e}: wider than {MAX_ADDRESSES} addresses; split the scope")
-            if net.is_multicast or net.is_unspecified:
-                raise OutOfScope(f"{e}: multicast or unspecified addresses cannot be probed")
-            nets.append(net)
+        for e in valid:
+            if rules.looks_like_address(e):
+                nets.append(ipaddress.ip_network(e))
+            else:
+                names.append(e)
         return cls(nets, names)
 
     @property

@@ -16,7 +16,9 @@ from typing import Any
 
 from agent.probe import fingerprint as fp
 from agent.probe import ipp
-from agent.probe.net import Ctx, read_message, read_some, read_until_idle
+from agent.probe.dnsname import read_name as _name
+from agent.probe.gate import Gate
+from agent.probe.net import read_message, read_some, read_until_idle
 
 TLS_PORTS = {443, 8443, 993, 995, 465, 636, 5001, 9443}
 HTTP_PORTS = {80, 8000, 8008, 8080, 8081, 8888, 5000, 7547, 49152, 5357}
@@ -71,7 +73,7 @@ def http_request(ip: str, port: int, method: str = "GET", path: str = "/", host:
     return req.encode() + b"\r\n" + body
 
 
-async def http_get(ctx: Ctx, ip: str, port: int, tls: bool, path: str = "/", host: str = "",
+async def http_get(ctx: Gate, ip: str, port: int, tls: bool, path: str = "/", host: str = "",
                    method: str = "GET", body: bytes = b"", extra: str = "",
                    ssl_ctx: ssl.SSLContext | None = None, limit: int = 131072) -> dict[str, Any]:
     req = http_request(ip, port, method, path, host, body, extra)
@@ -85,7 +87,7 @@ async def http_get(ctx: Ctx, ip: str, port: int, tls: bool, path: str = "/", hos
     return parse_http(raw)
 
 
-async def http_info(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
+async def http_info(ctx: Gate, ip: str, port: int, tls: bool) -> dict[str, Any]:
     res = await http_get(ctx, ip, port, tls)
     return http_result(res, tls)
 
@@ -103,7 +105,7 @@ def http_result(res: dict[str, Any], tls: bool) -> dict[str, Any]:
                      "admin": fp.looks_like_admin(title, realm, res["body"])}}
 
 
-async def ssh_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def ssh_info(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     async with ctx.stream(ip, port) as (r, _w):
         line = await read_some(r, ctx.settings.banner_timeout_s, 512)
         if line and b"\n" not in line:  # the identification line came in pieces
@@ -116,7 +118,7 @@ async def ssh_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
     return out
 
 
-async def ftp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def ftp_info(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     greet = b""
     anon = False
     error = ""
@@ -172,7 +174,7 @@ def strip_telnet(data: bytes) -> tuple[bytes, bytes]:
     return bytes(text), bytes(reply)
 
 
-async def telnet_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def telnet_info(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     text = first = b""
     error = ""
     async with ctx.stream(ip, port) as (r, w):
@@ -205,7 +207,7 @@ async def telnet_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
     return out
 
 
-async def exchange(ctx: Ctx, ip: str, port: int, requests: list[bytes]
+async def exchange(ctx: Gate, ip: str, port: int, requests: list[bytes]
                    ) -> list[tuple[bytes, str]]:
     """Send REQUESTS in turn on one connection while the device keeps it open; when it closes
     after an answer (many embedded servers do), the next request goes on a new connection.
@@ -254,7 +256,7 @@ def _sdp(res: dict[str, Any]) -> bool:
     return "application/sdp" in ctype or res["body"].lstrip().startswith(b"v=0")
 
 
-async def rtsp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def rtsp_info(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     """OPTIONS then DESCRIBE without credentials. DESCRIBE 200 with an SDP body means anyone on
     the network can watch the stream. Each answer is kept on its own: a device that closes
     after OPTIONS, or cuts DESCRIBE short, still reports what it said."""
@@ -291,7 +293,7 @@ async def rtsp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
     return out
 
 
-async def ipp_info(ctx: Ctx, ip: str, port: int, tls: bool = False) -> dict[str, Any]:
+async def ipp_info(ctx: Gate, ip: str, port: int, tls: bool = False) -> dict[str, Any]:
     last: Exception | None = None
     for path in ("/ipp/print", "/"):
         uri = f"ipp://{ip}:{port}{path}"
@@ -315,7 +317,7 @@ async def ipp_info(ctx: Ctx, ip: str, port: int, tls: bool = False) -> dict[str,
     raise last or ValueError("no IPP answer")
 
 
-async def smtp_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def smtp_info(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     async with ctx.stream(ip, port) as (r, w):
         greet = await read_until_idle(r, ctx.settings.banner_timeout_s)
         w.write(b"QUIT\r\n")
@@ -334,8 +336,6 @@ def version_bind_query(qid: int = 0x4F47) -> bytes:
 
 def parse_txt_answer(msg: bytes) -> str:
     """The first TXT string of a DNS answer (after the question), or ""."""
-    from agent.probe.udp import _name
-
     if len(msg) < 12:
         return ""
     _id, _flags, qd, an, _ns, _ar = struct.unpack(">HHHHHH", msg[:12])
@@ -354,7 +354,7 @@ def parse_txt_answer(msg: bytes) -> str:
     return ""
 
 
-async def dns_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def dns_info(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     async with ctx.stream(ip, port) as (r, w):
         w.write(version_bind_query())
         await w.drain()
@@ -394,7 +394,7 @@ def classify(data: bytes, port: int) -> dict[str, Any] | None:
     return None
 
 
-async def _http_or_banner(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
+async def _http_or_banner(ctx: Gate, ip: str, port: int, tls: bool) -> dict[str, Any]:
     """HTTP(S) on PORT; an RTSP server gets the RTSP probe; a device that answers with something
     else (a greeting that came late, say) is classified by what it said, never dropped."""
     try:
@@ -409,7 +409,7 @@ async def _http_or_banner(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, 
     return http_result(res, tls)
 
 
-async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def generic_info(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     """An unknown port: wait for a greeting; if none comes, ask in HTTP on the same connection
     (a greeting that arrives late still wins); then try TLS (nmap's ssl/...)."""
     rt = ctx.settings.read_timeout_s
@@ -436,7 +436,7 @@ async def generic_info(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
             "banner": ""}
 
 
-async def _http_port(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
+async def _http_port(ctx: Gate, ip: str, port: int, tls: bool) -> dict[str, Any]:
     """HTTP where HTTP is expected, TLS first on the usual TLS ports; the other way round when
     the first fails (a device with TLS on 80/8080, or plain HTTP on 8443), then anything."""
     try:
@@ -449,7 +449,7 @@ async def _http_port(ctx: Ctx, ip: str, port: int, tls: bool) -> dict[str, Any]:
         return await generic_info(ctx, ip, port)
 
 
-async def identify(ctx: Ctx, ip: str, port: int) -> dict[str, Any]:
+async def identify(ctx: Gate, ip: str, port: int) -> dict[str, Any]:
     """What answers on an open TCP port. Never raises: a probe that failed half way keeps what
     it learnt with the error beside it; one that learnt nothing leaves the service name."""
     try:

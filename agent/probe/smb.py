@@ -4,7 +4,7 @@ the exchange stops at the challenge, exactly as `nmap --script smb-os-discovery`
 `ntlm-info` do.
 
 The builders and parsers are pure (bytes in, dicts out); `probe` is the one socket function and
-opens its connection through the probe gate (`net.Ctx.stream`: scope check, rate limits).
+opens its connection through the probe gate (`net.Gate.stream`: scope check, rate limits).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import struct
 from typing import Any
 
-from agent.probe.net import Ctx
+from agent.probe.gate import Gate
 
 SMB2_MAGIC = b"\xfeSMB"
 NTLMSSP = b"NTLMSSP\x00"
@@ -162,7 +162,7 @@ async def _read_msg(r: asyncio.StreamReader, timeout: float) -> bytes:
     return await asyncio.wait_for(r.readexactly(n), timeout)
 
 
-async def probe(ctx: Ctx, ip: str, port: int = 445) -> dict[str, Any] | None:
+async def probe(ctx: Gate, ip: str, port: int = 445) -> dict[str, Any] | None:
     """NEGOTIATE, SESSION_SETUP(NTLMSSP NEGOTIATE) → dialect, version, names; None if nothing
     SMB2-shaped answered. Errors after the NEGOTIATE are reported in the result."""
     t = ctx.settings.read_timeout_s

@@ -11,11 +11,12 @@ from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree as ET  # noqa: N817
 
 from agent.probe import snmp
-from agent.probe.net import Ctx
+from agent.probe.dnsname import read_name as _name
+from agent.probe.gate import Gate
 from agent.probe.services import ERRORS, http_get
 
 
-async def snmp_get(ctx: Ctx, ip: str, community: str, oids: list[str]) -> snmp.Response | None:
+async def snmp_get(ctx: Gate, ip: str, community: str, oids: list[str]) -> snmp.Response | None:
     rid = secrets.randbelow(2**31 - 1)
     data = await ctx.udp(ip, 161, snmp.request(community, oids, rid))
     if not data:
@@ -27,7 +28,7 @@ async def snmp_get(ctx: Ctx, ip: str, community: str, oids: list[str]) -> snmp.R
     return resp if resp.request_id == rid else None
 
 
-async def snmp_info(ctx: Ctx, ip: str, community: str = "public") -> dict[str, Any] | None:
+async def snmp_info(ctx: Gate, ip: str, community: str = "public") -> dict[str, Any] | None:
     resp = await snmp_get(ctx, ip, community, [snmp.SYS_DESCR, snmp.SYS_OBJECT_ID, snmp.SYS_NAME])
     if resp is None or resp.error_status:
         return None
@@ -41,7 +42,7 @@ async def snmp_info(ctx: Ctx, ip: str, community: str = "public") -> dict[str, A
     return out
 
 
-async def snmp_writable(ctx: Ctx, ip: str, community: str) -> bool:
+async def snmp_writable(ctx: Gate, ip: str, community: str) -> bool:
     """Can COMMUNITY write? Sets a system variable to the value it already has (no change);
     variables fixed in the agent's configuration refuse, so the next one is tried."""
     for oid in (snmp.SYS_LOCATION, snmp.SYS_CONTACT, snmp.SYS_NAME):
@@ -99,7 +100,7 @@ def parse_description(xml: bytes) -> dict[str, Any]:
     return out
 
 
-async def upnp_info(ctx: Ctx, ip: str) -> dict[str, Any] | None:
+async def upnp_info(ctx: Gate, ip: str) -> dict[str, Any] | None:
     data = await ctx.udp(ip, 1900, SSDP)
     if not data:
         return None
@@ -125,7 +126,7 @@ SOAP = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/so
         '</NewPortMappingIndex></u:GetGenericPortMappingEntry></s:Body></s:Envelope>')
 
 
-async def igd_mappings(ctx: Ctx, ip: str, desc: dict[str, Any], limit: int = 64
+async def igd_mappings(ctx: Gate, ip: str, desc: dict[str, Any], limit: int = 64
                        ) -> list[dict[str, str]]:
     """Port mappings of an Internet Gateway Device, read with GetGenericPortMappingEntry."""
     svc = next((s for s in desc.get("services", []) if re.search(
@@ -169,30 +170,6 @@ def mdns_query(names: list[str], qtype: int = 12) -> bytes:
         _qname(n) + struct.pack(">HH", qtype, 1) for n in names)
 
 
-def _name(buf: bytes, i: int, depth: int = 0) -> tuple[str, int]:
-    labels, jumped, end = [], False, i
-    while True:
-        if i >= len(buf) or depth > 16:
-            raise ValueError("bad name")
-        n = buf[i]
-        if n == 0:
-            i += 1
-            break
-        if n & 0xC0 == 0xC0:
-            if i + 1 >= len(buf):
-                raise ValueError("bad pointer")
-            ptr = ((n & 0x3F) << 8) | buf[i + 1]
-            if not jumped:
-                end = i + 2
-            jumped = True
-            i = ptr
-            depth += 1
-            continue
-        labels.append(buf[i + 1:i + 1 + n].decode("utf-8", "replace"))
-        i += 1 + n
-    return ".".join(labels), (end if jumped else i)
-
-
 def parse_mdns(buf: bytes) -> dict[str, Any]:
     """Answers and additional records → {'ptr': [...], 'txt': {key: value}}."""
     if len(buf) < 12:
@@ -225,7 +202,7 @@ def parse_mdns(buf: bytes) -> dict[str, Any]:
     return {"ptr": ptr, "txt": txt}
 
 
-async def mdns_info(ctx: Ctx, ip: str) -> dict[str, Any] | None:
+async def mdns_info(ctx: Gate, ip: str) -> dict[str, Any] | None:
     data = await ctx.udp(ip, 5353, mdns_query(["_services._dns-sd._udp.local"]), timeout=1.0)
     if not data:
         return None

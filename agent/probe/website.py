@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 from cryptography import x509
 
-from agent.probe.net import Ctx, insecure_tls
+from agent.probe.gate import Gate, insecure_tls
 from agent.probe.scope import Resolver, system_resolver
 from agent.probe.services import ERRORS, http_get
 
@@ -57,18 +57,18 @@ def verifying_context(ca_file: str = "") -> ssl.SSLContext:
     return ctx
 
 
-async def _handshake(ctx: Ctx, ip: str, port: int, host: str, sslctx: ssl.SSLContext
+async def _handshake(ctx: Gate, ip: str, port: int, host: str, sslctx: ssl.SSLContext
                      ) -> tuple[str, bytes | None]:
     async with ctx.stream(ip, port, True, server_hostname=host, ssl_ctx=sslctx) as (_r, w):
         obj = w.get_extra_info("ssl_object")
         return (obj.version() or "", obj.getpeercert(binary_form=True)) if obj else ("", None)
 
 
-async def check(ctx: Ctx, url: str, ca_file: str = "", now: datetime | None = None,
+async def check(ctx: Gate, url: str, ca_file: str = "", now: datetime | None = None,
                 resolver: Resolver = system_resolver) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     u = urlsplit(url)
-    host, addrs = ctx.scope.url_target(url, resolver)  # OutOfScope before any packet
+    host, addrs = ctx.url_target(url, resolver)  # OutOfScope before any packet
     ip = addrs[0]
     ev: dict[str, Any] = {"url": url, "host": host, "ip": ip, "problems": []}
     problems: list[str] = ev["problems"]
@@ -141,7 +141,7 @@ async def check(ctx: Ctx, url: str, ca_file: str = "", now: datetime | None = No
     return ev
 
 
-async def check_all(ctx: Ctx, urls: list[str], ca_file: str = "",
+async def check_all(ctx: Gate, urls: list[str], ca_file: str = "",
                     resolver: Resolver = system_resolver) -> list[dict[str, Any]]:
     from agent.probe.scope import OutOfScope
 

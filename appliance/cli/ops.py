@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from appliance import scope as scope_rules
 from appliance.cli.common import EXIT_ERROR, EXIT_OK, CliError, UsageError
 from appliance.cli.common import open_store as _open_store
 from appliance.cli.common import print_json as _print_json
@@ -318,7 +319,17 @@ def cmd_probe(args: argparse.Namespace, config: Config) -> int:
     from agent.probe import jobs
     from agent.probe.scope import OutOfScope
 
-    scope = [s for chunk in args.scope for s in chunk.split(",")] if args.scope else None
+    scope = [s for chunk in args.scope for s in chunk.split(",") if s.strip()] \
+        if args.scope else None
+    if scope is not None:
+        if not scope:
+            raise UsageError("--scope: no network given")
+        # the same validation as [probe] scope in the config: never a broadcast, multicast or
+        # too wide range; a public one only with probe.allow_public_scope
+        try:
+            scope = scope_rules.validate(scope, config.probe.allow_public_scope)
+        except scope_rules.ScopeError as exc:
+            raise UsageError(f"--scope: {exc}") from exc
     websites = list(args.website) if args.website else None
     selected = tuple(j for j in (args.jobs.split(",") if args.jobs else jobs.JOBS))
     unknown = [j for j in selected if j not in jobs.JOBS]
