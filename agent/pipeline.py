@@ -31,10 +31,11 @@ from agent.parsers.link import ETH_ARP, dot11_data_payload, ethernet_payload
 from agent.parsers.radio import parse_radiotap, split_radio
 from agent.rules import FacilitySsid, RuleSet, RuleView, default_rules
 from agent.survey import SurveyAcc
-from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState, ssid_text
+from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState, ssid_text, wps_json
 from appliance.config import Config
 from appliance.findings import FindingChange, FindingDraft, apply_drafts
 from appliance.store import Store, StoreError
+from appliance.store import aps as aps_table
 from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class Pipeline:
         rows = self.store.query("SELECT ip, mac, vendor, randomized, first_seen, last_seen, "
                                 "frames FROM stations")
         self.lan.restore(rows)
-        restore_aps(self.wifi, self.store.query("SELECT * FROM access_points"))
+        restore_aps(self.wifi, self.store.read_with(aps_table.load_all))
 
     # -- feeding ----------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
@@ -263,7 +264,7 @@ class Pipeline:
         for ap in self.wifi.take_dirty():
             if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
                 row = ap_row(ap)
-                now = tuple(int(row[i] or 0) for i in _AP_COUNTER_IDX)
+                now = tuple(int(row[i] or 0) for i in aps_table.COUNTER_IDX)
                 before = ap.written or (0,) * len(now)
                 ap.written = now
                 self._pending_aps[ap.bssid] = _ap_add(
@@ -345,9 +346,8 @@ class _Batch:
     def write(self, conn: sqlite3.Connection) -> list[FindingChange]:
         survey_mod.write_samples(conn, self.survey_rows)
         _write_stations(conn, list(self.stations.values()))
-        conn.executemany("DELETE FROM access_points WHERE bssid = ?",
-                         [(b,) for b in sorted(self.withdrawn)])
-        _write_aps(conn, list(self.aps.values()))
+        aps_table.delete(conn, self.withdrawn)
+        aps_table.upsert(conn, list(self.aps.values()))
         _write_rssi(conn, [(b, m, *v) for (b, m), v in self.rssi.items()])
         _write_events(conn, self.events)
         hints.write(conn, list(self.hints.values()))
@@ -410,31 +410,10 @@ def _write_events(conn: sqlite3.Connection, events: list[ev.LanEventSeen | WifiE
                 (kind, sensor, ts, last_ts, count, subject, detail))
 
 
-AP_COLUMNS = (
-    "bssid", "ssid", "ssid_hex", "hidden", "channel", "frequency_mhz", "band", "security", "akm",
-    "pairwise", "group_cipher", "pmf", "privacy", "wps", "vendor", "randomized", "country",
-    "tx_power_dbm", "phy", "rssi_min", "rssi_max", "rssi_sum", "rssi_n", "rssi_last", "beacons",
-    "probe_responses", "malformed_frames", "profiles", "channels_seen", "first_seen",
-    "last_seen",
-)
-
-
-# counters written as growth and added in SQL (the rest: latest value, or MIN/MAX)
-AP_COUNTERS = ("rssi_sum", "rssi_n", "beacons", "probe_responses", "malformed_frames")
-_AP_COUNTER_IDX = tuple(AP_COLUMNS.index(c) for c in AP_COUNTERS)
-_AP_SQL = {c: f"{c} = {c} + excluded.{c}" for c in AP_COUNTERS} | {
-    "rssi_min": "rssi_min = MIN(COALESCE(rssi_min, excluded.rssi_min), "
-                "COALESCE(excluded.rssi_min, rssi_min))",
-    "rssi_max": "rssi_max = MAX(COALESCE(rssi_max, excluded.rssi_max), "
-                "COALESCE(excluded.rssi_max, rssi_max))",
-    "first_seen": "first_seen = MIN(first_seen, excluded.first_seen)",
-    "last_seen": "last_seen = MAX(last_seen, excluded.last_seen)"}
-
-
 def _ap_delta(row: tuple[Any, ...], now: tuple[int, ...], before: tuple[int, ...]
               ) -> tuple[Any, ...]:
     out = list(row)
-    for i, n, b in zip(_AP_COUNTER_IDX, now, before, strict=True):
+    for i, n, b in zip(aps_table.COUNTER_IDX, now, before, strict=True):
         out[i] = n - b
     return tuple(out)
 
@@ -444,38 +423,24 @@ def _ap_add(newer: tuple[Any, ...], older: tuple[Any, ...] | None) -> tuple[Any,
     if older is None:
         return newer
     out = list(newer)
-    for i in _AP_COUNTER_IDX:
+    for i in aps_table.COUNTER_IDX:
         out[i] = (newer[i] or 0) + (older[i] or 0)
     return tuple(out)
 
 
 def ap_row(ap: ApAgg) -> tuple[Any, ...]:
-    """One access_points row, in AP_COLUMNS order."""
-    from agent.wifi import _wps_json, ssid_text
-
+    """One access_points row, in `appliance.store.aps.COLUMNS` order."""
     return (
         ap.bssid, ssid_text(ap.ssid), ap.ssid.hex(), int(ap.hidden), ap.channel,
         ap.frequency_mhz, ap.band, ap.security, json.dumps(list(ap.akm)),
         json.dumps(list(ap.pairwise)), ap.group_cipher, ap.pmf, int(ap.privacy),
-        json.dumps(_wps_json(ap.wps), ensure_ascii=False) if ap.wps else None,
+        json.dumps(wps_json(ap.wps), ensure_ascii=False) if ap.wps else None,
         ap.vendor, int(ap.randomized), ap.country, ap.tx_power_dbm,
         json.dumps([p for p, on in (("ht", ap.ht), ("vht", ap.vht), ("he", ap.he)) if on]),
         ap.rssi_min, ap.rssi_max, ap.rssi_sum, ap.rssi_n, ap.rssi_last, ap.beacons,
         ap.probe_responses, ap.malformed, json.dumps(ap.profiles), json.dumps(ap.channels),
         ap.first_seen, ap.last_seen,
     )
-
-
-def _write_aps(conn: sqlite3.Connection, aps: list[tuple[Any, ...]]) -> None:
-    if not aps:
-        return
-    cols = ", ".join(AP_COLUMNS)
-    marks = ", ".join("?" for _ in AP_COLUMNS)
-    update = ", ".join(_AP_SQL.get(c, f"{c} = excluded.{c}") for c in AP_COLUMNS[1:])
-    conn.executemany(
-        f"INSERT INTO access_points ({cols}) VALUES ({marks}) "  # noqa: S608 - fixed columns
-        f"ON CONFLICT (bssid) DO UPDATE SET {update}",
-        aps)
 
 
 def _write_rssi(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -517,7 +482,7 @@ def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:
         ap.channel_counts = {c: 10**6 for c in ap.channels}
         ap.confirmed = bool(ap.profiles) or ap.probe_responses > 0
         ap.dirty = False
-        ap.written = tuple(int(r[c] or 0) for c in AP_COUNTERS)
+        ap.written = tuple(int(r[c] or 0) for c in aps_table.COUNTERS)
         state.aps[ap.bssid] = ap
         if ap.ssid:
             state.by_ssid.setdefault(ap.ssid, set()).add(ap.bssid)

@@ -183,6 +183,12 @@ class Agent:
             from agent.probe.jobs import Scheduler
 
             self.prober = Scheduler(config, store)
+        self.station: Any = None  # the appliance's guest Wi-Fi station (agent/station.py)
+        if config.probe.guest_wifi.interface:
+            from agent.station import SENSOR, GuestStation
+
+            self.station = GuestStation(config.probe.guest_wifi, config.data_dir)
+            self.sensors.append(SensorStatus(SENSOR, False, self.station.detail))
         self.started = time.time()
         self.pipeline = Pipeline(
             config, store, extra_gateways=self.ctx["gateways"],
@@ -495,6 +501,8 @@ class Agent:
         self.pipeline.restore()
         self._prune()
         sources = self._open_sources()
+        if self.station is not None:
+            self.station.start(lambda ok, why: self._set("guest_wifi", ok, why))
         self._start_publisher()
         self._note_unclean_stop()
         self._heartbeat()
@@ -534,6 +542,8 @@ class Agent:
                 self.publisher.close()
             if self.hopper is not None:
                 self.hopper.close()
+            if self.station is not None:
+                self.station.stop()
             for src in sources:
                 src.close()
             self.pipeline.flush()

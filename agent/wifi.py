@@ -212,7 +212,7 @@ def _wps_key(w: Any) -> tuple[Any, ...] | None:
     return None if w is None else (w.state, w.locked)
 
 
-def _wps_json(w: Any) -> dict[str, Any] | None:
+def wps_json(w: Any) -> dict[str, Any] | None:
     if w is None:
         return None
     return {
@@ -439,7 +439,7 @@ class WifiState:
             channel=ap.channel, channels=tuple(ap.channels), band=ap.band,
             security=ap.security, profiles=tuple(ap.profiles), conflict=ap.conflict,
             pairwise=ap.pairwise,
-            akm=ap.akm, group_cipher=ap.group_cipher, pmf=ap.pmf, wps=_wps_json(ap.wps),
+            akm=ap.akm, group_cipher=ap.group_cipher, pmf=ap.pmf, wps=wps_json(ap.wps),
             vendor=ap.vendor, randomized=ap.randomized, rssi_mean=ap.rssi_mean,
             rssi_samples=ap.rssi_n, tx_power_dbm=ap.tx_power_dbm,
             country_max_dbm=ap.country_max_dbm, ssid_secured_elsewhere=secured_elsewhere,

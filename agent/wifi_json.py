@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.parsers.dot11 import AKMS, CIPHERS
-from agent.wifi import ApAgg, _wps_json, ssid_text
+from agent.wifi import ApAgg, ssid_text, wps_json
 
 
 def ap_to_json(ap: ApAgg) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def ap_to_json(ap: ApAgg) -> dict[str, Any]:
         "group_cipher": ap.group_cipher,
         "pmf": ap.pmf,
         "privacy": ap.privacy,
-        "wps": _wps_json(ap.wps),
+        "wps": wps_json(ap.wps),
         "vendor": ap.vendor,
         "randomized": ap.randomized,
         "country": ap.country,

@@ -321,6 +321,40 @@ def _classes(v: list[str]) -> list[str]:
     return v
 
 
+def _iface_name(v: str) -> str:
+    if v and not re.match(r"^[A-Za-z0-9_.:-]{1,15}$", v):
+        raise ValueError(f"not a network interface name: {v!r}")
+    return v
+
+
+def _cidr_address(v: str) -> str:
+    """An interface address with its prefix length (198.51.100.10/24)."""
+    if not v:
+        return v
+    try:
+        return str(ipaddress.ip_interface(v.strip())) if "/" in v else _bad_address(v)
+    except ValueError as exc:
+        raise ValueError(f"not an address with a prefix length: {v!r} "
+                         "(e.g. 192.168.50.10/24)") from exc
+
+
+def _bad_address(v: str) -> str:
+    raise ValueError(f"give the prefix length too: {v!r} (e.g. {v}/24)")
+
+
+@dataclass(frozen=True)
+class GuestWifi:
+    """The appliance's own station on the guest Wi-Fi, started by the agent (agent/station.py):
+    the isolation job (3-⑤/3-⑥) runs from it. The passphrase lives in a file, never here."""
+
+    interface: str = spec("", check=_iface_name)  # empty: the agent starts no station
+    ssid: str = spec("", check=lambda v: _ssid_name(v) if v else v)
+    key_mgmt: str = spec("WPA-PSK", choices=("WPA-PSK", "SAE", "NONE"))
+    passphrase_file: str = ""
+    address: str = spec("", check=_cidr_address)  # empty: wait for the OS's DHCP client
+    join_timeout_s: float = spec(90.0, ge=5, le=600)
+
+
 @dataclass(frozen=True)
 class Probe:
     scope: list[str] = spec(factory=list, check=_scope)
@@ -343,6 +377,7 @@ class Probe:
     # stations on the guest network that must stay unreachable: the appliance's own second
     # station (a self-test for 3-⑤) or a dedicated test device (docs/compliance.md)
     isolation_peers: list[str] = spec(factory=list, check=lambda v: _ips(v))
+    guest_wifi: GuestWifi = spec(factory=GuestWifi)
     credentials: list[str] = spec(factory=list, check=_classes)
     snmp_community: str = spec("public", min_len=1, max_len=64)
     advisories_url: str = ""
@@ -540,9 +575,33 @@ def from_mapping(data: dict[str, Any]) -> Config:
             scope_rules.validate(config.probe.scope, config.probe.allow_public_scope)
         except scope_rules.ScopeError as exc:
             errors.append(str(exc))
+    if config is not None and not errors:
+        errors += _guest_wifi_problems(config.probe)
+        g = config.probe.guest_wifi
+        if not errors and g.interface and not config.probe.guest_interface:
+            # the isolation job runs from the station the agent starts
+            config = dataclasses.replace(config, probe=dataclasses.replace(
+                config.probe, guest_interface=g.interface))
     if errors:
         raise ConfigError("\n".join(errors))
     return typing.cast(Config, config)
+
+
+def _guest_wifi_problems(p: Probe) -> list[str]:
+    g = p.guest_wifi
+    if not g.interface:
+        return []
+    out = []
+    if not g.ssid:
+        out.append("probe.guest_wifi.ssid: the guest SSID to join is required with "
+                   "probe.guest_wifi.interface")
+    if g.key_mgmt != "NONE" and not g.passphrase_file:
+        out.append(f"probe.guest_wifi.passphrase_file: {g.key_mgmt} needs the file that holds "
+                   "the passphrase (the passphrase itself never goes in this file)")
+    if p.guest_interface and p.guest_interface != g.interface:
+        out.append(f"probe.guest_interface ({p.guest_interface!r}) must be the station's "
+                   f"interface probe.guest_wifi.interface ({g.interface!r}) or empty")
+    return out
 
 
 SETTINGS_FILE = "settings.toml"

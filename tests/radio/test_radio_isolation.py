@@ -1,8 +1,9 @@
-"""Client isolation (3-⑤) over real Wi-Fi: the appliance's radio joins the guest SSID as a
-station while a second station (in its own network namespace, so their traffic really crosses
-the air) is associated; the probe's isolation job then passes with hostapd's `ap_isolate=1`
-(the "privacy separator") and fails with `ap_isolate=0`: the self-test that makes a pass
-trustworthy."""
+"""Client isolation (3-⑤) over real Wi-Fi: the agent, configured only through its
+officeguard.toml (`[probe.guest_wifi]`), joins the guest SSID with its own wpa_supplicant while a
+guest's station (in its own network namespace, so their traffic really crosses the air) is
+associated; the probe's isolation job from the agent's station then passes with hostapd's
+`ap_isolate=1` (the "privacy separator") and fails with `ap_isolate=0`: the self-test that
+makes a pass trustworthy."""
 
 from __future__ import annotations
 
@@ -25,31 +26,52 @@ def test_client_isolation_self_test(bed: Bed, isolate: int) -> None:
     ap = f"guest-ap-{isolate}"
     bed.ap(ap, AP_N, "Guest-WiFi", 6, f"wpa=2\nwpa_key_mgmt=WPA-PSK\nrsn_pairwise=CCMP\n"
            f"wpa_passphrase={PSK}\nap_isolate={isolate}")
-    me, peer = f"me-{isolate}", f"peer-{isolate}"
+    peer = f"peer-{isolate}"
+    agent = None
     try:
-        # the peer's radio lives in its own namespace: its address is not the appliance's
+        # a guest's radio lives in its own namespace: its address is not the appliance's
         vm.sh(f"ip netns add peer{isolate} && iw phy phy{PEER_N} set netns name peer{isolate}")
         conf = vm.share / f"{peer}.conf"
         conf.write_text(f"ctrl_interface=/run/wpa-{peer}\nnetwork={{\n{NET}\n}}\n")
         peer_log = vm.spawn(peer, ["/bin/ip", "netns", "exec", f"peer{isolate}",
                                    "/usr/sbin/wpa_supplicant", "-i", f"wlan{PEER_N}", "-D",
                                    "nl80211", "-c", str(conf)])
-        me_log = bed.station(me, ME_N, NET)
-        for log in (me_log, peer_log):
-            vm.wait_for(lambda lg=log: "CTRL-EVENT-CONNECTED" in _read(lg), vm.t(60, 120),
-                        f"{log.stem} to join Guest-WiFi")
-        vm.sh(f"ip addr add 198.51.100.10/24 dev wlan{ME_N} && "
-              f"ip netns exec peer{isolate} ip addr add 198.51.100.20/24 dev wlan{PEER_N}")
-        data = f"/tmp/og-probe-{isolate}"
-        vm.sh(f"mkdir -p {data} && chown {AGENT_UID}:{AGENT_UID} {data}")
-        cfg = vm.share / f"probe-{isolate}.toml"
-        cfg.write_text(f'[storage]\ndata_dir = "{data}"\n'
-                       f'[probe]\nscope = ["198.51.100.16/29"]\n'
-                       f'guest_interface = "wlan{ME_N}"\n'
-                       # the appliance's own second station: the peer the test must not reach
-                       # (without a known peer, 3-5 is unknown, never pass)
-                       f'isolation_peers = ["198.51.100.20"]\n')
-        cfg.chmod(0o644)
+        # the passphrase in a file only the agent's user may read, never in the toml
+        secret = f"/tmp/og-secret-{isolate}"
+        vm.sh(f"mkdir -p {secret} && umask 077 && printf %s '{PSK}' > {secret}/guest.psk && "
+              f"chown -R {AGENT_UID}:{AGENT_UID} {secret} && chmod 700 {secret}")
+        agent = bed.start_agent(None, (
+            '[probe]\nscope = ["198.51.100.16/29"]\n'
+            # the agent's own scheduled cycle stays out of the way of the one run below
+            "jitter_s = 86400\n"
+            # the peer the test must not reach (without a known peer, 3-5 is unknown)
+            'isolation_peers = ["198.51.100.20"]\n'
+            f'[probe.guest_wifi]\ninterface = "wlan{ME_N}"\nssid = "Guest-WiFi"\n'
+            f'passphrase_file = "{secret}/guest.psk"\naddress = "198.51.100.10/24"\n'))
+        cfg = vm.share / f"{agent.name}.toml"
+
+        def station() -> dict[str, object] | None:
+            rows = agent.peek("SELECT value FROM meta WHERE key = 'agent'") if agent else []
+            if not rows:
+                return None
+            doc = json.loads(rows[0]["value"])
+            st: dict[str, object] | None = next(
+                (s for s in doc["sensors"] if s["name"] == "guest_wifi" and (
+                    s["active"] or not str(s["detail"]).startswith("joining"))), None)
+            return st
+
+        st = agent.wait(station, "the agent's guest Wi-Fi station to join or fail")
+        assert st["active"], st  # the reason is in the status when it is not
+        assert "joined 'Guest-WiFi'" in str(st["detail"]) and "198.51.100.10/24" in str(
+            st["detail"])
+        vm.wait_for(lambda: "CTRL-EVENT-CONNECTED" in _read(peer_log), vm.t(60, 120),
+                    "the guest's station to join Guest-WiFi")
+        vm.sh(f"ip netns exec peer{isolate} ip addr add 198.51.100.20/24 dev wlan{PEER_N}")
+        # the station's wpa_supplicant config: private, and without the passphrase
+        r = vm.sh(f"stat -c '%a %u' {agent.data}/guest-wifi/wpa_supplicant.conf && "
+                  f"grep -c '{PSK}' {agent.data}/guest-wifi/wpa_supplicant.conf", check=False)
+        assert r["out"].split() == ["600", str(AGENT_UID), "0"], r
+
         def probe(as_shipped_user: bool) -> dict[str, object]:
             drop = ["/usr/bin/setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}",
                     "--clear-groups", "--inh-caps=+net_raw,+net_admin",
@@ -78,8 +100,16 @@ def test_client_isolation_self_test(bed: Bed, isolate: int) -> None:
                 assert isinstance(ev, dict)
                 assert iso["result"] == "fail", (shipped, iso)
                 assert [p["ip"] for p in ev["answered"]] == ["198.51.100.20"]
+        agent.stop()
+        # the station went with the agent: no wpa_supplicant on its radio, no address left
+        left = vm.sh(f"pgrep -f '[w]pa_supplicant -i wlan{ME_N} ' || true; "
+                     f"ip -4 -o addr show dev wlan{ME_N}")["out"]
+        assert left.strip() == "", left
     finally:
-        for name in (me, peer, ap):
+        if agent is not None and agent.rc is None:
+            vm.stop(agent.name)
+            vm.stop(f"{agent.name}-mirror")
+        for name in (peer, ap):
             vm.stop(name)
         vm.sh(f"ip netns exec peer{isolate} iw phy phy{PEER_N} set netns 1; "
               f"ip netns del peer{isolate}; ip addr flush dev wlan{ME_N}; true")

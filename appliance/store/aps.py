@@ -1,0 +1,54 @@
+"""The `access_points` table: the Wi-Fi sensor's inventory, saved and restored.
+
+Rows are tuples in `COLUMNS` order. The counters (`COUNTERS`) are written as their growth since
+the last write and added in SQL, so two writers (an ingest beside the live agent) keep each
+other's counts; the RSSI extremes and the first/last sighting are merged with MIN/MAX; every
+other column takes the newest value.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+COLUMNS = (
+    "bssid", "ssid", "ssid_hex", "hidden", "channel", "frequency_mhz", "band", "security", "akm",
+    "pairwise", "group_cipher", "pmf", "privacy", "wps", "vendor", "randomized", "country",
+    "tx_power_dbm", "phy", "rssi_min", "rssi_max", "rssi_sum", "rssi_n", "rssi_last", "beacons",
+    "probe_responses", "malformed_frames", "profiles", "channels_seen", "first_seen",
+    "last_seen",
+)
+
+# counters written as growth and added in SQL (the rest: latest value, or MIN/MAX)
+COUNTERS = ("rssi_sum", "rssi_n", "beacons", "probe_responses", "malformed_frames")
+COUNTER_IDX = tuple(COLUMNS.index(c) for c in COUNTERS)
+
+_MERGE = {c: f"{c} = {c} + excluded.{c}" for c in COUNTERS} | {
+    "rssi_min": "rssi_min = MIN(COALESCE(rssi_min, excluded.rssi_min), "
+                "COALESCE(excluded.rssi_min, rssi_min))",
+    "rssi_max": "rssi_max = MAX(COALESCE(rssi_max, excluded.rssi_max), "
+                "COALESCE(excluded.rssi_max, rssi_max))",
+    "first_seen": "first_seen = MIN(first_seen, excluded.first_seen)",
+    "last_seen": "last_seen = MAX(last_seen, excluded.last_seen)"}
+_UPSERT = (
+    f"INSERT INTO access_points ({', '.join(COLUMNS)}) "  # noqa: S608 - fixed columns
+    f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (bssid) DO UPDATE SET "
+    + ", ".join(_MERGE.get(c, f"{c} = excluded.{c}") for c in COLUMNS[1:]))
+
+
+def upsert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Write ROWS (COLUMNS order; counters as growth since the last write)."""
+    if rows:
+        conn.executemany(_UPSERT, rows)
+
+
+def delete(conn: sqlite3.Connection, bssids: Iterable[str]) -> None:
+    """Remove these BSSIDs (a beacon flood's fakes withdrawn from the inventory)."""
+    conn.executemany("DELETE FROM access_points WHERE bssid = ?", [(b,) for b in sorted(bssids)])
+
+
+def load_all(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every saved AP as a dict of its columns (to rebuild the sensor's state at start)."""
+    cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM access_points")  # noqa: S608
+    return [dict(zip(COLUMNS, r, strict=True)) for r in cur]
