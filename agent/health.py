@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.config import Health
 from appliance.findings import FindingDraft
 
 MEASURE = "1-4"  # the periodic checks are only as good as the appliance doing them
@@ -24,12 +25,8 @@ RESERVE_NAME = ".disk-reserve"
 RESERVE_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class HealthSettings:
-    disk_min_free_mb: float = 64.0
-    disk_min_free_pct: float = 5.0
-    memory_max_pct: float = 90.0
-    temp_max_c: float = 80.0
+# The thresholds are the config's `[health]` table (documented in docs/configuration.md).
+HealthSettings = Health
 
 
 @dataclass
@@ -93,7 +90,7 @@ def read(data_dir: Path, interfaces: list[str], capture: tuple[int, int] = (0, 0
     return r
 
 
-def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
+def health_drafts(r: HealthReading, s: Health) -> list[FindingDraft]:
     """Pure: a finding per problem, and a clearing draft per problem that went away."""
     out = []
 
@@ -124,7 +121,8 @@ def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
     draft("health.memory_high", mem, "medium", "本機のメモリが不足しています",
           "The appliance is short of memory", f"メモリ使用率 {r.memory_pct}%。",
           f"Memory {r.memory_pct}% used.", memory_pct=r.memory_pct)
-    drops = r.capture_drops > 0 and r.capture_drops * 100 >= max(1, r.capture_packets) * 1
+    drops = r.capture_drops > 0 and (
+        r.capture_drops * 100 >= max(1, r.capture_packets) * s.capture_drops_max_pct)
     draft("health.capture_drops", drops, "medium", "キャプチャでパケットを取りこぼしています",
           "The sensors are dropping packets",
           f"直近でパケットの {r.capture_drops} 件を取りこぼしました（{r.capture_packets} 件中）。"
