@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.domain import DEFAULT_PORTS
+
 ENV_VAR = "OFFICEGUARD_CONFIG"
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -324,8 +326,6 @@ class Wifi:
     lookalike_distance: int = spec(2, ge=0, le=5)
 
 
-_DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
-                  5357, 7547, 8000, 8080, 8443, 8554, 9100, 49152]
 _CLASSES = ("router", "ap", "printer", "camera", "nas", "pc", "other")
 
 
@@ -349,7 +349,7 @@ class Probe:
     websites: list[str] = spec(factory=list, check=_urls)
     allow_public_scope: bool = False
     ca_file: str = ""
-    ports: list[int] = spec(factory=lambda: list(_DEFAULT_PORTS), check=_ports)
+    ports: list[int] = spec(factory=lambda: list(DEFAULT_PORTS), check=_ports)
     scan_interval_s: float = spec(86400.0, ge=300)
     isolation_interval_s: float = spec(21600.0, ge=300)
     website_interval_s: float = spec(86400.0, ge=300)

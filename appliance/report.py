@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.display import display_safe
+from appliance.domain import SEVERITIES_WORST_FIRST
 from appliance.wording import VERDICT as WORDS
 from appliance.wording import confidence, confidence_level, measure_label, severity
 
@@ -138,7 +139,7 @@ def _bar_chart(daily: dict[str, dict[str, int]], t: dict[str, str], lang: str) -
     days = sorted(daily)
     if not days:
         return _none(t)
-    sevs = ("critical", "high", "medium", "low", "info")
+    sevs = SEVERITIES_WORST_FIRST
     colours = {"critical": "#900", "high": "#d33", "medium": "#e90", "low": "#48c",
                "info": "#999"}
     top = max(sum(daily[d].values()) for d in days) or 1
