@@ -185,6 +185,12 @@ def test_a_real_agent_run_reports_a_failing_job_and_keeps_capturing(tmp_path: Pa
         assert jobs["heartbeat"]["ok"] is True and jobs["flush"]["errors"] == 0
         final = json.loads(store.get_meta("agent") or "{}")
         assert final["running"] is False  # the clean stop was recorded
+    res = subprocess.run([OFFICEGUARD, "status", "--db", str(tmp_path / "officeguard.db")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "job broken: " in res.stdout and "still failing" in res.stdout
+    assert "RuntimeError: this job always fails" in res.stdout
+    assert "job health" not in res.stdout  # only the jobs that failed are listed
 
 
 def test_the_agent_command_runs_jobs_on_configured_intervals(tmp_path: Path) -> None:
@@ -220,3 +226,36 @@ def test_the_agent_command_runs_jobs_on_configured_intervals(tmp_path: Path) -> 
     assert beat["jobs"]["heartbeat"]["every_s"] == 1.0
     assert beat["jobs"]["health"]["errors"] == 0
     assert proc.returncode == 0
+
+
+def test_the_watchdog_is_pinged_while_the_clock_is_not_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Pi waiting for NTP records nothing, but it is not hung: the watchdog job runs (and no
+    job that writes dated rows does), so systemd does not restart it over and over."""
+    import socket
+
+    sock_path = tmp_path / "notify"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(str(sock_path))
+    srv.settimeout(15)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(sock_path))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    cfg = Config.model_validate({
+        "interfaces": {"lan": "nonexistent0"}, "storage": {"data_dir": str(tmp_path)},
+        "agent": {"health_every_s": 1}})
+    with Store(tmp_path / "officeguard.db") as store:
+        agent = Agent(cfg, store, iw=fake_iw(USB), clock=lambda: 86400.0)  # 1970-01-02
+        t = threading.Thread(target=agent.run)
+        t.start()
+        try:
+            got = [srv.recv(4096).decode() for _ in range(4)]
+            jobs = agent.supervisor.status()
+        finally:
+            agent.stop.set()
+            t.join(30)
+            srv.close()
+    assert got[0].startswith("READY=1")
+    assert sum(m.startswith("WATCHDOG=1") for m in got[1:]) >= 2
+    assert jobs["watchdog"]["runs"] >= 2
+    assert jobs["health"]["runs"] == 0 and jobs["flush"]["runs"] == 0  # nothing dated
