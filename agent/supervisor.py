@@ -65,6 +65,7 @@ class Supervisor:
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     _jobs: dict[str, JobState] = field(default_factory=dict)
+    _next_due: float = float("inf")  # the earliest due time: most ticks stop at one compare
 
     def add(self, job: Job) -> Job:
         """Register JOB; a name is registered once."""
@@ -72,11 +73,13 @@ class Supervisor:
             raise ValueError(f"job {job.name!r} is already registered")
         if not job.every_s > 0:
             raise ValueError(f"job {job.name!r}: every_s must be > 0, not {job.every_s!r}")
-        self._jobs[job.name] = JobState(job, self.monotonic() + job.first_after_s)
+        st = self._jobs[job.name] = JobState(job, self.monotonic() + job.first_after_s)
+        self._next_due = min(self._next_due, st.due)
         return job
 
     def remove(self, name: str) -> None:
         self._jobs.pop(name, None)
+        self._next_due = min((st.due for st in self._jobs.values()), default=float("inf"))
 
     @property
     def names(self) -> list[str]:
@@ -87,21 +90,26 @@ class Supervisor:
         st = self._jobs.get(name)
         if st is not None:
             st.due = self.monotonic()
+            self._next_due = min(self._next_due, st.due)
 
     def tick(self, only: Callable[[Job], bool] | None = None) -> None:
         """Run every due job (those ONLY accepts, when given), in registration order."""
+        now = self.monotonic()
+        if now < self._next_due:
+            return
         for st in list(self._jobs.values()):
-            now = self.monotonic()
             if now < st.due or (only is not None and not only(st.job)):
                 continue
             st.due = now + st.job.every_s
             self._run(st)
+        self._next_due = min((st.due for st in self._jobs.values()), default=float("inf"))
 
     def run_now(self, name: str) -> None:
         """Run NAME at once, whether due or not (its next run is rescheduled from now)."""
         st = self._jobs[name]
         st.due = self.monotonic() + st.job.every_s
         self._run(st)
+        self._next_due = min((s.due for s in self._jobs.values()), default=float("inf"))
 
     def _run(self, st: JobState) -> None:
         st.last_run_at = self.wall()
