@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.config import Health
 from appliance.findings import FindingDraft
 from appliance.i18n import N_, both
 
@@ -25,12 +26,8 @@ RESERVE_NAME = ".disk-reserve"
 RESERVE_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class HealthSettings:
-    disk_min_free_mb: float = 64.0
-    disk_min_free_pct: float = 5.0
-    memory_max_pct: float = 90.0
-    temp_max_c: float = 80.0
+# The thresholds are the config's `[health]` table (documented in docs/configuration.md).
+HealthSettings = Health
 
 
 @dataclass
@@ -94,7 +91,7 @@ def read(data_dir: Path, interfaces: list[str], capture: tuple[int, int] = (0, 0
     return r
 
 
-def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
+def health_drafts(r: HealthReading, s: Health) -> list[FindingDraft]:
     """Pure: a finding per problem, and a clearing draft per problem that went away."""
     out = []
 
@@ -123,7 +120,8 @@ def health_drafts(r: HealthReading, s: HealthSettings) -> list[FindingDraft]:
     mem = r.memory_pct is not None and r.memory_pct >= s.memory_max_pct
     draft("health.memory_high", mem, "medium", N_("The appliance is short of memory"),
           N_("Memory {pct}% used."), {"pct": r.memory_pct}, memory_pct=r.memory_pct)
-    drops = r.capture_drops > 0 and r.capture_drops * 100 >= max(1, r.capture_packets) * 1
+    drops = r.capture_drops > 0 and (
+        r.capture_drops * 100 >= max(1, r.capture_packets) * s.capture_drops_max_pct)
     draft("health.capture_drops", drops, "medium", N_("The sensors are dropping packets"),
           N_("{drops} of {packets} packets were dropped recently: the appliance is overloaded."),
           {"drops": r.capture_drops, "packets": r.capture_packets}, capture_drops=r.capture_drops,

@@ -187,15 +187,15 @@ class LanState:
                 if m not in st.history:
                     del st.last_claim[m]
 
-    def _once(self, out: list[ev.LanEventSeen], kind: str, ts: float, ip: str, mac: str,
-              other: str, detail: dict[str, object]) -> None:
+    def _once(self, out: list[ev.LanEventSeen], kind: ev.LanEventKind, ts: float, ip: str,
+              mac: str, other: str, detail: ev.LanDetail) -> None:
         k = (kind, ip, mac + other)
         if k in self._noted:
             return
         if len(self._noted) > self.settings.max_stations:
             self._noted.clear()
         self._noted.add(k)
-        out.append(ev.LanEventSeen(kind, ts, ip, mac, "", dict(detail)))
+        out.append(ev.LanEventSeen(kind, ts, ip, mac, "", detail.copy()))
 
     def _inside(self, ip: str) -> bool:
         try:

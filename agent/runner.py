@@ -1,5 +1,8 @@
 """The agent: preflight (which sensors can run, and why not), then the capture loop.
 
+Between batches of frames the loop ticks a small supervisor (agent/supervisor.py) that runs the
+registered periodic jobs: flush, health, retention, export, evidence, surveys, probes, settings,
+heartbeat and the systemd watchdog, each on its interval from the config's `[agent]` table.
 Stop-aware: a threading.Event ends the loop, the last batch is flushed and the store closed.
 """
 
@@ -10,8 +13,6 @@ import logging
 import os
 import select
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from agent.sources import (
     default_route_interface,
     interface_exists,
 )
+from agent.supervisor import Job, Supervisor
 from agent.survey import SurveyAcc
 from agent.survey import finish as survey_finish
 from appliance.config import Config, ConfigError, apply_settings, read_settings, settings_mtime
@@ -49,12 +51,8 @@ from appliance.timeutil import iso
 log = logging.getLogger(__name__)
 
 URGENT_FLUSH_S = 0.05
-HEALTH_EVERY_S = float(os.environ.get("OFFICEGUARD_HEALTH_EVERY_S", "30"))
-EXPORT_CHECK_S = 600.0
-EVIDENCE_EVERY_S = float(os.environ.get("OFFICEGUARD_EVIDENCE_EVERY_S", "600"))
-HEARTBEAT_S = 5.0
-PRUNE_EVERY_S = 6 * 3600.0
-SETTINGS_CHECK_S = 2.0  # how often to look for settings saved from the dashboard
+# jobs that also run while the clock is not set yet (they write nothing dated)
+CLOCK_FREE_JOBS = frozenset({"watchdog"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +153,11 @@ class Agent:
         self.frames_before_clock = 0
         self._clock_warned = False
         self.config_path = config_path
-        self._export: subprocess.Popen[bytes] | None = None
+        self._export: threading.Thread | None = None
         self._export_period = ""
-        self._last_export_check = time.monotonic()  # the first look comes after a while
+        self.export_error: str | None = None  # why the last monthly export failed
         self._watchdog = sdnotify.watchdog_interval_s()
-        self._last_health = 0.0
-        self._last_evidence = 0.0
         self.health_reading: health.HealthReading | None = None
-        self._last_watchdog = 0.0
         self._sources: list[FrameSource] = []
         self.config = config
         self.store = store
@@ -174,8 +169,6 @@ class Agent:
         if wifi_source is not None:
             self._set("wifi", True, "injected radio source")
         self.hopper: ChannelHopper | None = None
-        self._last_survey_sync = 0.0
-        self._last_settings_check = 0.0
         self.settings_mtime = settings_mtime(config.data_dir)  # load() applied this one
         self.publisher: Any = None
         self.prober: Any = None
@@ -194,21 +187,59 @@ class Agent:
             config, store, extra_gateways=self.ctx["gateways"],
             report=RunReport(keep_events=False),
         )
+        self.supervisor = Supervisor()
+        self._register_jobs()
+
+    def _register_jobs(self) -> None:
+        """The periodic jobs, in the order they run within a tick. Adding one is one line:
+        `self.supervisor.add(Job(name, self.config.agent.<name>_s, callable))`."""
+        a, add = self.config.agent, self.supervisor.add
+        add(Job("flush", URGENT_FLUSH_S, self._flush))
+        add(Job("export", a.export_check_s, lambda: self._maybe_export(datetime.now()),
+                first_after_s=a.export_check_s))  # the first look comes after a while
+        add(Job("health", a.health_every_s, self._check_health))
+        add(Job("evidence", a.evidence_every_s, self._check_evidence))
+        add(Job("surveys", a.survey_check_s, self._sync_surveys))
+        add(Job("probes", a.probe_check_s, self._tick_probes))
+        if self._watchdog:
+            add(Job("watchdog", self._watchdog, self._ping_watchdog))
+        add(Job("settings", a.settings_check_s, self._check_settings))
+        add(Job("heartbeat", a.heartbeat_s, self._heartbeat, first_after_s=a.heartbeat_s))
+        add(Job("retention", a.prune_every_s, self._prune, first_after_s=a.prune_every_s))
+
+    def _flush(self) -> None:
+        self.pipeline.wifi.tick(time.time())
+        since = time.monotonic() - self.pipeline.last_flush
+        if (self.pipeline.urgent and since >= URGENT_FLUSH_S) or (
+            since >= self.config.storage.flush_interval_s
+        ):
+            self.pipeline.flush()
+
+    def _tick_probes(self) -> None:
+        if self.prober is not None:
+            self.prober.tick(time.monotonic())
+
+    def _ping_watchdog(self) -> None:
+        if self.healthy():  # a stuck or broken agent stops pinging and systemd restarts it
+            sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_line())
+
+    def _check_settings(self) -> None:
+        if settings_mtime(self.config.data_dir) != self.settings_mtime:
+            self._reload_settings()
+            self.supervisor.soon("heartbeat")  # say at once that they were applied
 
     def _prune(self) -> None:
+        """Retention: raises StoreError when pruning fails (the supervisor logs and counts)."""
         s = self.config.storage
-        try:
-            gone = self.store.write(lambda c: prune(c, time.time(), s.retention_days))
-            if any(gone.values()):
-                log.info("retention (storage.retention_days = %d): removed raw observations "
-                         "recorded before the window: %s (findings are kept)", s.retention_days,
-                         ", ".join(f"{k} {v}" for k, v in gone.items() if v))
-            n = self.store.write(lambda c: prune_to_size(c, s.max_db_mb * 2**20))
-            if n:
-                log.warning("the database reached storage.max_db_mb (%d MB): dropped the %d "
-                            "oldest raw observations (findings are kept)", s.max_db_mb, n)
-        except StoreError as exc:
-            log.error("retention pruning failed: %s", exc)
+        gone = self.store.write(lambda c: prune(c, time.time(), s.retention_days))
+        if any(gone.values()):
+            log.info("retention (storage.retention_days = %d): removed raw observations "
+                     "recorded before the window: %s (findings are kept)", s.retention_days,
+                     ", ".join(f"{k} {v}" for k, v in gone.items() if v))
+        n = self.store.write(lambda c: prune_to_size(c, s.max_db_mb * 2**20))
+        if n:
+            log.warning("the database reached storage.max_db_mb (%d MB): dropped the %d "
+                        "oldest raw observations (findings are kept)", s.max_db_mb, n)
 
     def _reload_settings(self) -> None:
         """Apply what the dashboard saved without a restart: the facility's SSIDs (the rules'
@@ -257,19 +288,14 @@ class Agent:
             if stats is not None:
                 p, d = stats()
                 packets, drops = packets + p, drops + d
-        try:
-            r = health.read(data_dir, [self.ctx.get("lan_iface") or "",
-                                       self.config.interfaces.monitor], (packets, drops))
-        except OSError as exc:
-            log.error("self-health check failed: %s", exc)
-            return
+        r = health.read(data_dir, [self.ctx.get("lan_iface") or "",
+                                   self.config.interfaces.monitor], (packets, drops))
         self.health_reading = r
         if not r.clock_ok:
             log.warning("the clock is not set yet (no NTP?): times recorded now will be wrong")
-        drafts = health.health_drafts(r, health.HealthSettings())
+        drafts = health.health_drafts(r, self.config.health)
         self.pipeline.add_drafts(drafts)
-        if r.disk_free_mb is not None and r.disk_free_mb > 2 * health.HealthSettings(
-                ).disk_min_free_mb:
+        if r.disk_free_mb is not None and r.disk_free_mb > 2 * self.config.health.disk_min_free_mb:
             health.ensure_reserve(data_dir)
 
     def _check_evidence(self) -> None:
@@ -278,19 +304,15 @@ class Agent:
         from datetime import date
 
         from appliance import attestations as att
-        from appliance.guideline import CatalogError, catalog_for
+        from appliance.guideline import catalog_for
 
-        try:
-            catalog = catalog_for(self.config)
-            drafts = self.store.read_with(
-                lambda c: att.evidence_drafts(c, self.config, catalog, time.time()))
-            self.pipeline.add_drafts(drafts)
-            days = self.config.mqtt.expiry_notice_days
-            notices = self.store.write(lambda c: att.expiry_notices(
-                c, catalog, date.today(), days, time.time()))
-        except (StoreError, CatalogError, OSError) as exc:
-            log.error("evidence check failed: %s", exc)
-            return
+        catalog = catalog_for(self.config)
+        drafts = self.store.read_with(
+            lambda c: att.evidence_drafts(c, self.config, catalog, time.time()))
+        self.pipeline.add_drafts(drafts)
+        days = self.config.mqtt.expiry_notice_days
+        notices = self.store.write(lambda c: att.expiry_notices(
+            c, catalog, date.today(), days, time.time()))
         ex = self.config.exports
         if notices and ex.email_to and ex.smtp_host:
             from appliance.export import ExportError, notice_email
@@ -330,33 +352,41 @@ class Agent:
 
     def _maybe_export(self, now: datetime) -> None:
         """The monthly inspector export (exports.schedule = "agent"): last month's, once, after
-        02:00 on the 1st (or later if the appliance was off), in a child process so the PDF
-        renderer's memory never stays in the agent."""
+        02:00 on the 1st (or later if the appliance was off). It runs in a thread, one at a
+        time, so capture goes on; the data phase runs in its own child process (export.py)."""
         if self._export is not None:
-            rc = self._export.poll()
-            if rc is None:
+            if self._export.is_alive():
                 return  # never two at once
-            log.log(logging.INFO if rc == 0 else logging.ERROR,
-                    "monthly export %s finished with exit code %s", self._export_period, rc)
+            self._export.join()
             self._export = None
         if self.config.exports.schedule != "agent" or now.hour < 2:
             return
         first = now.replace(day=1)
         last_month = (first - timedelta(days=1)).strftime("%Y-%m")
-        try:
-            done = self.store.query("SELECT 1 FROM exports WHERE period = ? LIMIT 1",
-                                    (last_month,))
-        except StoreError as exc:
-            log.error("cannot check exports: %s", exc)
+        if self.store.query("SELECT 1 FROM exports WHERE period = ? LIMIT 1", (last_month,)):
             return
-        if done:
-            return
-        cmd = [sys.executable, "-m", "appliance.cli", "export", "--period", last_month]
-        if self.config_path:
-            cmd += ["--config", self.config_path]
         log.info("starting the monthly export of %s", last_month)
         self._export_period = last_month
-        self._export = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        self._export = threading.Thread(target=self._export_month, args=(last_month,),
+                                        name="monthly-export", daemon=True)
+        self._export.start()
+
+    def _export_month(self, label: str) -> None:
+        from appliance import export as ex
+
+        try:
+            done = ex.run_export(self.store, self.config, ex.parse_period(label, None, None))
+        except (ex.ExportError, StoreError, OSError) as exc:
+            self.export_error = str(exc)
+            log.error("the monthly export of %s failed (retried at the next check): %s",
+                      label, exc)
+        except Exception as exc:  # noqa: BLE001 - a thread's error would otherwise be lost
+            self.export_error = f"{type(exc).__name__}: {exc}"
+            log.exception("the monthly export of %s failed", label)
+        else:
+            self.export_error = None
+            log.info("monthly export %s written to %s%s", label, done.folder,
+                     f"; {done.email}" if done.email else "")
 
     def _start_publisher(self) -> None:
         if not self.config.mqtt.host:
@@ -470,6 +500,10 @@ class Agent:
             "probe": ({"last": self.prober.last, "next": {
                 j: iso(t) for j, t in self.prober.next_runs().items()}}
                 if self.prober else None),
+            "jobs": self.supervisor.status(),
+            "export": {"period": self._export_period or None,
+                       "running": self._export is not None and self._export.is_alive(),
+                       "error": self.export_error},
         }
 
     def _note_unclean_stop(self) -> None:
@@ -488,29 +522,27 @@ class Agent:
             self.pipeline.add_drafts([draft])
 
     def _heartbeat(self, running: bool = True) -> None:
+        """The status document in the store's meta table (the dashboard and `officeguard
+        status` read it); raises StoreError when it cannot be written."""
         doc = self.status_doc()
         doc["running"] = running
-        try:
-            self.store.write(lambda c: set_meta(c, "agent", json.dumps(doc)))
-        except StoreError as exc:
-            log.error("heartbeat not written: %s", exc)
+        self.store.write(lambda c: set_meta(c, "agent", json.dumps(doc)))
 
     def run(self) -> None:
         for s in self.sensors:
             log.info("sensor %-5s %s: %s", s.name, "active" if s.active else "inactive", s.detail)
         self.pipeline.restore()
-        self._prune()
+        self.supervisor.run_now("retention")
         sources = self._open_sources()
         if self.station is not None:
             self.station.start(lambda ok, why: self._set("guest_wifi", ok, why))
         self._start_publisher()
         self._note_unclean_stop()
-        self._heartbeat()
+        self.supervisor.run_now("heartbeat")
         self._sources = sources
         sdnotify.notify("READY=1\nSTATUS=" + self._status_line())
         if not any(s.active for s in self.sensors):
             log.warning("no sensor is active: the agent idles until stopped (see reasons above)")
-        last_beat = last_prune = time.monotonic()
         try:
             while not self.stop.is_set():
                 if sources:
@@ -526,16 +558,12 @@ class Agent:
                                 self.frames_before_clock += 1
                 else:
                     self.stop.wait(0.5)
-                last_beat, last_prune = self._tick(last_beat, last_prune)
+                self._tick()
         finally:
             sdnotify.notify("STOPPING=1")
-            if self._export is not None and self._export.poll() is None:
+            if self._export is not None and self._export.is_alive():
                 log.info("waiting for the monthly export to finish")
-                try:
-                    self._export.wait(120)
-                except subprocess.TimeoutExpired:
-                    self._export.kill()
-                    self._export.wait(10)
+                self._export.join(120)  # a daemon thread: an export still stuck is abandoned
             if self.prober is not None and self.prober.running is not None:
                 self.prober.running.join(10)  # a cycle in flight gets a moment to record
             if self.publisher is not None:
@@ -547,46 +575,15 @@ class Agent:
             for src in sources:
                 src.close()
             self.pipeline.flush()
-            self._heartbeat(running=False)
+            try:
+                self._heartbeat(running=False)
+            except StoreError as exc:
+                log.error("the last heartbeat was not written: %s", exc)
             log.info("agent stopped")
 
-    def _tick(self, last_beat: float, last_prune: float) -> tuple[float, float]:
-        now = time.monotonic()
+    def _tick(self) -> None:
+        """Run the due jobs; while the clock is not set, only those that write nothing dated."""
         if not self.clock_ok():
-            return last_beat, last_prune  # nothing is written with a wrong date
-        self.pipeline.wifi.tick(time.time())
-        since = now - self.pipeline.last_flush
-        if (self.pipeline.urgent and since >= URGENT_FLUSH_S) or (
-            since >= self.config.storage.flush_interval_s
-        ):
-            self.pipeline.flush()
-        if now - self._last_export_check >= EXPORT_CHECK_S:
-            self._last_export_check = now
-            self._maybe_export(datetime.now())
-        if now - self._last_health >= HEALTH_EVERY_S:
-            self._last_health = now
-            self._check_health()
-        if now - self._last_evidence >= EVIDENCE_EVERY_S:
-            self._last_evidence = now
-            self._check_evidence()
-        if now - self._last_survey_sync >= 1.0:
-            self._last_survey_sync = now
-            self._sync_surveys()
-            if self.prober is not None:
-                self.prober.tick(now)
-        if self._watchdog and now - self._last_watchdog >= self._watchdog:
-            self._last_watchdog = now
-            if self.healthy():  # a stuck or broken agent stops pinging and systemd restarts it
-                sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_line())
-        if now - self._last_settings_check >= SETTINGS_CHECK_S:
-            self._last_settings_check = now
-            if settings_mtime(self.config.data_dir) != self.settings_mtime:
-                self._reload_settings()
-                last_beat = 0.0  # say at once that they were applied
-        if now - last_beat >= HEARTBEAT_S:
-            self._heartbeat()
-            last_beat = now
-        if now - last_prune >= PRUNE_EVERY_S:
-            self._prune()
-            last_prune = now
-        return last_beat, last_prune
+            self.supervisor.tick(only=lambda j: j.name in CLOCK_FREE_JOBS)
+            return
+        self.supervisor.tick()

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.events import WifiDetail, WifiEventKind
 from agent.oui import is_randomized
 from agent.parsers.dot11 import (
     SUBTYPE_BEACON,
@@ -39,11 +40,11 @@ SECURITY_RANK = {"OPEN": 0, "WEP": 1, "OWE": 2, "WPA": 2, "WPA-Enterprise": 3, "
                  "WPA/WPA2-Enterprise": 4, "WPA2": 4, "WPA2-Enterprise": 5, "WPA2/WPA3": 5,
                  "WPA3": 6, "WPA3-Enterprise": 7}
 
-AP_CONFIRMED = "ap_confirmed"
-AP_CHANGED = "ap_changed"
-DEAUTH_FLOOD = "deauth_flood"
-BEACON_FLOOD = "beacon_flood"
-WIFI_EVENT_KINDS = (AP_CONFIRMED, AP_CHANGED, DEAUTH_FLOOD, BEACON_FLOOD)
+AP_CONFIRMED = WifiEventKind.AP_CONFIRMED
+AP_CHANGED = WifiEventKind.AP_CHANGED
+DEAUTH_FLOOD = WifiEventKind.DEAUTH_FLOOD
+BEACON_FLOOD = WifiEventKind.BEACON_FLOOD
+WIFI_EVENT_KINDS: tuple[WifiEventKind, ...] = tuple(WifiEventKind)
 
 
 _WEAK = ("OPEN", "WEP")
@@ -146,11 +147,11 @@ class ApSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class WifiEventSeen:
-    kind: str
+    kind: WifiEventKind
     ts: float
     subject: str
     ap: ApSnapshot | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: WifiDetail = field(default_factory=lambda: WifiDetail())
 
 
 @dataclass(slots=True)
@@ -506,7 +507,7 @@ class WifiState:
             **self._bf(f), "suspect_share": round(len(suspects) / len(w), 2),
             "odd_share": round(odd_n / len(w), 2)}))
 
-    def _bf(self, f: _Flood) -> dict[str, Any]:
+    def _bf(self, f: _Flood) -> WifiDetail:
         return {"new_bssids": f.total, "window_s": self.s.beacon_flood_window_s,
                 "impossible_bssids": f.impossible, "started": f.started, "last": f.last_ts}
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from appliance.compliance import (
-    ACTIVE,
     AttestationFact,
     Facts,
     FindingFact,
@@ -23,6 +22,7 @@ from appliance.compliance import (
     condition_id,
 )
 from appliance.config import Config
+from appliance.domain import ACTIVE
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
 from appliance.i18n import both

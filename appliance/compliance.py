@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from appliance.domain import CheckState
 from appliance.guideline import Catalog, Measure
 from appliance.i18n import N_, both, gettext
 
 PASS, WARN, FAIL, UNKNOWN, EXPIRED, NA = (
-    "pass", "warn", "fail", "unknown", "expired", "not_applicable")
-EVIDENCE_INVALID = "evidence_invalid"
+    CheckState.PASS, CheckState.WARN, CheckState.FAIL, CheckState.UNKNOWN, CheckState.EXPIRED,
+    CheckState.NOT_APPLICABLE)
+EVIDENCE_INVALID = CheckState.EVIDENCE_INVALID
 STATES = (PASS, WARN, FAIL, UNKNOWN, EXPIRED, EVIDENCE_INVALID, NA)
-ACTIVE = ("open", "acknowledged", "reopened")
 # worst first: the verdict of a measure is the worst state among its applicable checks
 _WORST = (FAIL, EVIDENCE_INVALID, EXPIRED, UNKNOWN, WARN, PASS)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import scope as scope_rules
+from appliance.domain import DEFAULT_PORTS
 
 ENV_VAR = "OFFICEGUARD_CONFIG"
 
@@ -302,8 +303,6 @@ class Wifi:
     lookalike_distance: int = spec(2, ge=0, le=5)
 
 
-_DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
-                  5357, 7547, 8000, 8080, 8443, 8554, 9100, 49152]
 _CLASSES = ("router", "ap", "printer", "camera", "nas", "pc", "other")
 
 
@@ -361,7 +360,7 @@ class Probe:
     websites: list[str] = spec(factory=list, check=_urls)
     allow_public_scope: bool = False
     ca_file: str = ""
-    ports: list[int] = spec(factory=lambda: list(_DEFAULT_PORTS), check=_ports)
+    ports: list[int] = spec(factory=lambda: list(DEFAULT_PORTS), check=_ports)
     scan_interval_s: float = spec(86400.0, ge=300)
     isolation_interval_s: float = spec(21600.0, ge=300)
     website_interval_s: float = spec(86400.0, ge=300)
@@ -457,6 +456,32 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class AgentJobs:
+    """How often the agent's supervisor runs each periodic job (agent/supervisor.py)."""
+
+    heartbeat_s: float = spec(5.0, ge=1, le=300)
+    health_every_s: float = spec(30.0, ge=1, le=3600)
+    evidence_every_s: float = spec(600.0, ge=1, le=86400)
+    export_check_s: float = spec(600.0, ge=1, le=86400)
+    prune_every_s: float = spec(21600.0, ge=60, le=7 * 86400)
+    settings_check_s: float = spec(2.0, ge=0.5, le=600)
+    survey_check_s: float = spec(1.0, ge=0.1, le=600)
+    probe_check_s: float = spec(1.0, ge=0.1, le=600)
+    commands_every_s: float = spec(1.0, ge=0.1, le=600)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Self-health thresholds (agent/health.py): above or below them is a health finding."""
+
+    disk_min_free_mb: float = spec(64.0, ge=1, le=1 << 20)
+    disk_min_free_pct: float = spec(5.0, ge=0, le=90)
+    memory_max_pct: float = spec(90.0, gt=10, le=100)
+    temp_max_c: float = spec(80.0, ge=40, le=110)
+    capture_drops_max_pct: float = spec(1.0, gt=0, le=100)
+
+
+@dataclass(frozen=True)
 class Web:
     host: str = "127.0.0.1"
     port: int = spec(8080, ge=1, le=65535)
@@ -521,6 +546,8 @@ class Config:
     storage: Storage = spec(factory=Storage)
     exports: Exports = spec(factory=Exports)
     web: Web = spec(factory=Web)
+    agent: AgentJobs = spec(factory=AgentJobs)
+    health: Health = spec(factory=Health)
     rental_pcs: list[RentalPc] = spec(factory=list, check=_rental_pcs)
 
     @classmethod

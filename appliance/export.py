@@ -30,6 +30,7 @@ from appliance.config import Config
 from appliance.display import display_safe
 from appliance.guideline import Catalog
 from appliance.i18n import N_, both, gettext
+from appliance.store import Store
 from appliance.timeutil import iso
 
 FORMATS = ("html", "pdf", "csv", "json")
@@ -446,6 +447,36 @@ def record_export(conn: sqlite3.Connection, period: Period, folder: Path, digest
         conn.execute("UPDATE exports SET removed_at = ? WHERE id = ?", (time.time(), r["id"]))
         removed.append(r["path"])
     return removed
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    folder: Path
+    summary: dict[str, Any]
+    digest: str
+    removed: list[str]
+    email: str | None
+
+
+def run_export(store: Store, config: Config, period: Period, out_dir: Path | None = None,
+               formats: Sequence[str] = FORMATS, send_email: bool | None = None) -> ExportDone:
+    """One whole export, as the command line and the agent's monthly job run it: write the
+    signed folder, queue its MQTT notice, remember it (older ones beyond `exports.keep` are
+    removed) and e-mail it (SEND_EMAIL None: when `exports.email_to` and `smtp_host` are set).
+    Raises ExportError or OSError; nothing is recorded for a failed export."""
+    store.write(ensure_appliance_id)
+    folder, summary, digest = write_export(store.path, config, period,
+                                           (out_dir or config.exports_dir).resolve(), formats)
+
+    def record(c: sqlite3.Connection) -> list[str]:
+        notice(c, config, period, folder, digest)
+        return record_export(c, period, folder, digest, config.exports.keep)
+
+    removed = store.write(record)
+    if send_email is None:
+        send_email = bool(config.exports.email_to and config.exports.smtp_host)
+    mailed = email(config, folder, period) if send_email else None
+    return ExportDone(folder, summary, digest, removed, mailed)
 
 
 def ensure_appliance_id(conn: sqlite3.Connection) -> str:

@@ -14,12 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.domain import ACTIVE, SEVERITY_RANK
 from appliance.timeutil import iso
-
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-STATUSES = ("open", "acknowledged", "resolved", "reopened")
-ACTIVE = ("open", "acknowledged", "reopened")
 
 
 @dataclass(frozen=True, slots=True)

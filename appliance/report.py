@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from appliance.display import display_safe
+from appliance.domain import SEVERITIES_WORST_FIRST, SEVERITY_RANK
 from appliance.i18n import gettext, pgettext, translator
 from appliance.wording import confidence, confidence_level, measure_label, severity, verdict
 
@@ -51,8 +52,6 @@ td.num { text-align: right; } td.key { font-size: 6.5pt; }
 # and the CSV and JSON files beside it carry every row.
 MAX_ROWS_PER_MEASURE = 10
 MAX_TABLE_ROWS = 100
-SEV_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-SEV_ORDER = ("critical", "high", "medium", "low", "info")
 SEV_COLOUR = {"critical": "#900", "high": "#d33", "medium": "#e90", "low": "#48c", "info": "#999"}
 # codes the report shows in words (in Japanese; English shows the code as it is)
 _JA_ONLY = {"fw": ("current", "outdated", "unsafe", "component", "unknown (no probe data)"),
@@ -101,7 +100,7 @@ def _bar_chart(daily: dict[str, dict[str, int]]) -> dict[str, Any] | None:
     for i, d in enumerate(days):
         y = float(h)
         x = 10 + i * (bw + 2)
-        for s in SEV_ORDER:
+        for s in SEVERITIES_WORST_FIRST:
             n = daily[d].get(s, 0)
             if not n:
                 continue
@@ -151,7 +150,7 @@ def _measure(m: dict[str, Any], fs: list[dict[str, Any]], lang: str) -> dict[str
                           "closed": sum(f["closed_in_period"] for f in group),
                           "ttr": round(sum(ttrs) / len(ttrs), 1) if ttrs else ""})
     # the most severe first, the most recent first within a severity
-    shown = sorted(fs, key=lambda f: (SEV_RANK.get(f["severity"], 0), f["last_seen"]),
+    shown = sorted(fs, key=lambda f: (SEVERITY_RANK.get(f["severity"], 0), f["last_seen"]),
                    reverse=True)[:MAX_ROWS_PER_MEASURE]
     return {"label": measure_label(m["measure"]), "title": m["title_ja" if lang == "ja"
                                                             else "title_en"],
@@ -205,7 +204,7 @@ def render_html(doc: dict[str, Any], lang: str = "ja") -> str:
         verdict=lambda v: verdict(v, lang), word=word, when=when, mid=measure_label,
         max_rows=MAX_TABLE_ROWS, bar_chart=_bar_chart(doc["findings_per_day"]),
         survey_chart=_survey_chart(doc["surveys"]), sevs=[
-            (s, SEV_COLOUR[s], severity(s, lang)) for s in SEV_ORDER],
+            (s, SEV_COLOUR[s], severity(s, lang)) for s in SEVERITIES_WORST_FIRST],
         privacy_note=doc["privacy"][f"note_{suffix}"])
 
 

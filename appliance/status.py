@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from appliance.config import Config
-from appliance.findings import SEVERITIES
+from appliance.domain import SEVERITIES
 from appliance.store import StoreError, open_readonly
 
 

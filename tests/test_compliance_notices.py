@@ -18,7 +18,8 @@ from tests.test_mqtt import Subscriber, write_config
 def test_removed_evidence_alerts_and_expiry_is_noticed(tmp_path: Path, mosquitto: Broker
                                                        ) -> None:
     cfg = write_config(tmp_path, mosquitto.port, "expiry_notice_days = 14\n")
-    env = {**os.environ, "OFFICEGUARD_EVIDENCE_EVERY_S": "1"}
+    cfg.write_text(cfg.read_text() + "[agent]\nevidence_every_s = 1\n")  # look every second
+    env = dict(os.environ)
     for measure, check, days in (("1-1", "policy", "365"), ("3-4", "passphrase", "10")):
         f = tmp_path / f"{measure}.pdf"
         f.write_bytes(f"evidence {measure}".encode())
@@ -68,8 +69,9 @@ def test_expiry_notice_is_also_e_mailed_when_configured(tmp_path: Path, mosquitt
     smtp = SmtpServer(tmp_path).__enter__()
     received = smtp.received
     cfg = write_config(tmp_path, mosquitto.port, "expiry_notice_days = 14\n")
-    cfg.write_text(cfg.read_text() + smtp.toml("staff@example.jp"))
-    env = {**os.environ, "OFFICEGUARD_EVIDENCE_EVERY_S": "1"}
+    cfg.write_text(cfg.read_text() + smtp.toml("staff@example.jp")
+                   + "\n[agent]\nevidence_every_s = 1\n")  # the agent looks every second
+    env = dict(os.environ)
     f = tmp_path / "psk.jpg"
     f.write_bytes(b"photo of the posted passphrase")
     r = subprocess.run([OFFICEGUARD, "attest", "3-4", "--check", "passphrase", "--valid-days",

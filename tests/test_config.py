@@ -40,6 +40,11 @@ def test_example_file_validates() -> None:
         ("[storage]\nretention_days = 0\n", "storage.retention_days", "greater than"),
         ("[facility]\nid = 'Has Spaces'\n", "facility.id", "pattern"),
         ("[probe]\nwebsites = ['ftp://x']\n", "probe.websites", "URL"),
+        ("[agent]\nhealth_every_s = 0\n", "agent.health_every_s", "greater than or equal"),
+        ("[agent]\nheartbeat_s = 'often'\n", "agent.heartbeat_s", "valid number"),
+        ("[agent]\nwatchdog_s = 3\n", "agent.watchdog_s", "unknown key"),
+        ("[health]\nmemory_max_pct = 150\n", "health.memory_max_pct", "less than or equal"),
+        ("[health]\ntemp_max_c = nan\n", "health.temp_max_c", "finite"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, toml: str, path: str, words: str) -> None:
@@ -124,3 +129,17 @@ def test_every_command_takes_config(tmp_path: Path) -> None:
                              text=True)
         assert res.returncode == 2, cmd
         assert "x: unknown key" in res.stderr
+
+
+def test_bad_agent_and_health_keys_exit_2_at_the_command_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[agent]\nprune_every_s = -1\n[health]\ndisk_min_free_pct = 99\n")
+    for cmd in (["validate-config", str(bad)], ["agent", "--config", str(bad)]):
+        res = subprocess.run([OFFICEGUARD, *cmd], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2, cmd
+        assert "agent.prune_every_s: Input should be greater than or equal to 60" in res.stderr
+        assert "health.disk_min_free_pct: Input should be less than or equal to 90" in res.stderr
+        assert "Traceback" not in res.stderr
+    good = cfg.from_mapping({"agent": {"health_every_s": 5}, "health": {"temp_max_c": 75}})
+    assert good.agent.health_every_s == 5.0 and good.agent.heartbeat_s == 5.0
+    assert good.health.temp_max_c == 75.0 and good.health.disk_min_free_mb == 64.0

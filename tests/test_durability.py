@@ -126,8 +126,8 @@ def test_full_disk_keeps_the_agent_running_with_a_health_finding(tmp_path: Path)
     try:
         cfg = tmp_path / "c.toml"
         cfg.write_text(f'[interfaces]\nlan = "none0"\n[storage]\ndata_dir = "{mnt}"\n'
-                       'flush_interval_s = 1\n')
-        env = {**os.environ, "OFFICEGUARD_HEALTH_EVERY_S": "1"}
+                       'flush_interval_s = 1\n[agent]\nhealth_every_s = 1\n')
+        env = dict(os.environ)
         agent = subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         db = mnt / "officeguard.db"

@@ -288,9 +288,15 @@ def test_the_agent_schedules_last_months_export(tmp_path: Path) -> None:
         assert agent._export is None
         agent._maybe_export(datetime(2026, 12, 1, 3, 0))
         assert agent._export is not None and agent._export_period == "2026-11"
-        assert agent._export.wait(120) == 0
+        running = agent._export
+        agent._maybe_export(datetime(2026, 12, 1, 3, 5))  # one at a time
+        assert agent._export is running
+        running.join(120)  # in a thread of the agent: no `officeguard export` child
+        assert not running.is_alive() and agent.export_error is None
         agent._maybe_export(datetime(2026, 12, 1, 3, 10))  # reaps it; done: nothing new
         assert agent._export is None
+        assert agent.status_doc()["export"] == {"period": "2026-11", "running": False,
+                                                "error": None}
         rows = store.query("SELECT period, path FROM exports")
     assert [r["period"] for r in rows] == ["2026-11"]
     assert (Path(rows[0]["path"]) / "report.pdf").exists()

@@ -41,6 +41,7 @@ from appliance import wording
 from appliance.compliance import todo_list
 from appliance.config import Config, ConfigError
 from appliance.display import display_safe
+from appliance.domain import SEVERITY_PATTERN
 from appliance.guideline import catalog_for
 from appliance.store import Store, StoreError
 from web import charts, data, i18n, limits, routes_compliance, settings_form
@@ -774,7 +775,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
     async def api_findings(s: sec.Session = Depends(session),  # noqa: B008
                      status: str = Query("active", pattern="^(active|open|acknowledged|"
                                          "resolved|reopened)$"),
-                     severity: str = Query("", pattern="^(|info|low|medium|high|critical)$"),
+                     severity: str = Query("", pattern=SEVERITY_PATTERN),
                      measure: str = Query("", max_length=10),
                      q: str = Query("", max_length=100),
                      offset: int = Query(0, ge=0, le=10_000_000),

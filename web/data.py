@@ -11,10 +11,10 @@ from typing import Any
 from appliance import attestations as att
 from appliance.compliance import evaluate
 from appliance.config import Config
+from appliance.domain import SEVERITIES_WORST_FIRST
 from appliance.guideline import Catalog
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-ACTIVE = ("open", "acknowledged", "reopened")
+SEVERITIES: tuple[str, ...] = SEVERITIES_WORST_FIRST  # the pages list the worst first
 _ORDER = {"fail": 0, "evidence_invalid": 0, "expired": 1, "warn": 2, "unknown": 3, "pass": 4,
           "not_applicable": 5}
 PAGE = 50

@@ -23,9 +23,8 @@ from agent.probe.caps import Cap, MissingCapability
 from agent.probe.gate import Gate, Settings
 from agent.probe.results import Discovered
 from agent.probe.scope import OutOfScope, Resolver, Scope, system_resolver
+from appliance.domain import DEFAULT_PORTS
 
-DEFAULT_PORTS = [21, 22, 23, 25, 53, 80, 139, 443, 445, 515, 554, 631, 1883, 1900, 3389, 5000,
-                 5357, 7547, 8000, 8080, 8443, 8554, 9100, 49152]
 # the liveness pass off the appliance's own segments asks a host that ignored an ICMP echo
 # on these; nmap's default discovery asks 443 and 80 (plus ICMP echo and timestamp)
 LIVENESS_PORTS = [443, 80, 22, 445]

@@ -9,7 +9,8 @@ from typing import Any
 
 from agent.probe.checks import Outcome
 from agent.probe.osrecord import record_os
-from appliance.findings import ACTIVE, FindingChange, FindingDraft, apply_drafts
+from appliance.domain import ACTIVE
+from appliance.findings import FindingChange, FindingDraft, apply_drafts
 
 
 def record_cycle(conn: sqlite3.Connection, doc: dict[str, Any], out: Outcome

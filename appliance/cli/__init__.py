@@ -175,6 +175,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
               f"last heartbeat {agent.get('heartbeat_at')}")
         for s in agent.get("sensors", []):
             print(f"  {s['name']:6} {'active' if s['active'] else 'inactive'}: {s['detail']}")
+        for name, j in (agent.get("jobs") or {}).items():  # the supervisor's failing jobs
+            if j.get("errors"):
+                print(f"  job {name}: {j['errors']} of {j['runs']} runs failed, "
+                      f"{'still failing' if not j.get('ok') else 'works again'}; last error "
+                      f"at {j.get('last_error_at')}: {j.get('last_error')}")
     else:
         print("agent: never started")
     print("counts: " + ", ".join(f"{k} {v}" for k, v in doc["counts"].items()))

@@ -140,17 +140,11 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(str(exc)) from exc
     try:
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-        out = (Path(args.out) if args.out else config.exports_dir).resolve()
         with _open_store(config, args.db) as store:
-            store.write(ex.ensure_appliance_id)
-            folder, doc, digest = ex.write_export(store.path, config, period, out, formats)
-            def record(c: Any) -> list[str]:
-                ex.notice(c, config, period, folder, digest)
-                return ex.record_export(c, period, folder, digest, config.exports.keep)
-
-            removed = store.write(record)
-        mailed = ex.email(config, folder, period) if (
-            args.email or (config.exports.email_to and config.exports.smtp_host)) else None
+            done = ex.run_export(store, config, period, Path(args.out) if args.out else None,
+                                 formats, send_email=True if args.email else None)
+        folder, doc, digest, removed, mailed = (done.folder, done.summary, done.digest,
+                                                done.removed, done.email)
     except ex.ExportError as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:
