@@ -6,13 +6,13 @@ everywhere, a measure is written 3-③ in text (the plain 3-3 is only for URLs a
 
 from __future__ import annotations
 
+from appliance.domain import SEVERITIES
 from appliance.i18n import LANGUAGES, gettext, pgettext
 
 # the English words (msgids) of the codes; their Japanese is in the catalog
 _VERDICT_MSGID = {"pass": "pass", "fail": "fail", "warn": "warning", "unknown": "no data",
                   "not_applicable": "not applicable", "expired": "expired",
                   "evidence_invalid": "evidence invalid"}
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 
 
