@@ -184,6 +184,9 @@ class Agent:
 
             self.prober = Scheduler(config, store)
         self.started = time.time()
+        from agent.commands import Drainer  # the dashboard's requests (#15)
+
+        self.commands = Drainer(config, store, lambda: self.prober, config_path)
         self.pipeline = Pipeline(
             config, store, extra_gateways=self.ctx["gateways"],
             report=RunReport(keep_events=False),
@@ -561,6 +564,7 @@ class Agent:
             self._check_evidence()
         if now - self._last_survey_sync >= 1.0:
             self._last_survey_sync = now
+            self.commands.drain_once()  # the dashboard asks, the agent acts (agent/commands.py)
             self._sync_surveys()
             if self.prober is not None:
                 self.prober.tick(now)

@@ -11,9 +11,7 @@ import asyncio
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
+import re
 import threading
 import time
 import zipfile
@@ -37,13 +35,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from pydantic import BaseModel, Field
 
-from appliance import wording
+from appliance import public_key, wording
 from appliance.compliance import todo_list
 from appliance.config import Config, ConfigError
 from appliance.display import display_safe
 from appliance.guideline import catalog_for
 from appliance.store import Store, StoreError
+from appliance.store import baseline as baseline_sql
+from appliance.store.commands import CommandKind
 from web import charts, data, i18n, limits, routes_compliance, settings_form
+from web import commands as asks
 from web import security as sec
 
 log = logging.getLogger("officeguard.web")
@@ -517,7 +518,10 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                                               for a in fac})
         chart = charts.rssi_svg(series, {a["bssid"]: a["ssid"] for a in fac}, since, end)
         window = None if end >= time.time() - 60 else (since, end)
+        cmd = store().read_with(lambda c: asks.latest(c, CommandKind.SURVEY_START,
+                                                      CommandKind.SURVEY_STOP))
         return page(request, "wifi.html", s, aps=aps, findings=wf, surveys=sv, chart=chart,
+                    cmd=cmd,
                     has_series=any(series.values()), has_ssids=bool(config.facility.ssids),
                     window=window)
 
@@ -527,17 +531,16 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                       label: str = Form("", max_length=100),
                       location: str = Form("outside", pattern="^(outside|inside)$"),
                       seconds: float = Form(0, ge=0, le=86400)) -> Response:
-        from agent import survey
-
+        """The agent starts or stops the survey (a command it drains within a second)."""
         check_csrf(s, csrf, None)
         if action == "start":
             if not label.strip():
                 raise HTTPException(400, "a survey needs a label")
-            store().write(lambda c: survey.start(c, label.strip(),
-                                                 config.wifi.leakage_threshold_dbm, location,
-                                                 seconds or None))
+            asks.ask(store(), CommandKind.SURVEY_START, {
+                "label": label.strip(), "location": location, "seconds": seconds or None},
+                s.username)
         else:
-            store().write(lambda c: survey.stop(c, None))
+            asks.ask(store(), CommandKind.SURVEY_STOP, {}, s.username)
         return RedirectResponse("/wifi", status_code=303)
 
     @app.get("/devices", include_in_schema=False)
@@ -552,12 +555,10 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
                          ip: str = Form(..., max_length=64)) -> Response:
         """The manager approves what a device exposes now (4-③); later cycles raise
         probe.unapproved_service for anything else."""
-        from agent.probe import record
-
         check_csrf(s, csrf, None)
 
         def do(c: Any) -> int:
-            n = record.approve(c, ip, s.username, time.time())
+            n = baseline_sql.approve(c, ip, s.username, time.time())
             sec.audit(c, s.username, "baseline approved", f"{ip}: {n} service(s)")
             return n
 
@@ -571,46 +572,48 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
 
     rental.register(app, config, store, page, session, admin, check_csrf)
 
-    probe_proc: dict[str, subprocess.Popen[bytes]] = {}
-
-    def _spawn(kind: str, args: list[str]) -> bool:
-        p = probe_proc.get(kind)
-        if p is not None and p.poll() is None:
-            return False
-        env = dict(os.environ)
-        cmd = [sys.executable, "-m", "appliance.cli", *args, "--db", str(path)]
-        probe_proc[kind] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL, env=env)
-        return True
-
     @app.get("/probes", include_in_schema=False)
     def probes_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
-        runs, agent = store().read_with(lambda c: (data.probe_runs(c), data.agent_state(c)))
-        running = probe_proc.get("probe")
+        runs, agent, cmd = store().read_with(lambda c: (
+            data.probe_runs(c), data.agent_state(c), asks.latest(c, CommandKind.PROBE_NOW)))
         return page(request, "probes.html", s, runs=runs, scope=config.probe.scope,
                     next_runs=((agent or {}).get("probe") or {}).get("next", {}),
-                    running=running is not None and running.poll() is None)
+                    cmd=cmd, running=bool(cmd and cmd["open"]))
 
     @app.post("/probes/run", include_in_schema=False)
     def probes_run(s: sec.Session = Depends(admin), csrf: str = Form("")  # noqa: B008
                    ) -> Response:
+        """The agent runs a cycle now with its own capabilities (after any cycle in flight:
+        never two at once); the page shows the request's state and outcome."""
         check_csrf(s, csrf, None)
         if not config.probe.scope:
             raise HTTPException(409, "the probe scope is empty: nothing may be probed")
-        _spawn("probe", ["probe"] + (["--config", os.environ["OFFICEGUARD_CONFIG"]]
-                                     if os.environ.get("OFFICEGUARD_CONFIG") else []))
-        store().write(lambda c: sec.audit(c, s.username, "probe run", ""))
+        asks.ask(store(), CommandKind.PROBE_NOW, {}, s.username)
         return RedirectResponse("/probes", status_code=303)
 
     @app.get("/exports", include_in_schema=False)
     def exports_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
-        rows = store().read_with(data.exports)
+        rows, cmd = store().read_with(lambda c: (data.exports(c),
+                                                 asks.latest(c, CommandKind.RUN_EXPORT)))
         if "signing_key" not in key_cache:
-            info = sec.public_key_info(config.data_dir)
+            # written by whoever made the key (first boot, an export): only read here
+            info = public_key.read_info(config.data_dir)
             if info is None:
-                return page(request, "exports.html", s, rows=rows, key=None)
+                return page(request, "exports.html", s, rows=rows, key=None, cmd=cmd)
             key_cache["signing_key"] = info  # the key does not change while we run
-        return page(request, "exports.html", s, rows=rows, key=key_cache["signing_key"])
+        return page(request, "exports.html", s, rows=rows, key=key_cache["signing_key"],
+                    cmd=cmd)
+
+    @app.post("/exports/run", include_in_schema=False)
+    def exports_run(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
+                    period: str = Form("", max_length=7)) -> Response:
+        """The agent writes the export now (last month's, or PERIOD YYYY-MM)."""
+        check_csrf(s, csrf, None)
+        if period and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+            raise HTTPException(400, "period: YYYY-MM")
+        asks.ask(store(), CommandKind.RUN_EXPORT, {"period": period} if period else {},
+                 s.username)
+        return RedirectResponse("/exports", status_code=303)
 
     @app.get("/exports/{eid}/download", include_in_schema=False)
     def export_download(eid: int, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
@@ -641,10 +644,11 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             saved = read_settings(config.data_dir)
         except ConfigError:
             saved = {}
-        users, tests, agent = store().read_with(lambda c: (data.users(c), data.alert_tests(c),
-                                                           data.agent_state(c)))
+        users, tests, agent, cmd = store().read_with(lambda c: (
+            data.users(c), data.alert_tests(c), data.agent_state(c),
+            asks.latest(c, CommandKind.TEST_ALERT)))
         return {"config": settings_form.effective(config, saved), "users": users,
-                "tests": tests, "pending": settings_form.pending(
+                "tests": tests, "cmd": cmd, "pending": settings_form.pending(
                     settings_mtime(config.data_dir), agent)}
 
     @app.get("/settings", include_in_schema=False)
@@ -746,19 +750,16 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
             "password-changed")
 
     @app.post("/settings/alert-test", include_in_schema=False)
-    async def alert_test(s: sec.Session = Depends(admin), csrf: str = Form("")  # noqa: B008
-                         ) -> Response:
-        from agent.mqtt import MqttError, send_test_alert
-
+    def alert_test(s: sec.Session = Depends(admin), csrf: str = Form("")  # noqa: B008
+                   ) -> Response:
+        """The agent publishes the test alert with its own broker settings and network (what
+        real alerts use); the page shows whether the broker acknowledged it."""
         check_csrf(s, csrf, None)
-        try:
-            res = await asyncio.to_thread(send_test_alert, config, store(), s.username)
-        except MqttError as exc:
-            return RedirectResponse(f"/settings?msg={quote('alert-error: ' + str(exc))}",
+        if not config.mqtt.host:
+            return RedirectResponse(f"/settings?msg={quote('alert-error: mqtt.host is empty')}",
                                     status_code=303)
-        msg = "alert-delivered" if res.get("delivered_at") else \
-            f"alert-error: {res.get('error') or 'not acknowledged'}"
-        return RedirectResponse(f"/settings?msg={quote(msg)}", status_code=303)
+        asks.ask(store(), CommandKind.TEST_ALERT, {}, s.username)
+        return RedirectResponse("/settings?msg=alert-requested", status_code=303)
 
     @app.get("/system", include_in_schema=False)
     def system_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008

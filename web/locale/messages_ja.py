@@ -171,6 +171,18 @@ JA = {
     "sessions-ended": "ログインを終了しました。", "user-disabled": "ユーザーを無効にしました。",
     "user-enabled": "ユーザーを有効にしました。", "mismatch": "新しいパスワードが一致しません。",
     "malformed SSID": "不正なSSID（33バイト以上）",
+    # the dashboard asks, the agent acts (issue #15)
+    "Waiting for the agent": "エージェントの実行待ち", "The agent is running it": "エージェントが実行中",
+    "Done": "完了", "Probe now": "今すぐ診断", "Test alert": "テスト通知",
+    "Survey start": "調査の開始", "Survey stop": "調査の停止", "Export now": "今すぐエクスポート",
+    "Duration (s)": "所要時間（秒）",
+    "Waited for the cycle in flight (s)": "実行中の診断の終了待ち（秒）",
+    "Delivered": "配信日時", "Survey": "調査", "Label": "名前", "Surveys stopped": "停止した調査",
+    "Folder": "フォルダー", "Error": "エラー", "Requested by": "依頼者",
+    "The agent runs it; reload the page to see the outcome.":
+        "エージェントが実行します。結果はページを再読み込みすると表示されます。",
+    "Run export now": "今すぐエクスポート", "YYYY-MM (default: last month)": "YYYY-MM（空欄：先月）",
+    "alert-requested": "テスト通知の送信をエージェントに依頼しました。結果は下に表示されます。",
 }
 
 
