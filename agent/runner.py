@@ -533,6 +533,7 @@ class Agent:
                     self._export.wait(10)
             if self.prober is not None and self.prober.running is not None:
                 self.prober.running.join(10)  # a cycle in flight gets a moment to record
+            self.commands.wait(10)  # so does one the dashboard asked for
             if self.publisher is not None:
                 self.publisher.close()
             if self.hopper is not None:

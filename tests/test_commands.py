@@ -360,6 +360,17 @@ print(",".join(bad))
     assert r.stdout.strip() == "", r.stdout
 
 
+def test_the_command_line_that_starts_the_web_does_not_load_cryptography() -> None:
+    """`officeguard web` is the web process: building the parser (every command does) loads no
+    cryptography (the catalog command imports its signature check when it runs)."""
+    code = ("import sys\nfrom appliance.cli import build_parser\nbuild_parser()\n"
+            "from appliance.cli import webprep\n"
+            "print(sorted(m for m in sys.modules if m.startswith('cryptography'))[:3])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr[-2000:])
+
+
 def test_unknown_passwords_cannot_ask(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     cfg = load(path)
