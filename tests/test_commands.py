@@ -381,3 +381,25 @@ def test_unknown_passwords_cannot_ask(tmp_path: Path) -> None:
         assert r.status_code == 401
         assert c.post("/exports/run", data={}).status_code == 303  # to the login page
     assert latest(cfg.data_dir / "officeguard.db", CommandKind.RUN_EXPORT) is None
+
+
+def test_web_prepare_makes_the_certificate_and_the_public_key_file(tmp_path: Path) -> None:
+    """`officeguard web-prepare` (the web unit's ExecStartPre=) makes what the web process
+    only reads: its certificate, and the signing key's public half once the key exists."""
+    from appliance import public_key, signing
+
+    path = write_config(tmp_path)
+    cfg = load(path)
+    r = subprocess.run([OFFICEGUARD, "web-prepare", "--config", str(path)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (cfg.data_dir / "tls" / "web.crt").exists() and (cfg.data_dir / "tls" / "web.key"
+                                                            ).stat().st_mode & 0o077 == 0
+    assert public_key.read_info(cfg.data_dir) is None  # no key yet: nothing invented
+    key = signing.load_or_create_key(cfg.data_dir)
+    public_key.info_path(cfg.data_dir).unlink()  # e.g. a key made before this version
+    r = subprocess.run([OFFICEGUARD, "web-prepare", "--config", str(path)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    info = public_key.read_info(cfg.data_dir)
+    assert info == {"pem": signing.public_pem(key).decode(), "sha256": signing.fingerprint(key)}

@@ -62,6 +62,11 @@ def cmd_web_prepare(args: argparse.Namespace, config: Config) -> int:
     if not getattr(args, "insecure_http", False):
         cert, _key = tls_files(config)
         log.info("dashboard certificate: %s", cert)
-    if not public_key_file(config):
-        log.info("no export-signing key yet: it is made at first boot or by the first export")
+    try:
+        if not public_key_file(config):
+            log.info("no export-signing key yet: it is made at first boot or by the first "
+                     "export")
+    except (OSError, ValueError) as exc:
+        # the dashboard still starts; its exports page says the key is not there yet
+        log.error("cannot write the export-signing public key file: %s", exc)
     return EXIT_OK
