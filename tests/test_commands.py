@@ -188,6 +188,10 @@ def test_a_second_click_queues_nothing_and_viewers_cannot_ask(tmp_path: Path) ->
         assert c.post("/probes/run", data={}).status_code == 403  # no CSRF token
         page = c.get("/probes").text
         assert 'id="command-probe_now"' in page and 'id="run-probe" disabled' in page
+        doc = c.get("/api/commands", params={"kind": "probe_now"}).json()
+        assert [(x["kind"], x["state"], x["requested_by"]) for x in doc["commands"]] == [
+            ("probe_now", "pending", "manager")]
+        assert c.get("/api/commands", params={"kind": "rm -rf"}).status_code == 422
     with client(cfg, login="reader") as c:
         assert c.post("/probes/run", data={"csrf": csrf(c, "/probes")}).status_code == 403
         assert c.post("/exports/run", data={"csrf": csrf(c, "/exports")}).status_code == 403

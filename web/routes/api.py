@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from appliance.store import commands as cmds
+from appliance.store.commands import CommandKind
 from web import data
 from web.routes import models as m
 from web.routes.deps import AdminDep, SessionDep, WebDep
@@ -89,6 +91,21 @@ def api_exports(w: WebDep, s: SessionDep) -> m.Exports:
 @router.get("/system")
 def api_system(w: WebDep, s: SessionDep) -> m.System:
     return m.System.model_validate(data.system())
+
+
+@router.get("/commands")
+def api_commands(w: WebDep, s: SessionDep,
+                 kind: str = Query("", pattern="^(|probe_now|test_alert|survey_start|"
+                                   "survey_stop|run_export)$"),
+                 limit: int = Query(20, ge=1, le=200)) -> m.Commands:
+    """The latest requests the dashboard made of the agent (newest first), with their state
+    and outcome."""
+    found = w.store().read_with(lambda c: cmds.recent(c, limit, CommandKind(kind) if kind
+                                                      else None))
+    return m.Commands(commands=[m.Command(
+        id=x.id, kind=x.kind.value, state=x.state.value, requested_by=x.requested_by,
+        requested_at=x.requested_at, started_at=x.started_at, finished_at=x.finished_at,
+        args=x.args, outcome=x.outcome) for x in found])
 
 
 @router.get("/status", response_model=m.Status,

@@ -112,5 +112,23 @@ class Status(_Doc):
     open_findings: Row
 
 
+class Command(BaseModel):
+    """A request the dashboard made of the agent, and what came of it."""
+    id: int
+    kind: str = Field(description="probe_now, test_alert, survey_start, survey_stop, "
+                                  "run_export")
+    state: str = Field(description="pending, running, done or failed")
+    requested_by: str
+    requested_at: float
+    started_at: float | None
+    finished_at: float | None
+    args: Row
+    outcome: Row
+
+
+class Commands(BaseModel):
+    commands: list[Command]
+
+
 class StatusError(BaseModel):
     error: str
