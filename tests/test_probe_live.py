@@ -406,4 +406,5 @@ def test_dashboard_probe_now_waits_for_the_scheduled_cycle(
             except subprocess.TimeoutExpired:
                 agent.kill()
                 agent.wait(10)
+        bed.config()  # the bed's own file as the other tests wrote it
         shutil.rmtree(d, ignore_errors=True)
