@@ -183,6 +183,11 @@ class Agent:
             self.station = GuestStation(config.probe.guest_wifi, config.data_dir)
             self.sensors.append(SensorStatus(SENSOR, False, self.station.detail))
         self.started = time.time()
+        from agent.commands import Drainer  # the dashboard's requests (#15)
+
+        self.export_lock = threading.Lock()  # one export at a time: monthly or asked for
+        self.commands = Drainer(config, store, lambda: self.prober, config_path,
+                                self.export_lock)
         self.pipeline = Pipeline(
             config, store, extra_gateways=self.ctx["gateways"],
             report=RunReport(keep_events=False),
@@ -201,6 +206,7 @@ class Agent:
         add(Job("evidence", a.evidence_every_s, self._check_evidence))
         add(Job("surveys", a.survey_check_s, self._sync_surveys))
         add(Job("probes", a.probe_check_s, self._tick_probes))
+        add(Job("commands", a.commands_check_s, self._drain_commands))
         if self._watchdog:
             add(Job("watchdog", self._watchdog, self._ping_watchdog))
         add(Job("settings", a.settings_check_s, self._check_settings))
@@ -214,6 +220,9 @@ class Agent:
             since >= self.config.storage.flush_interval_s
         ):
             self.pipeline.flush()
+
+    def _drain_commands(self) -> None:
+        self.commands.drain_once()  # the dashboard asks, the agent acts (agent/commands.py)
 
     def _tick_probes(self) -> None:
         if self.prober is not None:
@@ -375,7 +384,8 @@ class Agent:
         from appliance import export as ex
 
         try:
-            done = ex.run_export(self.store, self.config, ex.parse_period(label, None, None))
+            with self.export_lock:
+                done = ex.run_export(self.store, self.config, ex.parse_period(label, None, None))
         except (ex.ExportError, StoreError, OSError) as exc:
             self.export_error = str(exc)
             log.error("the monthly export of %s failed (retried at the next check): %s",
@@ -566,6 +576,7 @@ class Agent:
                 self._export.join(120)  # a daemon thread: an export still stuck is abandoned
             if self.prober is not None and self.prober.running is not None:
                 self.prober.running.join(10)  # a cycle in flight gets a moment to record
+            self.commands.wait(10)  # so does one the dashboard asked for
             if self.publisher is not None:
                 self.publisher.close()
             if self.hopper is not None:

@@ -8,6 +8,7 @@ in every report, in the export folder and by `officeguard status`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from appliance import public_key
+
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 PUBLIC_KEY = "signing-public-key.pem"
@@ -29,6 +32,18 @@ def key_path(data_dir: Path) -> Path:
 
 
 def load_or_create_key(data_dir: Path) -> Ed25519PrivateKey:
+    """The key (made now if there is none); its public half is also written where the
+    dashboard reads it (appliance/public_key.py) if it is not there yet."""
+    key = _load_or_create(data_dir)
+    info = public_key.read_info(data_dir)
+    if info is None or info["sha256"] != fingerprint(key):
+        # (a read-only copy cannot take it: the dashboard then says the key is not made)
+        with contextlib.suppress(OSError):
+            public_key.write_info(data_dir, public_pem(key).decode(), fingerprint(key))
+    return key
+
+
+def _load_or_create(data_dir: Path) -> Ed25519PrivateKey:
     path = key_path(data_dir)
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)

@@ -8,9 +8,11 @@ The code under test runs inside the prober namespace, whose only routes lead int
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -362,3 +364,88 @@ def test_isolation_as_unprivileged_user_with_only_cap_net_raw(
     assert "CAP_NET_RAW" in check["evidence"]["reason"]
     assert check["examined"] == []
     assert not any(f["rule"] == "probe.client_isolation" for f in doc["findings"])
+
+
+def test_dashboard_probe_now_waits_for_the_scheduled_cycle(
+        weak: tuple[Bed, dict[str, Any]]) -> None:
+    """The real agent, in the prober namespace, starts its scheduled cycle; the dashboard asks
+    for a cycle meanwhile. The agent claims the request at once, runs it only after the
+    scheduled one has finished, and both are recorded: one cycle at a time, whoever asked."""
+    from appliance.config import load
+    from appliance.store import commands as cmds
+    from tests.webutil import add_user, client, csrf
+
+    bed, _doc = weak
+    d = Path(tempfile.mkdtemp(prefix="og-asks-"))
+    agent = None
+    try:
+        cfg_path = d / "officeguard.toml"
+        cfg_path.write_text(bed.config(
+            f'jitter_s = 0\n[interfaces]\nlan = "nonexistent0"\n'
+            f'[web]\nsetup_code_file = "{d / "no-code"}"\nallowed_hosts = ["testserver"]\n'
+        ).read_text().replace(str(bed.dir / "data"), str(d / "data")))
+        cfg = load(cfg_path)
+        add_user(cfg)
+        db = cfg.data_dir / "officeguard.db"
+        log = d / "agent.log"
+        with log.open("ab") as f:
+            agent = subprocess.Popen(
+                ["ip", "netns", "exec", bed.prober_ns,
+                 str(Path(sys.executable).with_name("officeguard")), "agent", "--config",
+                 str(cfg_path)], stdout=subprocess.DEVNULL, stderr=f,
+                env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+        def wait(pred: Any, timeout: float, what: str) -> Any:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if v := pred():
+                    return v
+                assert agent is not None and agent.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.05)
+            raise AssertionError(f"timed out waiting for {what}\n{log.read_text()[-3000:]}")
+
+        def read(sql: str) -> list[sqlite3.Row]:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            conn.row_factory = sqlite3.Row
+            try:
+                return conn.execute(sql).fetchall()
+            finally:
+                conn.close()
+
+        # the first scheduled cycle starts 30 s after the agent (jitter 0)
+        wait(lambda: "started (schedule)" in log.read_text(), 120, "the scheduled cycle")
+        with client(cfg, login="manager") as c:
+            r = c.post("/probes/run", data={"csrf": csrf(c, "/probes")})
+            assert r.status_code == 303
+            asked = time.time()
+            assert not read("SELECT 1 FROM probe_runs")  # the scheduled one is still running
+            claimed = wait(lambda: read("SELECT * FROM commands WHERE kind = 'probe_now' AND "
+                                        "state != 'pending'"), 30, "the agent to claim it")
+            done = wait(lambda: read("SELECT * FROM commands WHERE kind = 'probe_now' AND "
+                                     "finished_at IS NOT NULL"), 600, "the dashboard's cycle")
+            page = c.get("/probes").text
+        runs = read("SELECT id, started_at, finished_at, jobs, hosts FROM probe_runs ORDER BY id")
+        assert len(runs) == 2, [dict(r) for r in runs]
+        scheduled, asked_run = runs
+        outcome = json.loads(done[0]["outcome"])
+        assert done[0]["state"] == "done", outcome
+        assert outcome["run_id"] == asked_run["id"] and outcome["waited_for_cycle"] is True
+        # claimed while the scheduled cycle ran; started only once it had finished
+        assert claimed[0]["started_at"] < scheduled["finished_at"] <= asked_run["started_at"]
+        assert asked < scheduled["finished_at"]
+        assert scheduled["hosts"] == asked_run["hosts"] > 0
+        assert 'data-state="done"' in page and str(outcome["hosts"]) in page
+        text = log.read_text()
+        assert text.count("started (schedule)") == 1 and "started (dashboard: manager)" in text
+        assert done[0]["requested_by"] == "manager"
+        assert cmds.CommandKind(done[0]["kind"]) is cmds.CommandKind.PROBE_NOW
+    finally:
+        if agent is not None:
+            agent.terminate()
+            try:
+                agent.wait(60)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.wait(10)
+        bed.config()  # the bed's own file as the other tests wrote it
+        shutil.rmtree(d, ignore_errors=True)

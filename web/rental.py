@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi import APIRouter, Form, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
 from appliance.config import Config, ConfigError, from_mapping
 from web import security as sec
+from web.routes.deps import AdminDep, SessionDep, Web, WebDep
 
 
 def rows(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:
@@ -65,62 +65,66 @@ def _entry(label: str, mac: str, ip: str, edition: str, esu_until: str, esu_evid
             "esu_until": pc.esu_until, "esu_evidence": pc.esu_evidence}
 
 
-def register(app: FastAPI, config: Config, store: Callable[[], Any],
-             page: Callable[..., Response], session: Any, admin: Any,
-             check_csrf: Callable[..., None]) -> None:
-    def show(request: Request, s: sec.Session, error: str = "", status: int = 200) -> Response:
-        pcs = store().read_with(lambda c: rows(c, config))
-        r = page(request, "rental.html", s, pcs=pcs, error=error, config=config)
-        r.status_code = status
-        return r
+router = APIRouter()
 
-    @app.get("/rental", include_in_schema=False)
-    def rental_page(request: Request, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
-        return show(request, s)
 
-    @app.post("/rental/add", include_in_schema=False)
-    def rental_add(request: Request, s: sec.Session = Depends(admin),  # noqa: B008
-                   csrf: str = Form(""), label: str = Form("", max_length=64),
-                   mac: str = Form("", max_length=32), ip: str = Form("", max_length=64),
-                   edition: str = Form("", max_length=32),
-                   esu_until: str = Form("", max_length=10),
-                   esu_evidence: str = Form("", max_length=500)) -> Response:
-        check_csrf(s, csrf, None)
-        try:
-            e = _entry(label, mac, ip, edition, esu_until, esu_evidence)
-        except ConfigError as exc:
-            return show(request, s, str(exc).replace("rental_pcs.0.", "").replace(
-                "rental_pcs: 0 ", ""), 400)
-        if e["label"] in {p.label for p in config.rental_pcs}:
-            return show(request, s, f"{e['label']}: already in the configuration file", 409)
+def _show(w: Web, request: Request, s: sec.Session, error: str = "",
+          status: int = 200) -> Response:
+    pcs = w.store().read_with(lambda c: rows(c, w.config))
+    r = w.page(request, "rental.html", s, pcs=pcs, error=error, config=w.config)
+    r.status_code = status
+    return r
 
-        def do(c: sqlite3.Connection) -> bool:
-            if c.execute("SELECT 1 FROM rental_pcs WHERE label = ?", (e["label"],)).fetchone():
-                return False
-            c.execute("INSERT INTO rental_pcs (label, mac, ip, edition, esu_until, esu_evidence, "
-                      "added_by, added_at) VALUES (?,?,?,?,?,?,?,?)",
-                      (e["label"], e["mac"], e["ip"], e["edition"], e["esu_until"],
-                       e["esu_evidence"], s.username, time.time()))
-            sec.audit(c, s.username, "rental PC registered", json.dumps(e, ensure_ascii=False))
-            return True
 
-        if not store().write(do):
-            return show(request, s, f"{e['label']}: already registered", 409)
-        return RedirectResponse("/rental", status_code=303)
+@router.get("/rental", include_in_schema=False)
+def rental_page(request: Request, w: WebDep, s: SessionDep) -> Response:
+    return _show(w, request, s)
 
-    @app.post("/rental/remove", include_in_schema=False)
-    def rental_remove(s: sec.Session = Depends(admin), csrf: str = Form(""),  # noqa: B008
-                      pc_id: int = Form(...)) -> Response:
-        check_csrf(s, csrf, None)
 
-        def do(c: sqlite3.Connection) -> int:
-            row = c.execute("SELECT label FROM rental_pcs WHERE id = ?", (pc_id,)).fetchone()
-            if row is None:
-                return 0
-            c.execute("DELETE FROM rental_pcs WHERE id = ?", (pc_id,))
-            sec.audit(c, s.username, "rental PC removed", row[0])
-            return 1
+@router.post("/rental/add", include_in_schema=False)
+def rental_add(request: Request, w: WebDep, s: AdminDep,
+               csrf: str = Form(""), label: str = Form("", max_length=64),
+               mac: str = Form("", max_length=32), ip: str = Form("", max_length=64),
+               edition: str = Form("", max_length=32),
+               esu_until: str = Form("", max_length=10),
+               esu_evidence: str = Form("", max_length=500)) -> Response:
+    w.check_csrf(s, csrf, None)
+    try:
+        e = _entry(label, mac, ip, edition, esu_until, esu_evidence)
+    except ConfigError as exc:
+        return _show(w, request, s, str(exc).replace("rental_pcs.0.", "").replace(
+            "rental_pcs: 0 ", ""), 400)
+    if e["label"] in {p.label for p in w.config.rental_pcs}:
+        return _show(w, request, s, f"{e['label']}: already in the configuration file", 409)
 
-        if not store().write(do):
-            raise HTTPException(404)
-        return RedirectResponse("/rental", status_code=303)
+    def do(c: sqlite3.Connection) -> bool:
+        if c.execute("SELECT 1 FROM rental_pcs WHERE label = ?", (e["label"],)).fetchone():
+            return False
+        c.execute("INSERT INTO rental_pcs (label, mac, ip, edition, esu_until, esu_evidence, "
+                  "added_by, added_at) VALUES (?,?,?,?,?,?,?,?)",
+                  (e["label"], e["mac"], e["ip"], e["edition"], e["esu_until"],
+                   e["esu_evidence"], s.username, time.time()))
+        sec.audit(c, s.username, "rental PC registered", json.dumps(e, ensure_ascii=False))
+        return True
+
+    if not w.store().write(do):
+        return _show(w, request, s, f"{e['label']}: already registered", 409)
+    return RedirectResponse("/rental", status_code=303)
+
+
+@router.post("/rental/remove", include_in_schema=False)
+def rental_remove(w: WebDep, s: AdminDep, csrf: str = Form(""),
+                  pc_id: int = Form(...)) -> Response:
+    w.check_csrf(s, csrf, None)
+
+    def do(c: sqlite3.Connection) -> int:
+        row = c.execute("SELECT label FROM rental_pcs WHERE id = ?", (pc_id,)).fetchone()
+        if row is None:
+            return 0
+        c.execute("DELETE FROM rental_pcs WHERE id = ?", (pc_id,))
+        sec.audit(c, s.username, "rental PC removed", row[0])
+        return 1
+
+    if not w.store().write(do):
+        raise HTTPException(404)
+    return RedirectResponse("/rental", status_code=303)

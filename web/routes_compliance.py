@@ -1,5 +1,5 @@
 """Dashboard routes for compliance work: attesting a check with an uploaded evidence file, and
-reviewing attestations. Kept apart from web/app.py; `register` adds them to the app.
+reviewing attestations: a router (`router`) that web/routes/__init__.py includes.
 
 The dashboard only stores what the manager hands it (the file, hashed, as `officeguard attest`
 does); it does no network work.
@@ -10,30 +10,17 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Form, UploadFile
+from fastapi import APIRouter, Form, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from appliance import attestations as att
 from appliance.config import Config
-from appliance.guideline import Catalog
-from appliance.store import Store
 from web import security as sec
-
-
-@dataclass
-class Deps:
-    config: Config
-    catalog: Catalog
-    store: Callable[[], Store]
-    admin: Any  # the FastAPI dependency that yields an admin session
-    check_csrf: Callable[[sec.Session, str | None, str | None], None]
-    invalidate: Callable[[], None]
+from web.routes.deps import AdminDep, WebDep
 
 
 async def _save_upload(config: Config, up: UploadFile) -> tuple[str, str, int]:
@@ -58,32 +45,34 @@ async def _save_upload(config: Config, up: UploadFile) -> tuple[str, str, int]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def register(app: FastAPI, d: Deps) -> None:
-    @app.post("/measures/{mid}/attest", include_in_schema=False)
-    async def attest(mid: str, s: sec.Session = Depends(d.admin),  # noqa: B008
-                     csrf: str = Form(""), check: str = Form(..., max_length=64),
-                     result: str = Form("pass", pattern="^(pass|fail|not_applicable)$"),
-                     note: str = Form("", max_length=1000),
-                     valid_days: int = Form(0, ge=0, le=1_000_000),
-                     evidence: list[UploadFile] | None = None) -> Response:
-        d.check_csrf(s, csrf, None)
-        files = [f for f in (evidence or []) if f.filename]
-        days = valid_days or att.default_valid_days(d.catalog, mid, check)
-        try:
-            stored = [await _save_upload(d.config, f) for f in files]
+router = APIRouter()
 
-            def do(c: Any) -> int:
-                aid = att.record(c, d.catalog, mid, check, result, s.username, note, days,
-                                 stored)
-                sec.audit(c, s.username, "attested",
-                          f"{mid} {check} {result}: {len(stored)} file(s)")
-                return aid
 
-            d.store().write(do)
-        except att.AttestError as exc:
-            # back to the form, saying what was wrong; nothing was recorded
-            return RedirectResponse(f"/measures/{quote(mid)}?error={quote(str(exc))}#attest",
-                                    status_code=303)
-        d.invalidate()
-        return RedirectResponse(f"/measures/{quote(mid)}?attested={int(time.time())}#attest",
+@router.post("/measures/{mid}/attest", include_in_schema=False)
+async def attest(mid: str, w: WebDep, s: AdminDep,
+                 csrf: str = Form(""), check: str = Form(..., max_length=64),
+                 result: str = Form("pass", pattern="^(pass|fail|not_applicable)$"),
+                 note: str = Form("", max_length=1000),
+                 valid_days: int = Form(0, ge=0, le=1_000_000),
+                 evidence: list[UploadFile] | None = None) -> Response:
+    w.check_csrf(s, csrf, None)
+    files = [f for f in (evidence or []) if f.filename]
+    days = valid_days or att.default_valid_days(w.catalog, mid, check)
+    try:
+        stored = [await _save_upload(w.config, f) for f in files]
+
+        def do(c: Any) -> int:
+            aid = att.record(c, w.catalog, mid, check, result, s.username, note, days,
+                             stored)
+            sec.audit(c, s.username, "attested",
+                      f"{mid} {check} {result}: {len(stored)} file(s)")
+            return aid
+
+        w.store().write(do)
+    except att.AttestError as exc:
+        # back to the form, saying what was wrong; nothing was recorded
+        return RedirectResponse(f"/measures/{quote(mid)}?error={quote(str(exc))}#attest",
                                 status_code=303)
+    w.invalidate_compliance()
+    return RedirectResponse(f"/measures/{quote(mid)}?attested={int(time.time())}#attest",
+                            status_code=303)

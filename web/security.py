@@ -1,4 +1,4 @@
-"""Accounts, sessions, CSRF, login throttling, the first-run setup code and TLS material.
+"""Accounts, sessions, CSRF, login throttling and the first-run setup code.
 
 No account exists until the first-run setup; the setup needs the one-time code the appliance
 printed to its console (first boot) or, on a development machine, to the web service's log and
@@ -289,53 +289,3 @@ def setup_code_ok(config: Config, submitted: str) -> bool:
 def retire_setup_code(config: Config) -> None:
     own = config.data_dir / "setup-code"
     own.unlink(missing_ok=True)
-
-
-# -- TLS ---------------------------------------------------------------------------------------
-def tls_files(config: Config) -> tuple[Path, Path]:
-    """The configured certificate, else one generated for this unit in the data directory."""
-    cert, key = Path(config.web.tls_cert), Path(config.web.tls_key)
-    if cert.exists() and key.exists():
-        return cert, key
-    d = config.data_dir / "tls"
-    cert, key = d / "web.crt", d / "web.key"
-    if not (cert.exists() and key.exists()):
-        # made by a child process: the long-running web process never loads the cryptography
-        # library (about 10 MB) for a certificate it needs once
-        import subprocess
-        import sys
-
-        d.mkdir(parents=True, exist_ok=True)
-        code = ("import os, socket, sys\n"
-                "from appliance.firstboot import tls_certificate\n"
-                "k, c = tls_certificate(socket.gethostname())\n"
-                "fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)\n"
-                "os.write(fd, k)\nos.close(fd)\n"
-                "open(sys.argv[1], 'wb').write(c)\n")
-        subprocess.run([sys.executable, "-c", code, str(cert), str(key)], check=True,
-                       timeout=60)
-        log.info("generated a self-signed certificate for the dashboard: %s", cert)
-    return cert, key
-
-
-def public_key_info(data_dir: Path) -> dict[str, str] | None:
-    """The export-signing public key (PEM, SHA-256) for the exports page, read by a child
-    process for the same reason; None before the key exists."""
-    import json
-    import subprocess
-    import sys
-
-    code = ("import json, sys\nfrom pathlib import Path\n"
-            "from appliance import signing\n"
-            "d = Path(sys.argv[1])\n"
-            "if not signing.key_path(d).exists():\n    print('null')\n    sys.exit()\n"
-            "k = signing.load_or_create_key(d)\n"
-            "print(json.dumps({'pem': signing.public_pem(k).decode(), "
-            "'sha256': signing.fingerprint(k)}))\n")
-    res = subprocess.run([sys.executable, "-c", code, str(data_dir)], capture_output=True,
-                         text=True, timeout=60)
-    if res.returncode != 0:
-        log.error("cannot read the signing key: %s", res.stderr.strip()[-300:])
-        return None
-    info: dict[str, str] | None = json.loads(res.stdout)
-    return info

@@ -2,7 +2,9 @@
 
 Jobs: `scan` (discovery, ports, fingerprints, firmware, credentials), `isolation` (guest side),
 `website` (TLS of the facility's site). Each has its own interval plus random jitter; a job never
-overlaps itself, and the cycle runs on its own thread so the sensors never wait for it.
+overlaps itself, and the cycle runs on its own thread so the sensors never wait for it. A cycle
+the dashboard asked for (`run_now`, from agent/commands.py) takes the same lock as a scheduled
+one: whoever asked, one cycle at a time.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class Scheduler:
         self.next_due = {j: now + 30 + self._jitter() for j in JOBS}
         self.running: threading.Thread | None = None
         self.last: dict[str, Any] = {}
+        # held for the whole of a cycle, scheduled (`tick`) or asked for (`run_now`)
+        self._cycle_lock = threading.Lock()
 
     def _jitter(self) -> float:
         return self.rng.uniform(0, self.config.probe.jitter_s)
@@ -94,41 +98,69 @@ class Scheduler:
     def enabled(self) -> bool:
         return bool(self.config.probe.scope)
 
-    def due(self, now: float) -> tuple[str, ...]:
+    def configured(self) -> tuple[str, ...]:
+        """The jobs this configuration has something for."""
         pc = self.config.probe
-        jobs = []
-        for j in JOBS:
-            if now < self.next_due[j]:
-                continue
-            if (j == "isolation" and not pc.guest_interface) or (j == "website" and not
-                                                                  pc.websites):
-                continue
-            jobs.append(j)
-        return tuple(jobs)
+        return tuple(j for j in JOBS if not ((j == "isolation" and not pc.guest_interface) or
+                                             (j == "website" and not pc.websites)))
+
+    def due(self, now: float) -> tuple[str, ...]:
+        return tuple(j for j in self.configured() if now >= self.next_due[j])
+
+    @property
+    def busy(self) -> bool:
+        """A cycle is running (scheduled or asked for)."""
+        return self._cycle_lock.locked()
 
     def tick(self, now: float | None = None) -> bool:
-        """Start the due jobs unless a cycle is still running (a job never overlaps itself)."""
+        """Start the due jobs unless a cycle is still running (a job never overlaps itself,
+        nor a cycle the dashboard asked for): a due job then starts at the next tick."""
         now = time.monotonic() if now is None else now
         if not self.enabled or (self.running and self.running.is_alive()):
             return False
         jobs = self.due(now)
-        if not jobs:
+        if not jobs or not self._cycle_lock.acquire(blocking=False):
             return False
         for j in jobs:
             self.next_due[j] = now + self.intervals[j] + self._jitter()
-        self.running = threading.Thread(target=self._run, args=(jobs,), name="probe",
-                                        daemon=True)
-        self.running.start()
+        self.running = threading.Thread(target=self._run_locked, args=(jobs, "schedule"),
+                                        name="probe", daemon=True)
+        try:
+            self.running.start()
+        except BaseException:
+            self._cycle_lock.release()
+            raise
         return True
 
-    def _run(self, jobs: tuple[str, ...]) -> None:
+    def run_now(self, requested_by: str = "dashboard") -> dict[str, Any]:
+        """Every configured job now, on the calling thread: waits for a cycle in flight to
+        finish first (never two at once). Returns the cycle's summary (`last`), with how long
+        it waited; raises nothing (a failed cycle says so in "error")."""
+        if not self.enabled:
+            return {"jobs": [], "error": "the probe scope is empty: nothing may be probed"}
+        t0 = time.monotonic()
+        waited_for_cycle = self.busy
+        self._cycle_lock.acquire()
+        doc = self._run_locked(self.configured(), requested_by)
+        return {**doc, "waited_s": round(time.monotonic() - t0 - doc.get("duration_s", 0), 3),
+                "waited_for_cycle": waited_for_cycle}
+
+    def _run_locked(self, jobs: tuple[str, ...], why: str) -> dict[str, Any]:
+        """Run one cycle; the caller acquired the cycle lock, released here."""
+        try:
+            log.info("probe cycle %s started (%s)", ",".join(jobs), why)
+            return self._run(jobs)
+        finally:
+            self._cycle_lock.release()
+
+    def _run(self, jobs: tuple[str, ...]) -> dict[str, Any]:
         t0 = time.time()
         try:
             plan = build_plan(self.config, self.store, jobs=jobs)
             doc, changes = run_once(self.config, self.store, plan)
             self.last = {"jobs": list(jobs), "at": t0, "hosts": len(doc["hosts"]),
                          "findings": len(doc["findings"]), "duration_s": doc["duration_s"],
-                         "error": ""}
+                         "run_id": doc.get("run_id"), "error": ""}
             log.info("probe cycle %s: %d hosts, %d findings in %.1f s", ",".join(jobs),
                      len(doc["hosts"]), len(doc["findings"]), doc["duration_s"])
             if self.on_changes and changes:
@@ -136,6 +168,7 @@ class Scheduler:
         except Exception as exc:  # a failed cycle is logged and retried at the next due time
             self.last = {"jobs": list(jobs), "at": t0, "error": f"{type(exc).__name__}: {exc}"}
             log.exception("probe cycle failed")
+        return dict(self.last)
 
     def next_runs(self) -> dict[str, float]:
         now_m, now = time.monotonic(), time.time()

@@ -11,6 +11,7 @@ from agent.probe.checks import Outcome
 from agent.probe.osrecord import record_os
 from appliance.domain import ACTIVE
 from appliance.findings import FindingChange, FindingDraft, apply_drafts
+from appliance.store import baseline as baseline_sql
 
 
 def record_cycle(conn: sqlite3.Connection, doc: dict[str, Any], out: Outcome
@@ -91,14 +92,9 @@ def baseline(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
 
 
 def approve(conn: sqlite3.Connection, ip: str, actor: str, now: float) -> int:
-    """Approve the ports the last cycle saw open on IP as its baseline (replaces the old one)."""
-    rows = conn.execute("SELECT port, proto FROM device_ports WHERE ip = ?", (ip,)).fetchall()
-    if not rows:
-        raise ValueError(f"no probed ports recorded for {ip}; run `officeguard probe` first")
-    conn.execute("DELETE FROM probe_baseline WHERE ip = ?", (ip,))
-    conn.executemany("INSERT INTO probe_baseline VALUES (?,?,?,?,?)",
-                     [(ip, r["port"], r["proto"], actor, now) for r in rows])
-    return len(rows)
+    """Approve the ports the last cycle saw open on IP as its baseline (the SQL is the
+    store's: appliance/store/baseline.py, shared with the dashboard)."""
+    return baseline_sql.approve(conn, ip, actor, now)
 
 
 def import_advisories(conn: sqlite3.Connection, advisories: list[Any], now: float) -> int:

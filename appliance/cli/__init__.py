@@ -215,7 +215,7 @@ def _web_kwargs(config: Config, insecure: bool) -> dict[str, Any]:
         log.warning("THE DASHBOARD SERVES PLAIN HTTP (--insecure-http): passwords and session "
                     "cookies cross the network unencrypted. Use this for development only.")
         return {}
-    from web.security import tls_files
+    from appliance.cli.webprep import tls_files
 
     cert, key = tls_files(config)
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
@@ -341,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--insecure-http", action="store_true",
                    help="serve the dashboard over plain HTTP (development only)")
     add("agent", cmd_agent, "run the agent only (sensors, rules, store)")
+    from appliance.cli.webprep import cmd_web_prepare
+
+    add("web-prepare", cmd_web_prepare, "make the dashboard's certificate and public-key "
+        "file before the web service starts (its unit's ExecStartPre=)")
     w = add("web", cmd_web, "run the web service only")
     w.add_argument("--host")
     w.add_argument("--port", type=int)

@@ -9,13 +9,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from appliance import catalogs
 from appliance.cli.common import EXIT_OK, CliError
 from appliance.cli.common import print_json as _print_json
 from appliance.config import Config
 
 
 def _fetch(source: str) -> bytes | None:
+    from appliance import catalogs
+
     if source.startswith(("http://", "https://")):
         if source.startswith("http://"):
             raise CliError(f"{source}: only https URLs are fetched")
@@ -38,6 +39,10 @@ def _fetch(source: str) -> bytes | None:
 
 
 def cmd_catalog(args: argparse.Namespace, config: Config) -> int:
+    # imported here: the parser is built by every command, `officeguard web` too, and the
+    # catalogs' signature check loads the cryptography library (about 10 MB)
+    from appliance import catalogs
+
     if args.action == "update":
         if not args.source:
             raise CliError("catalog update needs a catalog FILE or https URL")
