@@ -303,7 +303,7 @@ class WifiState:
             ap.derived[slot] = d
         if d.malformed:
             ap.malformed += 1
-        if d is ap.fast[slot]:
+        if d is ap.fast[slot] and not (ap.flood and ts - ap.first_seen >= self.s.flood_hold_s):
             return _NOTHING  # nothing new: the common case, counters only
         changes: list[str] = []
         if beacon:
@@ -373,7 +373,9 @@ class WifiState:
         ap.hidden = primary_hidden or not ap.ssid
         sustained = bool(ap.profiles) or (
             ap.beacons == 0 and ap.probe_responses >= self.s.min_frames)
-        if (ap.confirmed and not changes
+        # Confirmed, or held back by a flood (its release is checked above): while the content
+        # stays the same, frames only count; nothing below would change.
+        if ((ap.confirmed or ap.flood) and not changes
                 and (d.profile is None or (ap.profiles and d.profile == ap.profiles[-1]))
                 and (d.channel is None or (d.channel == ap.channel and d.channel in ap.channels))
                 and (d.hidden or d.ssid == ap.ssid) and (not beacon or ap.current is d)):

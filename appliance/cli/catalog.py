@@ -5,8 +5,6 @@ user names a URL here."""
 from __future__ import annotations
 
 import argparse
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from appliance import catalogs
@@ -17,6 +15,9 @@ from appliance.config import Config
 
 def _fetch(source: str) -> bytes | None:
     if source.startswith(("http://", "https://")):
+        import urllib.error  # here, not at import: every command builds this parser
+        import urllib.request
+
         if source.startswith("http://"):
             raise CliError(f"{source}: only https URLs are fetched")
         try:
