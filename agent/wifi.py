@@ -259,9 +259,10 @@ class WifiState:
 
     # -- beacons and probe responses --------------------------------------------------------
     def observe_beacon(self, b: BeaconSeen) -> list[WifiEventSeen]:
-        out: list[WifiEventSeen] = []
         ap = self.aps.get(b.bssid)
+        out: list[WifiEventSeen] | None = None  # made only when needed: most frames need none
         if ap is None:
+            out = []
             if int(b.bssid[:2], 16) & 0x01:  # group bit: no AP can send this
                 self._note_impossible(b.ts, b.bssid, out)
                 return out
@@ -305,6 +306,8 @@ class WifiState:
             ap.malformed += 1
         if d is ap.fast[slot] and not (ap.flood and ts - ap.first_seen >= self.s.flood_hold_s):
             return _NOTHING  # nothing new: the common case, counters only
+        if out is None:
+            out = []
         changes: list[str] = []
         if beacon:
             ap.beacon_hidden = d.hidden
