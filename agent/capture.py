@@ -34,6 +34,7 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 MAX_RECORD = 256 * 1024
+_BLOCK = 1 << 18  # bytes read at a time from a pcap file
 
 
 # Timestamps outside 1970-01-01 .. 2100-01-01 are not from a real capture: a frame that
@@ -103,25 +104,37 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
         raise CaptureError(f"{p}: pcap header is truncated")
     _vmaj, _vmin, _zone, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", rest)
     linktype &= 0xFFFF
-    rec = struct.Struct(endian + "IIII")
+    unpack = struct.Struct(endian + "IIII").unpack_from
     read = f.read
+    # Records are cut from large blocks rather than read one by one (two reads a frame cost
+    # more than the frame's parsing); a record longer than what is left pulls in the next block.
+    buf, pos, have = b"", 0, 0
+    lo, hi = TS_MIN, TS_MAX
     while True:
-        hdr = read(16)
-        if not hdr:
-            return
-        if len(hdr) < 16:
-            stats.truncated = f"record header cut short after frame {stats.frames}"
-            return
-        sec, frac, incl, orig = rec.unpack(hdr)
+        if have - pos < 16:
+            buf = buf[pos:] + read(_BLOCK)
+            pos, have = 0, len(buf)
+            if have == 0:
+                return
+            if have < 16:
+                stats.truncated = f"record header cut short after frame {stats.frames}"
+                return
+        sec, frac, incl, orig = unpack(buf, pos)
         if incl > MAX_RECORD:
             stats.truncated = f"implausible record length {incl} after frame {stats.frames}"
             return
-        data = read(incl)
-        if len(data) < incl:
-            stats.truncated = f"record cut short after frame {stats.frames}"
-            return
+        start = pos + 16
+        end = start + incl
+        if end > have:
+            buf = buf[pos:] + read(max(_BLOCK, end - have))
+            start, end, pos, have = 16, 16 + incl, 0, len(buf)
+            if end > have:
+                stats.truncated = f"record cut short after frame {stats.frames}"
+                return
+        data = buf[start:end]
+        pos = end
         ts = sec + frac * unit
-        if not sane_ts(ts):
+        if not lo <= ts < hi:
             _skip(stats, f"frame {stats.frames + stats.skipped + 1}: timestamp {ts:.0f} is "
                   "outside 1970..2100")
             continue

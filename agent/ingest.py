@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from agent import survey as survey_mod
 from agent.capture import (
@@ -30,7 +31,11 @@ from appliance.timeutil import iso
 log = logging.getLogger(__name__)
 
 BATCH_FRAMES = 10_000  # how often to look at the clock
-BATCH_SECONDS = 2.0  # how often to hand a batch to the writer (it writes while we parse)
+# how often to hand a batch to the writer (it writes while we parse); each batch rewrites every
+# AP seen since the last one, so fewer batches are less work, and memory does not grow with
+# the interval (one pending row per AP or station, events bounded by MAX_PENDING)
+BATCH_SECONDS = 5.0
+BATCH_EVENTS = 1000  # or sooner when this many events wait (a burst of thousands of new APs)
 
 
 def ingest_files(
@@ -76,7 +81,8 @@ def _ingest_files(
                     last_lt = lt
                 feed(ts, lt, data)
                 if i % BATCH_FRAMES == BATCH_FRAMES - 1 and (
-                        time.monotonic() - pipe.last_flush >= BATCH_SECONDS):
+                        time.monotonic() - pipe.last_flush >= BATCH_SECONDS
+                        or pipe.backlog >= BATCH_EVENTS):
                     pipe.flush(wait=False)
         except CaptureError as exc:
             error = str(exc)
@@ -179,6 +185,32 @@ def build_report(
         "findings": findings,
         "store_error": store_error,
     }
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, default=str)  # C-accelerated (no indent)
+
+
+def write_json(doc: dict[str, Any], out: TextIO) -> None:
+    """The report as `ingest --json` prints it: indented, except that each item of a long list
+    (access points, events, stations, findings) is one compact line. Python's JSON encoder is
+    written in C only without indentation, so this keeps the time to print thousands of AP
+    records small; every item is still written while it is made (`LazyList`)."""
+    out.write("{")
+    sep = "\n"
+    for key, value in doc.items():
+        out.write(f"{sep}  {json.dumps(key)}: ")
+        sep = ",\n"
+        if isinstance(value, list) and value:
+            out.write("[")
+            lead = "\n    "
+            for item in value:
+                out.write(lead + _COMPACT.encode(item))
+                lead = ",\n    "
+            out.write("\n  ]")
+        else:
+            out.write(json.dumps(value, ensure_ascii=False, indent=2, default=str)
+                      .replace("\n", "\n  "))
+    out.write("\n}\n")
 
 
 class LazyList(list):  # type: ignore[type-arg]

@@ -9,6 +9,7 @@ memory for the next attempt, bounded so memory cannot grow without limit.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -238,6 +239,11 @@ class Pipeline:
     def urgent(self) -> bool:
         return bool(self._pending_events or self._pending_drafts)
 
+    @property
+    def backlog(self) -> int:
+        """Events and findings waiting for the next write (each holds an AP snapshot)."""
+        return len(self._pending_events) + len(self._pending_drafts)
+
     # -- writing ----------------------------------------------------------------------------
     def flush(self, wait: bool = True) -> list[FindingChange]:
         """Write what is pending in one transaction on the store's writer thread.
@@ -428,18 +434,29 @@ def _ap_add(newer: tuple[Any, ...], older: tuple[Any, ...] | None) -> tuple[Any,
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=4096)
+def _json_of(v: tuple[Any, ...]) -> str:
+    """A list column's JSON text; APs repeat the same few lists in every batch."""
+    return json.dumps(list(v))
+
+
+@functools.lru_cache(maxsize=1024)
+def _wps_text(w: WpsInfo) -> str:
+    return json.dumps(wps_json(w), ensure_ascii=False)
+
+
 def ap_row(ap: ApAgg) -> tuple[Any, ...]:
     """One access_points row, in `appliance.store.aps.COLUMNS` order."""
     return (
         ap.bssid, ssid_text(ap.ssid), ap.ssid.hex(), int(ap.hidden), ap.channel,
-        ap.frequency_mhz, ap.band, ap.security, json.dumps(list(ap.akm)),
-        json.dumps(list(ap.pairwise)), ap.group_cipher, ap.pmf, int(ap.privacy),
-        json.dumps(wps_json(ap.wps), ensure_ascii=False) if ap.wps else None,
+        ap.frequency_mhz, ap.band, ap.security, _json_of(ap.akm),
+        _json_of(ap.pairwise), ap.group_cipher, ap.pmf, int(ap.privacy),
+        _wps_text(ap.wps) if ap.wps else None,
         ap.vendor, int(ap.randomized), ap.country, ap.tx_power_dbm,
-        json.dumps([p for p, on in (("ht", ap.ht), ("vht", ap.vht), ("he", ap.he)) if on]),
+        _json_of(tuple(p for p, on in (("ht", ap.ht), ("vht", ap.vht), ("he", ap.he)) if on)),
         ap.rssi_min, ap.rssi_max, ap.rssi_sum, ap.rssi_n, ap.rssi_last, ap.beacons,
-        ap.probe_responses, ap.malformed, json.dumps(ap.profiles), json.dumps(ap.channels),
-        ap.first_seen, ap.last_seen,
+        ap.probe_responses, ap.malformed, _json_of(tuple(ap.profiles)),
+        _json_of(tuple(ap.channels)), ap.first_seen, ap.last_seen,
     )
 
 

@@ -260,9 +260,10 @@ class WifiState:
 
     # -- beacons and probe responses --------------------------------------------------------
     def observe_beacon(self, b: BeaconSeen) -> list[WifiEventSeen]:
-        out: list[WifiEventSeen] = []
         ap = self.aps.get(b.bssid)
+        out: list[WifiEventSeen] | None = None  # made only when needed: most frames need none
         if ap is None:
+            out = []
             if int(b.bssid[:2], 16) & 0x01:  # group bit: no AP can send this
                 self._note_impossible(b.ts, b.bssid, out)
                 return out
@@ -304,8 +305,10 @@ class WifiState:
             ap.derived[slot] = d
         if d.malformed:
             ap.malformed += 1
-        if d is ap.fast[slot]:
+        if d is ap.fast[slot] and not (ap.flood and ts - ap.first_seen >= self.s.flood_hold_s):
             return _NOTHING  # nothing new: the common case, counters only
+        if out is None:
+            out = []
         changes: list[str] = []
         if beacon:
             ap.beacon_hidden = d.hidden
@@ -374,7 +377,9 @@ class WifiState:
         ap.hidden = primary_hidden or not ap.ssid
         sustained = bool(ap.profiles) or (
             ap.beacons == 0 and ap.probe_responses >= self.s.min_frames)
-        if (ap.confirmed and not changes
+        # Confirmed, or held back by a flood (its release is checked above): while the content
+        # stays the same, frames only count; nothing below would change.
+        if ((ap.confirmed or ap.flood) and not changes
                 and (d.profile is None or (ap.profiles and d.profile == ap.profiles[-1]))
                 and (d.channel is None or (d.channel == ap.channel and d.channel in ap.channels))
                 and (d.hidden or d.ssid == ap.ssid) and (not beacon or ap.current is d)):

@@ -19,13 +19,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from appliance import eol, kev
+
+if TYPE_CHECKING:  # cryptography (and OpenSSL, 14 MB) loads only when a key is used, not
+    # whenever the command line is built
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 PACKAGED_KEYS = Path(__file__).resolve().parent / "data" / "catalog-keys"
 LIMIT = 20_000_000
@@ -36,6 +36,9 @@ class CatalogRefused(ValueError):
 
 
 def trusted_keys(data_dir: Path) -> list[tuple[str, Ed25519PublicKey]]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     keys = []
     for d in (PACKAGED_KEYS, data_dir / "keys" / "catalog-trusted"):
         for p in sorted(d.glob("*.pem")) if d.is_dir() else []:
@@ -51,6 +54,8 @@ def trusted_keys(data_dir: Path) -> list[tuple[str, Ed25519PublicKey]]:
 def verify(raw: bytes, sig: bytes | None, sha256: str,
            keys: list[tuple[str, Ed25519PublicKey]]) -> str:
     """How the file was verified ('sha256' or 'signature KEYNAME'); raises CatalogRefused."""
+    from cryptography.exceptions import InvalidSignature
+
     digest = hashlib.sha256(raw).hexdigest()
     if sha256:
         if digest != sha256.strip().lower():

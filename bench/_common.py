@@ -18,3 +18,14 @@ def run_child(cmd: list[str]) -> tuple[float, float]:
     if p.returncode:
         raise SystemExit(f"{cmd[0]} failed with exit code {p.returncode}")
     return time.perf_counter() - t0, ru.ru_maxrss / 1024
+
+
+def run_child_usage(cmd: list[str]) -> tuple[float, float, float]:
+    """Like run_child, plus the child's own CPU time (user + system, seconds)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise SystemExit(f"{cmd[0]} failed with exit code {p.returncode}")
+    return time.perf_counter() - t0, ru.ru_maxrss / 1024, ru.ru_utime + ru.ru_stime

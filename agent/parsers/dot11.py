@@ -267,20 +267,21 @@ _IE_CACHE: dict[bytes, Elements] = {}
 _IE_CACHE_MAX = 1024  # small: the Wi-Fi state keeps each AP's last content itself
 
 
-def _without_tim(ies: bytes) -> bytes:
-    """The elements minus the TIM, which changes from beacon to beacon (DTIM count, traffic
-    bitmap) and is not used: without it, one AP's beacons are byte-identical. The TIM comes
-    early (after SSID, rates and DS), so the walk stops at the first element past it."""
-    i, n = 0, len(ies)
+def _without_tim(frame: bytes, start: int = 0) -> bytes:
+    """The elements (from START on) minus the TIM, which changes from beacon to beacon (DTIM
+    count, traffic bitmap) and is not used: without it, one AP's beacons are byte-identical. The
+    TIM comes early (after SSID, rates and DS), so the walk stops at the first element past it.
+    Cut straight from the frame: one copy, not two."""
+    i, n = start, len(frame)
     while i + 2 <= n:
-        eid = ies[i]
+        eid = frame[i]
         if eid == 5:
-            end = i + 2 + ies[i + 1]
-            return ies[:i] + ies[end:] if end <= n else ies
+            end = i + 2 + frame[i + 1]
+            return frame[start:i] + frame[end:] if end <= n else frame[start:]
         if eid > 5:
-            return ies
-        i += 2 + ies[i + 1]
-    return ies
+            return frame[start:]
+        i += 2 + frame[i + 1]
+    return frame[start:]
 
 
 def elements_cached(ies: bytes) -> Elements:
@@ -311,7 +312,7 @@ def parse_mgmt(ts: float, frame: bytes, radio: RadioInfo) -> BeaconSeen | Deauth
         return BeaconSeen(
             ts, subtype, frame[16:22].hex(":"), bool(cap & 0x10),
             frame[hdr + 8] | (frame[hdr + 9] << 8),
-            _without_tim(frame[hdr + 12:]), radio,
+            _without_tim(frame, hdr + 12), radio,
         )
     if subtype in (SUBTYPE_DEAUTH, SUBTYPE_DISASSOC):
         reason = (frame[hdr] | (frame[hdr + 1] << 8)) if len(frame) >= hdr + 2 else None

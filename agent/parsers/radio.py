@@ -148,7 +148,7 @@ def parse_radiotap(data: bytes, fcs_kept: bool = True) -> tuple[RadioInfo, bytes
     freq = (data[chan_o] | (data[chan_o + 1] << 8)) if chan_o >= 0 else None
     sig = data[sig_o] if sig_o >= 0 else None
     info = RadioInfo(freq or None, (sig - 256 if sig > 127 else sig) if sig is not None else None,
-                     flags, _lazy=(data, tsft_o, rate_o, chan_o))
+                     flags, None, None, None, (data, tsft_o, rate_o, chan_o))
     if flags is not None and flags & FLAG_FCS and fcs_kept and n - hlen >= 4:
         return info, data[hlen:-4]
     return info, data[hlen:]

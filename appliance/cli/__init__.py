@@ -105,7 +105,7 @@ def _capture_problem(name: str) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
-    from agent.ingest import ingest_files
+    from agent.ingest import ingest_files, write_json
 
     problems = [p for p in (_capture_problem(f) for f in args.files) if p]
     if problems:
@@ -117,7 +117,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         doc = ingest_files(config, store, args.files, survey=args.survey,
                            survey_location=args.survey_location)
     if args.json:
-        _print_json(doc)
+        write_json(doc, sys.stdout)  # one line per AP record: thousands print in C
     else:
         print(f"{doc['frames']} frames, {doc['arp_frames']} ARP, "
               f"{len(doc['stations'])} stations, {len(doc['events'])} events, "

@@ -5,8 +5,6 @@ user names a URL here."""
 from __future__ import annotations
 
 import argparse
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from appliance.cli.common import EXIT_OK, CliError
@@ -18,6 +16,9 @@ def _fetch(source: str) -> bytes | None:
     from appliance import catalogs
 
     if source.startswith(("http://", "https://")):
+        import urllib.error  # here, not at import: every command builds this parser
+        import urllib.request
+
         if source.startswith("http://"):
             raise CliError(f"{source}: only https URLs are fetched")
         try:
