@@ -64,6 +64,7 @@ _REASONS = (
     ("hopping over", "Monitoring while hopping channels"),
     ("fixed on channel", "Monitoring on a fixed channel"),
     ("scope ", "Probing the allowed scope periodically"),
+    ("joining ", "Joining the guest Wi-Fi to test client isolation"),
 )
 
 
