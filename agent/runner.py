@@ -347,7 +347,8 @@ class Agent:
     def _maybe_export(self, now: datetime) -> None:
         """The monthly inspector export (exports.schedule = "agent"): last month's, once, after
         02:00 on the 1st (or later if the appliance was off). It runs in a thread, one at a
-        time, so capture goes on; the data phase runs in its own child process (export.py)."""
+        time, so capture goes on; the data and the PDF are made in child processes
+        (appliance/export.py), so the PDF renderer's memory never stays in the agent."""
         if self._export is not None:
             if self._export.is_alive():
                 return  # never two at once
@@ -369,7 +370,8 @@ class Agent:
         from appliance import export as ex
 
         try:
-            done = ex.run_export(self.store, self.config, ex.parse_period(label, None, None))
+            done = ex.run_export(self.store, self.config, ex.parse_period(label, None, None),
+                                 pdf_in_child=True)  # the renderer's memory leaves with it
         except (ex.ExportError, StoreError, OSError) as exc:
             self.export_error = str(exc)
             log.error("the monthly export of %s failed (retried at the next check): %s",
