@@ -158,7 +158,7 @@ class Drainer:
         try:
             period = ex.parse_period(str(cmd.args.get("period") or "") or None, None, None)
             with self.export_lock:  # a monthly export in flight finishes first
-                done = ex.run_export(self.store, self.config, period)
+                done = ex.run_export(self.store, self.config, period, pdf_in_child=True)
         except (ex.ExportError, StoreError, OSError) as exc:
             return False, {"error": str(exc)}
         return True, {"folder": str(done.folder), "period": period.label,

@@ -206,7 +206,7 @@ class Agent:
         add(Job("evidence", a.evidence_every_s, self._check_evidence))
         add(Job("surveys", a.survey_check_s, self._sync_surveys))
         add(Job("probes", a.probe_check_s, self._tick_probes))
-        add(Job("commands", a.commands_check_s, self._drain_commands))
+        add(Job("commands", a.commands_every_s, self._drain_commands))
         if self._watchdog:
             add(Job("watchdog", self._watchdog, self._ping_watchdog))
         add(Job("settings", a.settings_check_s, self._check_settings))
@@ -362,7 +362,8 @@ class Agent:
     def _maybe_export(self, now: datetime) -> None:
         """The monthly inspector export (exports.schedule = "agent"): last month's, once, after
         02:00 on the 1st (or later if the appliance was off). It runs in a thread, one at a
-        time, so capture goes on; the data phase runs in its own child process (export.py)."""
+        time, so capture goes on; the data and the PDF are made in child processes
+        (appliance/export.py), so the PDF renderer's memory never stays in the agent."""
         if self._export is not None:
             if self._export.is_alive():
                 return  # never two at once
@@ -384,8 +385,9 @@ class Agent:
         from appliance import export as ex
 
         try:
-            with self.export_lock:
-                done = ex.run_export(self.store, self.config, ex.parse_period(label, None, None))
+            with self.export_lock:  # one export at a time, monthly or asked for
+                done = ex.run_export(self.store, self.config, ex.parse_period(label, None, None),
+                                     pdf_in_child=True)  # the renderer's memory leaves with it
         except (ex.ExportError, StoreError, OSError) as exc:
             self.export_error = str(exc)
             log.error("the monthly export of %s failed (retried at the next check): %s",

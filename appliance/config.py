@@ -467,7 +467,6 @@ class AgentJobs:
     settings_check_s: float = spec(2.0, ge=0.5, le=600)
     survey_check_s: float = spec(1.0, ge=0.1, le=600)
     probe_check_s: float = spec(1.0, ge=0.1, le=600)
-    commands_check_s: float = spec(1.0, ge=0.1, le=600)
     commands_every_s: float = spec(1.0, ge=0.1, le=600)
 
 

@@ -386,10 +386,30 @@ def copy_evidence(config: Config, attestations: list[dict[str, Any]], folder: Pa
     return out
 
 
+def _pdf_phase(tmp: str, keep_html: bool) -> None:
+    """In a child process (for a long-lived caller, the agent): render the PDFs, so the
+    renderer's memory goes away with the child."""
+    try:
+        _render_pdfs(Path(tmp), keep_html)
+    except BaseException as exc:  # reported to the parent through the folder
+        (Path(tmp) / ".error").write_text(f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _render_pdfs(folder: Path, keep_html: bool) -> None:
+    from appliance.report import render_pdf
+
+    for html in sorted(folder.glob("report*.html")):
+        render_pdf(html.read_text(encoding="utf-8"), html.with_suffix(".pdf"))
+        if not keep_html:
+            html.unlink()
+
+
 def write_export(db_path: Path, config: Config, period: Period, out_dir: Path,
-                 formats: Sequence[str] = FORMATS, today: date | None = None
-                 ) -> tuple[Path, dict[str, Any], str]:
-    """Write one export folder; returns (folder, a summary, the manifest's SHA-256)."""
+                 formats: Sequence[str] = FORMATS, today: date | None = None,
+                 pdf_in_child: bool = False) -> tuple[Path, dict[str, Any], str]:
+    """Write one export folder; returns (folder, a summary, the manifest's SHA-256).
+    PDF_IN_CHILD renders the PDFs in a child process too (the agent's memory stays small)."""
     import multiprocessing
 
     bad = [f for f in formats if f not in FORMATS]
@@ -414,13 +434,18 @@ def write_export(db_path: Path, config: Config, period: Period, out_dir: Path,
             raise ExportError(f"the export could not be written: {why}")
         summary = json.loads((tmp / ".summary.json").read_text(encoding="utf-8"))
         (tmp / ".summary.json").unlink()
-        if "pdf" in formats:
-            from appliance.report import render_pdf
-
-            for html in sorted(tmp.glob("report*.html")):
-                render_pdf(html.read_text(encoding="utf-8"), html.with_suffix(".pdf"))
-                if "html" not in formats:
-                    html.unlink()
+        if "pdf" in formats and pdf_in_child:
+            child = multiprocessing.get_context("spawn").Process(
+                target=_pdf_phase, name="officeguard-export-pdf",
+                args=(str(tmp), "html" in formats))
+            child.start()
+            child.join()
+            if child.exitcode != 0:
+                err = tmp / ".error"
+                why = err.read_text() if err.exists() else f"exit code {child.exitcode}"
+                raise ExportError(f"the report's PDF could not be written: {why}")
+        elif "pdf" in formats:
+            _render_pdfs(tmp, "html" in formats)
         digest = signing.sign_folder(tmp, key, {
             "facility": config.facility.id, "period": period.label,
             "appliance_id": summary["appliance_id"], "generated_at": summary["generated_at"],
@@ -459,14 +484,17 @@ class ExportDone:
 
 
 def run_export(store: Store, config: Config, period: Period, out_dir: Path | None = None,
-               formats: Sequence[str] = FORMATS, send_email: bool | None = None) -> ExportDone:
+               formats: Sequence[str] = FORMATS, send_email: bool | None = None,
+               pdf_in_child: bool = False) -> ExportDone:
     """One whole export, as the command line and the agent's monthly job run it: write the
     signed folder, queue its MQTT notice, remember it (older ones beyond `exports.keep` are
     removed) and e-mail it (SEND_EMAIL None: when `exports.email_to` and `smtp_host` are set).
-    Raises ExportError or OSError; nothing is recorded for a failed export."""
+    Raises ExportError or OSError; nothing is recorded for a failed export. PDF_IN_CHILD: see
+    write_export (the agent sets it)."""
     store.write(ensure_appliance_id)
     folder, summary, digest = write_export(store.path, config, period,
-                                           (out_dir or config.exports_dir).resolve(), formats)
+                                           (out_dir or config.exports_dir).resolve(), formats,
+                                           pdf_in_child=pdf_in_child)
 
     def record(c: sqlite3.Connection) -> list[str]:
         notice(c, config, period, folder, digest)

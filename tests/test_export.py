@@ -7,6 +7,7 @@ import csv
 import json
 import shutil
 import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -282,6 +283,7 @@ def test_the_agent_schedules_last_months_export(tmp_path: Path) -> None:
     toml.write_text(f'[interfaces]\nlan = "none0"\n[storage]\ndata_dir = "{tmp_path / "data"}"\n')
     cfg = from_mapping({"interfaces": {"lan": "none0"},
                         "storage": {"data_dir": str(tmp_path / "data")}})
+    renderer_loaded = "weasyprint" in sys.modules
     with Store(tmp_path / "data" / "officeguard.db") as store:
         agent = Agent(cfg, store, config_path=str(toml))
         agent._maybe_export(datetime(2026, 12, 1, 1, 0))  # before 02:00: not yet
@@ -300,3 +302,5 @@ def test_the_agent_schedules_last_months_export(tmp_path: Path) -> None:
         rows = store.query("SELECT period, path FROM exports")
     assert [r["period"] for r in rows] == ["2026-11"]
     assert (Path(rows[0]["path"]) / "report.pdf").exists()
+    if not renderer_loaded:  # (run alone) the PDF was rendered in a child, not in the agent
+        assert "weasyprint" not in sys.modules
