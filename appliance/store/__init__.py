@@ -89,14 +89,17 @@ def _private_file(path: Path) -> None:
 
 def migrate(path: Path) -> list[str]:
     """Apply pending migrations; back the file up first when it already holds data. Two
-    processes opening a new database at once take turns (an flock on the file, which does not
-    touch SQLite's own fcntl locks): the second sees what the first applied."""
+    processes opening a new database at once take turns (an flock on a lock file beside it):
+    the second sees what the first applied. Never a descriptor of the database file itself:
+    closing one drops every POSIX lock this process holds on it, SQLite's included, so another
+    process could checkpoint and delete the WAL under a connection still open here."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
     _private_file(path)
     try:
-        guard = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        guard = os.open(path.with_name(path.name + ".migrate-lock"),
+                        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, DB_MODE)
     except OSError:
         guard = -1  # SQLite will name the problem
     try:
