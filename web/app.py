@@ -570,6 +570,9 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
     from web import rental  # the rental-PC page (#18)
 
     rental.register(app, config, store, page, session, admin, check_csrf)
+    from web import search as search_routes  # the search box (#15)
+
+    search_routes.register(app, config, store, page, session)
 
     probe_proc: dict[str, subprocess.Popen[bytes]] = {}
 

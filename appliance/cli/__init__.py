@@ -427,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.cli.users import add_parser as add_user_parser
 
     add_user_parser(add, js, dbp)
+    from appliance.cli.search import add_parser as add_search_parser
+
+    add_search_parser(add, js, dbp)
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")
