@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from appliance import topics
 from appliance.compliance import (
     ACTIVE,
     AttestationFact,
@@ -25,6 +26,7 @@ from appliance.compliance import (
 from appliance.config import Config
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
+from appliance.store import findings as outbox
 
 RESULTS = ("pass", "fail", "not_applicable")
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
@@ -392,7 +394,7 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
         if not today <= expires <= today + timedelta(days=days):
             continue
         alert_id = f"expiry-{r['id']}"
-        if conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone():
+        if outbox.queued(conn, alert_id):
             continue
         payload = {"alert_id": alert_id, "change": "expiring", "severity": "info",
                    "measure": measure, "check": check, "subject": f"{measure} {check}",
@@ -403,9 +405,8 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
                    "message_ja": f"{expires.isoformat()} に期限切れになります。新しい証跡を"
                                  "登録してください。",
                    "message_en": f"It expires on {expires.isoformat()}: upload new evidence."}
-        conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) "
-                     "VALUES (?, ?, ?, ?)", (alert_id, now, "notices/expiry",
-                                             json.dumps(payload, ensure_ascii=False)))
+        outbox.enqueue(conn, alert_id, now, topics.NOTICE_EXPIRY,
+                       json.dumps(payload, ensure_ascii=False))
         made.append(payload)
     return made
 

@@ -23,12 +23,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance import signing, timeutil
+from appliance import signing, timeutil, topics
 from appliance.attestations import gather_facts, list_attestations
 from appliance.compliance import evaluate
 from appliance.config import Config
 from appliance.display import display_safe
 from appliance.guideline import Catalog
+from appliance.store import findings as findings_q
 from appliance.timeutil import iso
 
 FORMATS = ("html", "pdf", "csv", "json")
@@ -163,12 +164,8 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
     t0, t1 = period.start_ts, period.end_ts
     compliance = evaluate(catalog, gather_facts(conn, config, catalog, as_of))
     findings = []
-    for r in conn.execute(
-            "SELECT * FROM findings WHERE first_seen < ? AND (last_seen >= ? OR status IN "
-            "('open','acknowledged','reopened')) ORDER BY measure, id", (t1, t0)):
-        hist = [dict(h) for h in conn.execute(
-            "SELECT change, ts, actor FROM finding_history WHERE finding_id = ? ORDER BY ts",
-            (r["id"],))]
+    for r in findings_q.in_period(conn, t0, t1):
+        hist = findings_q.history(conn, r["id"])
         opened = [h["ts"] for h in hist
                   if h["change"] in ("new", "reopened") and t0 <= h["ts"] < t1]
         closed = [h["ts"] for h in hist if h["change"] == "resolved" and t0 <= h["ts"] < t1]
@@ -222,9 +219,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
                        for x in conn.execute("SELECT * FROM survey_samples WHERE survey_id = ?",
                                              (s["id"],))]
     daily: dict[str, dict[str, int]] = {}
-    for ts, sev in conn.execute(
-            "SELECT h.ts, h.severity FROM finding_history h WHERE h.change IN ('new', "
-            "'reopened') AND h.ts >= ? AND h.ts < ?", (t0, t1)):
+    for ts, sev in findings_q.openings(conn, t0, t1):
         day = timeutil.day(ts)
         daily.setdefault(day, {}).setdefault(sev, 0)
         daily[day][sev] += 1
@@ -471,8 +466,8 @@ def notice(conn: sqlite3.Connection, config: Config, period: Period, folder: Pat
                "title_ja": "検査用エクスポートを作成しました", "title_en": "Inspector export ready",
                "message_ja": f"{period.label} の検査用エクスポートができました（{folder.name}）。",
                "message_en": f"The inspector export for {period.label} is ready ({folder.name})."}
-    conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) VALUES (?, ?, ?, ?)",
-                 (alert_id, now, "exports", json.dumps(payload, ensure_ascii=False)))
+    findings_q.enqueue(conn, alert_id, now, topics.EXPORTS,
+                       json.dumps(payload, ensure_ascii=False))
 
 
 def email(config: Config, folder: Path, period: Period) -> str:

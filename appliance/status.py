@@ -9,6 +9,7 @@ from typing import Any
 from appliance.config import Config
 from appliance.findings import SEVERITIES
 from appliance.store import StoreError, open_readonly
+from appliance.store import findings as findings_q
 
 
 class StatusError(Exception):
@@ -27,8 +28,7 @@ def status_summary(config: Config, db_path: str | None = None) -> dict[str, Any]
             "stations": conn.execute("SELECT COUNT(*) FROM stations").fetchone()[0],
             "events": conn.execute("SELECT COUNT(*) FROM events").fetchone()[0],
             "findings": conn.execute("SELECT COUNT(*) FROM findings").fetchone()[0],
-            "outbox_unsent": conn.execute(
-                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0],
+            "outbox_unsent": findings_q.unsent_count(conn),
         }
         open_by_sev = {s: 0 for s in SEVERITIES}
         for sev, n in conn.execute(

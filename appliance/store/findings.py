@@ -1,0 +1,182 @@
+"""SQL of the findings family: `findings`, `finding_history` and the `outbox` (alerts and notices
+waiting for the MQTT publisher). The lifecycle (what a draft does to a finding) stays in
+appliance/findings.py; the publisher's routing stays in agent/mqtt.py; the rows are read and
+written here, inside the caller's transaction (the store's writer for writes)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from typing import Any
+
+# -- findings ---------------------------------------------------------------------------------
+
+
+def by_rule_subject(conn: sqlite3.Connection, rule: str, subject: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, status, severity, count FROM findings WHERE rule = ? AND subject = ?",
+        (rule, subject)).fetchone()
+    return row
+
+
+def insert(conn: sqlite3.Connection, rule: str, measure: str, severity: str, subject: str,
+           title_ja: str, title_en: str, ts: float, evidence: str) -> int:
+    """A new open finding; returns its id."""
+    fid: int = conn.execute(
+        "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, "
+        "title_en, first_seen, last_seen, count, evidence, updated_at) "
+        "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, 1, ?, ?) RETURNING id",
+        (rule, measure, severity, subject, title_ja, title_en, ts, ts, evidence, ts),
+    ).fetchone()[0]
+    return fid
+
+
+def resolve(conn: sqlite3.Connection, fid: int, ts: float) -> None:
+    conn.execute("UPDATE findings SET status = 'resolved', updated_at = ? WHERE id = ?",
+                 (ts, fid))
+
+
+def seen_again(conn: sqlite3.Connection, fid: int, status: str, severity: str, ts: float,
+               evidence: str) -> None:
+    """The rule fired again: count it, keep the latest evidence, maybe reopen or escalate."""
+    conn.execute(
+        "UPDATE findings SET status = ?, severity = ?, last_seen = MAX(last_seen, ?), "
+        "count = count + 1, evidence = ?, updated_at = ? WHERE id = ?",
+        (status, severity, ts, evidence, ts, fid))
+
+
+def severity_of(conn: sqlite3.Connection, fid: int) -> str | None:
+    row = conn.execute("SELECT severity FROM findings WHERE id = ?", (fid,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_status(conn: sqlite3.Connection, fid: int, status: str, ts: float) -> None:
+    conn.execute("UPDATE findings SET status = ?, updated_at = ? WHERE id = ?",
+                 (status, ts, fid))
+
+
+def listing(conn: sqlite3.Connection, status: str | None = None) -> list[dict[str, Any]]:
+    """Every finding (or those of one status), newest first (`officeguard findings`)."""
+    sql = "SELECT * FROM findings"
+    params: tuple[Any, ...] = ()
+    if status:
+        sql += " WHERE status = ?"
+        params = (status,)
+    cur = conn.execute(sql + " ORDER BY last_seen DESC", params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+def add_history(conn: sqlite3.Connection, fid: int, ts: float, change: str, status: str,
+                severity: str, actor: str = "agent", note: str = "") -> None:
+    """One row per state change; `recorded_at` is now (ts is when it happened)."""
+    conn.execute(
+        "INSERT INTO finding_history (finding_id, ts, change, status, severity, actor, note, "
+        "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (fid, ts, change, status, severity, actor, note, time.time()))
+
+
+# -- outbox -----------------------------------------------------------------------------------
+
+
+def enqueue(conn: sqlite3.Connection, alert_id: str, created_at: float, topic: str,
+            payload: str) -> None:
+    """An alert or notice for the MQTT publisher, in the caller's transaction (so it cannot be
+    lost between the database and the broker). `topic` is one of appliance.topics."""
+    conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) VALUES (?, ?, ?, ?)",
+                 (alert_id, created_at, topic, payload))
+
+
+def queued(conn: sqlite3.Connection, alert_id: str) -> bool:
+    """Whether an outbox row with this id exists (sent or not)."""
+    return conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)
+                        ).fetchone() is not None
+
+
+def to_publish(conn: sqlite3.Connection, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Unsent rows past the publisher's cursor that are not held for the digest."""
+    cur = conn.execute(
+        "SELECT id, topic, payload, route FROM outbox WHERE sent_at IS NULL AND id > ? "
+        "AND (route IS NULL OR route IN ('alert', 'later')) ORDER BY id LIMIT ?",
+        (after_id, limit))
+    return [{"id": r[0], "topic": r[1], "payload": r[2], "route": r[3]} for r in cur]
+
+
+def first_unrouted_upto(conn: sqlite3.Connection, upto_id: int) -> int | None:
+    """The oldest unsent, not yet routed row at or before the cursor (held in quiet hours)."""
+    row = conn.execute("SELECT MIN(id) FROM outbox WHERE sent_at IS NULL AND id <= ? "
+                       "AND route IS NULL", (upto_id,)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def route_to_digest(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
+    conn.executemany("UPDATE outbox SET route = 'digest' WHERE id = ?", [(i,) for i in ids])
+
+
+def mark_sent(conn: sqlite3.Connection, ids: Iterable[int], now: float) -> None:
+    """The broker acknowledged these rows (published alone unless routed to the digest)."""
+    conn.executemany(
+        "UPDATE outbox SET sent_at = ?, route = COALESCE(route, 'alert') WHERE id = ?",
+        [(now, i) for i in ids])
+
+
+def digest_items(conn: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
+    cur = conn.execute("SELECT id, payload FROM outbox WHERE sent_at IS NULL AND "
+                       "route = 'digest' ORDER BY id LIMIT ?", (limit,))
+    return [{"id": r[0], "payload": r[1]} for r in cur]
+
+
+def unsent_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+
+
+# -- reads of the history -----------------------------------------------------------------------
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+
+
+def history(conn: sqlite3.Connection, fid: int) -> list[dict[str, Any]]:
+    """A finding's changes, oldest first (the finding page, the export)."""
+    return _rows(conn.execute(
+        "SELECT ts, change, status, severity, actor, note FROM finding_history "
+        "WHERE finding_id = ? ORDER BY ts, id", (fid,)))
+
+
+def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
+                  ) -> list[dict[str, Any]]:
+    """What changed, newest first, by when it was recorded: a capture of last week ingested an
+    hour ago is news today."""
+    return _rows(conn.execute(
+        "SELECT h.ts, h.recorded_at, h.change, h.severity, h.actor, f.id, f.rule, f.measure, "
+        "f.subject, f.title_ja, f.title_en FROM finding_history h "
+        "JOIN findings f ON f.id = h.finding_id "
+        "WHERE h.recorded_at >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
+        "'acknowledged') ORDER BY h.recorded_at DESC LIMIT ?", (since, limit)))
+
+
+def open_moves_since(conn: sqlite3.Connection, start: float) -> list[tuple[float, str]]:
+    """(recorded_at, change) of every opening and closing since START, newest first."""
+    return [(float(r[0]), str(r[1])) for r in conn.execute(
+        "SELECT recorded_at, change FROM finding_history WHERE recorded_at >= ? AND change "
+        "IN ('new', 'reopened', 'resolved') ORDER BY recorded_at DESC", (start,))]
+
+
+def openings(conn: sqlite3.Connection, t0: float, t1: float) -> list[tuple[float, str]]:
+    """(ts, severity) of each finding opened or reopened in [t0, t1)."""
+    return [(float(r[0]), str(r[1])) for r in conn.execute(
+        "SELECT h.ts, h.severity FROM finding_history h WHERE h.change IN ('new', "
+        "'reopened') AND h.ts >= ? AND h.ts < ?", (t0, t1))]
+
+
+def in_period(conn: sqlite3.Connection, t0: float, t1: float) -> list[dict[str, Any]]:
+    """Findings seen in [t0, t1) or still active, by measure (the export)."""
+    return _rows(conn.execute(
+        "SELECT * FROM findings WHERE first_seen < ? AND (last_seen >= ? OR status IN "
+        "('open','acknowledged','reopened')) ORDER BY measure, id", (t1, t0)))
