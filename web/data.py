@@ -12,6 +12,8 @@ from appliance import attestations as att
 from appliance.compliance import evaluate
 from appliance.config import Config
 from appliance.guideline import Catalog
+from appliance.store import auth as auth_q
+from appliance.store import findings as findings_q
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 ACTIVE = ("open", "acknowledged", "reopened")
@@ -38,13 +40,7 @@ def categories(doc: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
 
 def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
                   ) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        # by when it was recorded: a capture of last week ingested an hour ago is news today
-        "SELECT h.ts, h.recorded_at, h.change, h.severity, h.actor, f.id, f.rule, f.measure, "
-        "f.subject, f.title_ja, f.title_en FROM finding_history h "
-        "JOIN findings f ON f.id = h.finding_id "
-        "WHERE h.recorded_at >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
-        "'acknowledged') ORDER BY h.recorded_at DESC LIMIT ?", (since, limit))]
+    return findings_q.changes_since(conn, since, limit)
 
 
 def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -130,9 +126,7 @@ def finding(conn: sqlite3.Connection, fid: int) -> dict[str, Any] | None:
         doc["evidence"] = json.loads(doc["evidence"])
     except ValueError:
         doc["evidence"] = {}
-    doc["history"] = [dict(h) for h in conn.execute(
-        "SELECT ts, change, status, severity, actor, note FROM finding_history "
-        "WHERE finding_id = ? ORDER BY ts, id", (fid,))]
+    doc["history"] = findings_q.history(conn, fid)
     return doc
 
 
@@ -233,8 +227,7 @@ def alert_tests(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def users(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, username, role, created_at, disabled FROM users ORDER BY id")]
+    return auth_q.users(conn)
 
 
 def system() -> dict[str, Any]:
@@ -345,9 +338,7 @@ def open_trend(conn: sqlite3.Connection, now: float, tz: str, open_now: int, day
                                                       microsecond=0)
     start = (today - timedelta(days=days - 1)).timestamp()
     delta = {"new": 1, "reopened": 1, "resolved": -1}
-    moves = conn.execute(
-        "SELECT recorded_at, change FROM finding_history WHERE recorded_at >= ? AND change "
-        "IN ('new', 'reopened', 'resolved') ORDER BY recorded_at DESC", (start,)).fetchall()
+    moves = findings_q.open_moves_since(conn, start)
     out = []
     n, i = open_now, 0
     for k in range(days):
