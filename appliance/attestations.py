@@ -27,6 +27,7 @@ from appliance.config import Config
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
 from appliance.store import findings as outbox
+from appliance.store import probes
 
 RESULTS = ("pass", "fail", "not_applicable")
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
@@ -322,8 +323,7 @@ def conditions(conn: sqlite3.Connection, catalog: Catalog, now: float,
     are registered, not discovered: "no rental_pc" holds while none is registered (in the
     config file's [[rental_pcs]] or on the dashboard)."""
     out: dict[str, bool] = {}
-    registered = bool(config is not None and config.rental_pcs) or conn.execute(
-        "SELECT 1 FROM rental_pcs LIMIT 1").fetchone() is not None
+    registered = bool(config is not None and config.rental_pcs) or probes.has_rental_pcs(conn)
     first = conn.execute("SELECT MIN(finished_at) FROM probe_runs").fetchone()[0]
     for m in catalog.measures:
         spec = m.not_applicable or {}

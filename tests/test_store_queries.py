@@ -18,10 +18,13 @@ from tests.conftest import ROOT
 FAMILIES: dict[str, tuple[str, ...]] = {
     "appliance/store/findings.py": ("outbox", "finding_history"),
     "appliance/store/auth.py": ("users", "sessions", "login_failures", "audit"),
+    "appliance/store/probes.py": ("advisories", "rental_pcs"),
 }
 # tables whose writes (not yet every read) are in their module
 WRITES: dict[str, tuple[str, ...]] = {
     "appliance/store/findings.py": ("findings",),
+    "appliance/store/probes.py": ("probe_runs", "devices", "device_ports", "probe_baseline",
+                                  "device_os"),
 }
 SQL_RE = r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM|JOIN)\s+{table}\b"
 WRITE_RE = r"(INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+{table}\b"
@@ -35,7 +38,7 @@ def _python_files() -> list[Path]:
 def _strings(path: Path) -> str:
     """Every string literal of a module (SQL is in literals; comments and names are not)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return "\n".join(n.value for n in ast.walk(tree)
+    return "\x00".join(n.value for n in ast.walk(tree)
                      if isinstance(n, ast.Constant) and isinstance(n.value, str))
 
 

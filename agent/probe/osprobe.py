@@ -19,6 +19,7 @@ from agent.probe import rdp, smb
 from agent.probe.checks import NETWORK_CLASSES, Outcome
 from agent.probe.net import Ctx
 from appliance import eol, kev
+from appliance.store import probes
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def plan_for(config: Any, registered: list[dict[str, Any]] | None = None,
 
 
 def registered(conn: Any) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute("SELECT * FROM rental_pcs ORDER BY label")]
+    return probes.rental_pcs(conn)
 
 
 def rental_for(op: OsPlan | None, ip: str, mac: str) -> RentalPc | None:

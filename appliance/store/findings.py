@@ -68,6 +68,31 @@ def listing(conn: sqlite3.Connection, status: str | None = None) -> list[dict[st
     return [dict(zip(names, tuple(r), strict=True)) for r in cur]
 
 
+def of_subject(conn: sqlite3.Connection, rule: str, subject: str, statuses: Iterable[str]
+               ) -> list[dict[str, Any]]:
+    """Findings of RULE about exactly SUBJECT, in one of STATUSES."""
+    st = list(statuses)
+    marks = ",".join("?" * len(st))
+    cur = conn.execute(
+        f"SELECT id, severity, title_ja, title_en FROM findings WHERE rule = ? "  # noqa: S608
+        f"AND subject = ? AND status IN ({marks})", (rule, subject, *st))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+
+
+def with_prefix(conn: sqlite3.Connection, rule: str, prefix: str, statuses: Iterable[str]
+                ) -> list[dict[str, Any]]:
+    """Findings of RULE whose subject starts with PREFIX, in one of STATUSES."""
+    st = list(statuses)
+    marks = ",".join("?" * len(st))
+    cur = conn.execute(
+        f"SELECT id, rule, measure, severity, subject, title_ja, title_en, status FROM findings "  # noqa: S608
+        f"WHERE rule = ? AND substr(subject, 1, ?) = ? AND status IN ({marks})",
+        (rule, len(prefix), prefix, *st))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+
+
 # -- history ----------------------------------------------------------------------------------
 
 
