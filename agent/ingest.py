@@ -105,7 +105,7 @@ def _ingest_files(
         sid = survey_id
 
         def finish(c: sqlite3.Connection) -> list[dict[str, Any]]:
-            c.execute("UPDATE surveys SET stopped_at = ? WHERE id = ?", (time.time(), sid))
+            survey_mod.mark_stopped(c, sid, time.time())
             survey_mod.finish(c, sid, config.wifi.min_frames)
             return [s for s in survey_mod.summary(c) if s["id"] == sid]
 

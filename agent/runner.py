@@ -41,6 +41,7 @@ from agent.sources import (
     interface_exists,
 )
 from agent.survey import SurveyAcc
+from agent.survey import active as survey_active
 from agent.survey import finish as survey_finish
 from appliance.config import Config, ConfigError, apply_settings, read_settings, settings_mtime
 from appliance.store import Store, StoreError, set_meta
@@ -388,10 +389,9 @@ class Agent:
     def _sync_surveys(self) -> None:
         """Pick up surveys started from the CLI or the dashboard; finish the ones that ended."""
         try:
-            running = {s["id"]: s for s in self.store.query(
-                "SELECT * FROM surveys WHERE source = 'live' AND stopped_at IS NULL "
-                "AND started_at <= ? AND (ends_at IS NULL OR ends_at > ?)",
-                (time.time(), time.time()))}
+            now = time.time()
+            running = {s["id"]: s for s in self.store.read_with(
+                lambda c: survey_active(c, now))}
         except StoreError as exc:
             log.error("cannot read surveys: %s", exc)
             return

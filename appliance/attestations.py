@@ -28,6 +28,7 @@ from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
 from appliance.store import findings as outbox
 from appliance.store import probes
+from appliance.store import surveys as surveys_q
 
 RESULTS = ("pass", "fail", "not_applicable")
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
@@ -271,11 +272,7 @@ def observations(conn: sqlite3.Connection, config: Config, now: float,
         out += [Observation("wifi.facility_ap", f"AP {r['bssid']} {r['ssid']} "
                             f"({r['security']})", float(r["last_seen"]))
                 for r in conn.execute(q, (*names, *bssids, since))]
-    for r in conn.execute(
-            "SELECT s.id, s.label, COALESCE(s.stopped_at, s.ends_at) AS at FROM surveys s "
-            "WHERE s.location = 'outside' AND COALESCE(s.stopped_at, s.ends_at) < ? AND "
-            "COALESCE(s.stopped_at, s.ends_at) >= ? AND EXISTS (SELECT 1 FROM survey_samples x "
-            "WHERE x.survey_id = s.id) ORDER BY at DESC LIMIT 50", (now, since)):
+    for r in surveys_q.finished_outside(conn, since, now):
         out.append(Observation("wifi.leakage", f"walk-test #{r['id']} {r['label']}",
                                float(r["at"])))
     if config.wifi.boundary_sensor:

@@ -30,6 +30,7 @@ from appliance.config import Config
 from appliance.display import display_safe
 from appliance.guideline import Catalog
 from appliance.store import findings as findings_q
+from appliance.store import surveys as surveys_q
 from appliance.timeutil import iso
 
 FORMATS = ("html", "pdf", "csv", "json")
@@ -209,15 +210,12 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "refused": len(json.loads(r["refused"]))}
         for r in conn.execute("SELECT * FROM probe_runs WHERE started_at >= ? AND "
                               "started_at < ? ORDER BY id", (t0, t1))]
-    surveys = [dict(s) for s in conn.execute(
-        "SELECT id, label, location, started_at, threshold_dbm FROM surveys WHERE "
-        "started_at >= ? AND started_at < ? ORDER BY id", (t0, t1))]
+    surveys = surveys_q.started_in(conn, t0, t1)
     for s in surveys:
         s["started_at"] = iso(s["started_at"])
         s["bssids"] = [{"bssid": x["bssid"], "ssid": x["ssid"], "samples": x["n"],
                         "rssi_mean_dbm": round(x["sum"] / x["n"], 1) if x["n"] else None}
-                       for x in conn.execute("SELECT * FROM survey_samples WHERE survey_id = ?",
-                                             (s["id"],))]
+                       for x in surveys_q.samples(conn, s["id"])]
     daily: dict[str, dict[str, int]] = {}
     for ts, sev in findings_q.openings(conn, t0, t1):
         day = timeutil.day(ts)

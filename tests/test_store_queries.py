@@ -19,6 +19,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "appliance/store/findings.py": ("outbox", "finding_history"),
     "appliance/store/auth.py": ("users", "sessions", "login_failures", "audit"),
     "appliance/store/probes.py": ("advisories", "rental_pcs"),
+    "appliance/store/surveys.py": ("surveys", "survey_samples"),
 }
 # tables whose writes (not yet every read) are in their module
 WRITES: dict[str, tuple[str, ...]] = {

@@ -14,6 +14,7 @@ from appliance.config import Config
 from appliance.guideline import Catalog
 from appliance.store import auth as auth_q
 from appliance.store import findings as findings_q
+from appliance.store import surveys as surveys_q
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 ACTIVE = ("open", "acknowledged", "reopened")
@@ -175,9 +176,7 @@ def wifi_findings(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def surveys(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, label, location, started_at, stopped_at, ends_at FROM surveys "
-        "ORDER BY id DESC LIMIT 20")]
+    return surveys_q.recent(conn, 20)
 
 
 def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
