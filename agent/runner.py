@@ -45,6 +45,7 @@ from agent.survey import active as survey_active
 from agent.survey import finish as survey_finish
 from appliance.config import Config, ConfigError, apply_settings, read_settings, settings_mtime
 from appliance.store import Store, StoreError, set_meta
+from appliance.store import exports as exports_q
 from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -339,8 +340,7 @@ class Agent:
         first = now.replace(day=1)
         last_month = (first - timedelta(days=1)).strftime("%Y-%m")
         try:
-            done = self.store.query("SELECT 1 FROM exports WHERE period = ? LIMIT 1",
-                                    (last_month,))
+            done = self.store.read_with(lambda c: exports_q.has_period(c, last_month))
         except StoreError as exc:
             log.error("cannot check exports: %s", exc)
             return

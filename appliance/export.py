@@ -29,6 +29,7 @@ from appliance.compliance import evaluate
 from appliance.config import Config
 from appliance.display import display_safe
 from appliance.guideline import Catalog
+from appliance.store import exports as exports_q
 from appliance.store import findings as findings_q
 from appliance.store import surveys as surveys_q
 from appliance.timeutil import iso
@@ -429,16 +430,12 @@ def write_export(db_path: Path, config: Config, period: Period, out_dir: Path,
 def record_export(conn: sqlite3.Connection, period: Period, folder: Path, digest: str,
                   keep: int) -> list[str]:
     """Remember the export and remove the oldest beyond `keep`; returns removed folders."""
-    conn.execute("INSERT INTO exports (period, period_start, period_end, path, created_at, "
-                 "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                 (period.label, period.start_ts, period.end_ts, str(folder), time.time(),
-                  digest))
-    rows = conn.execute("SELECT id, path FROM exports WHERE removed_at IS NULL "
-                        "ORDER BY created_at DESC, id DESC").fetchall()
+    exports_q.add(conn, period.label, period.start_ts, period.end_ts, str(folder), time.time(),
+                  digest)
     removed = []
-    for r in rows[keep:]:
+    for r in exports_q.kept(conn)[keep:]:
         shutil.rmtree(r["path"], ignore_errors=True)
-        conn.execute("UPDATE exports SET removed_at = ? WHERE id = ?", (time.time(), r["id"]))
+        exports_q.mark_removed(conn, r["id"], time.time())
         removed.append(r["path"])
     return removed
 

@@ -20,6 +20,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "appliance/store/auth.py": ("users", "sessions", "login_failures", "audit"),
     "appliance/store/probes.py": ("advisories", "rental_pcs"),
     "appliance/store/surveys.py": ("surveys", "survey_samples"),
+    "appliance/store/exports.py": ("exports",),
 }
 # tables whose writes (not yet every read) are in their module
 WRITES: dict[str, tuple[str, ...]] = {

@@ -43,6 +43,7 @@ from appliance.config import Config, ConfigError
 from appliance.display import display_safe
 from appliance.guideline import catalog_for
 from appliance.store import Store, StoreError
+from appliance.store import exports as exports_q
 from web import charts, data, i18n, limits, routes_compliance, settings_form
 from web import security as sec
 
@@ -618,9 +619,7 @@ def create_app(config: Config, db_path: str | Path | None = None, secure_cookies
     @app.get("/exports/{eid}/download", include_in_schema=False)
     def export_download(eid: int, s: sec.Session = Depends(session)) -> Response:  # noqa: B008
         row_id(eid)
-        row = store().read_with(lambda c: c.execute(
-            "SELECT path, period FROM exports WHERE id = ? AND removed_at IS NULL",
-            (eid,)).fetchone())
+        row = store().read_with(lambda c: exports_q.downloadable(c, eid))
         if row is None or not Path(row["path"]).is_dir():
             raise HTTPException(404, "no such export (or its folder was removed)")
         folder = Path(row["path"])

@@ -13,6 +13,7 @@ from appliance.compliance import evaluate
 from appliance.config import Config
 from appliance.guideline import Catalog
 from appliance.store import auth as auth_q
+from appliance.store import exports as exports_q
 from appliance.store import findings as findings_q
 from appliance.store import surveys as surveys_q
 
@@ -214,9 +215,7 @@ def probe_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]
 
 
 def exports(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, period, path, created_at, manifest_sha256 FROM exports "
-        "WHERE removed_at IS NULL ORDER BY id DESC LIMIT 50")]
+    return exports_q.recent(conn, 50)
 
 
 def alert_tests(conn: sqlite3.Connection) -> list[dict[str, Any]]:
