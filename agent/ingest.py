@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import time
@@ -24,7 +25,7 @@ from agent.survey import SurveyAcc
 from agent.wifi_json import ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
-from appliance.store import Store, observation_lock
+from appliance.store import Store, observation_lock, observations
 from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,8 @@ def build_report(
 ) -> dict[str, Any]:
     stations = []
     for ip, mac in sorted(report.station_keys):
-        rows = store.query("SELECT * FROM stations WHERE ip = ? AND mac = ?", (ip, mac))
-        agg = report_station(rows[0]) if rows else None
+        row = store.read_with(functools.partial(observations.station, ip=ip, mac=mac))
+        agg = report_station(row) if row else None
         if agg:
             stations.append(agg)
     findings = []

@@ -21,12 +21,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "appliance/store/probes.py": ("advisories", "rental_pcs"),
     "appliance/store/surveys.py": ("surveys", "survey_samples"),
     "appliance/store/exports.py": ("exports",),
+    "appliance/store/observations.py": ("rssi_minutes",),
 }
 # tables whose writes (not yet every read) are in their module
 WRITES: dict[str, tuple[str, ...]] = {
     "appliance/store/findings.py": ("findings",),
     "appliance/store/probes.py": ("probe_runs", "devices", "device_ports", "probe_baseline",
                                   "device_os"),
+    "appliance/store/observations.py": ("stations", "events", "passive_hints"),
 }
 SQL_RE = r"(INSERT\s+INTO|UPDATE|DELETE\s+FROM|FROM|JOIN)\s+{table}\b"
 WRITE_RE = r"(INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+{table}\b"

@@ -15,6 +15,7 @@ from appliance.guideline import Catalog
 from appliance.store import auth as auth_q
 from appliance.store import exports as exports_q
 from appliance.store import findings as findings_q
+from appliance.store import observations
 from appliance.store import surveys as surveys_q
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -155,18 +156,11 @@ def access_points(conn: sqlite3.Connection, config: Config, limit: int = 500
 
 def latest_rssi(conn: sqlite3.Connection, bssids: list[str]) -> float | None:
     """When the newest signal reading of these BSSIDs was taken (capture time)."""
-    if not bssids:
-        return None
-    marks = ",".join("?" * len(bssids))
-    row = conn.execute(f"SELECT MAX(minute) FROM rssi_minutes WHERE bssid IN ({marks})",  # noqa: S608
-                       bssids).fetchone()
-    return float(row[0]) * 60 if row and row[0] is not None else None
+    return observations.latest_minute(conn, bssids)
 
 
 def rssi_series(conn: sqlite3.Connection, bssid: str, since: float) -> list[tuple[float, float]]:
-    return [(r[0], r[1]) for r in conn.execute(
-        "SELECT minute * 60.0, CAST(sum AS REAL) / n FROM rssi_minutes "
-        "WHERE bssid = ? AND minute * 60.0 >= ? AND n > 0 ORDER BY minute", (bssid, since))]
+    return observations.rssi_series(conn, bssid, since)
 
 
 def wifi_findings(conn: sqlite3.Connection) -> list[dict[str, Any]]:

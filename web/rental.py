@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 from appliance.config import Config, ConfigError, from_mapping
 from appliance.findings import ACTIVE
 from appliance.store import findings as findings_q
-from appliance.store import probes
+from appliance.store import observations, probes
 from web import security as sec
 
 
@@ -44,11 +44,8 @@ def rows(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:
                                                    ACTIVE)
         else:
             pc["findings"] = []
-        hint = conn.execute(
-            "SELECT family, source, hostname, evidence FROM passive_hints WHERE mac = ? AND "
-            "family != '' ORDER BY last_seen DESC LIMIT 1", (pc["mac"],)).fetchone() \
-            if pc["mac"] else None
-        pc["hint"] = dict(hint) | {"matched": json.loads(hint["evidence"]).get("matched", "")} \
+        hint = observations.os_hint(conn, pc["mac"]) if pc["mac"] else None
+        pc["hint"] = hint | {"matched": json.loads(hint["evidence"]).get("matched", "")} \
             if hint else None
     return pcs
 

@@ -11,7 +11,7 @@ from agent.probe.checks import Outcome
 from agent.probe.osrecord import record_os
 from appliance.findings import ACTIVE, FindingChange, FindingDraft, apply_drafts
 from appliance.store import findings as findings_q
-from appliance.store import probes
+from appliance.store import observations, probes
 
 
 def record_cycle(conn: sqlite3.Connection, doc: dict[str, Any], out: Outcome
@@ -60,6 +60,4 @@ import_advisories = probes.import_advisories
 load_advisories = probes.load_advisories
 
 
-def inventory(conn: sqlite3.Connection, since: float) -> dict[str, str]:
-    return {r["ip"]: r["mac"] for r in conn.execute(
-        "SELECT ip, mac FROM stations WHERE last_seen >= ? ORDER BY last_seen", (since,))}
+inventory = observations.stations_since
