@@ -26,6 +26,7 @@ from appliance.compliance import (
 from appliance.config import Config
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
+from appliance.store import attestations as att_q
 from appliance.store import findings as outbox
 from appliance.store import probes
 from appliance.store import surveys as surveys_q
@@ -169,16 +170,8 @@ def record(conn: sqlite3.Connection, catalog: Catalog, measure: str, check: str,
     if not 1 <= valid_days <= top:
         raise AttestError(f"--valid-days must be between 1 and {top} for {measure} {check}")
     attested_on = datetime.fromtimestamp(now).date().isoformat()
-    aid = int(conn.execute(
-        "INSERT INTO attestations (framework, measure, check_id, result, actor, note, "
-        "attested_at, attested_on, valid_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (catalog.framework_id, measure, check, result, actor, note, now, attested_on,
-         valid_days)).fetchone()[0])
-    conn.executemany(
-        "INSERT INTO evidence (attestation_id, name, sha256, size, added_at) "
-        "VALUES (?, ?, ?, ?, ?)", [(aid, name, digest, size, now)
-                                   for name, digest, size in evidence])
-    return aid
+    return att_q.add(conn, catalog.framework_id, measure, check, result, actor, note, now,
+                     attested_on, valid_days, evidence)
 
 
 def default_valid_days(catalog: Catalog, measure: str, check: str) -> int:
@@ -236,11 +229,10 @@ def gather_facts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
     findings = [FindingFact(r["id"], r["rule"], r["measure"], r["severity"], r["subject"],
                             r["title_ja"], r["title_en"]) for r in conn.execute(sql, params)]
     atts = []
-    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? ORDER BY id DESC",
-                          (catalog.framework_id,)):
+    for r in att_q.of_framework(conn, catalog.framework_id):
         ev = tuple({"name": e["name"], "sha256": e["sha256"], "size": e["size"],
-                    "hash_ok": verify_file(config, e["sha256"])} for e in conn.execute(
-            "SELECT * FROM evidence WHERE attestation_id = ? ORDER BY id", (r["id"],)))
+                    "hash_ok": verify_file(config, e["sha256"])}
+                   for e in att_q.evidence_of(conn, r["id"]))
         atts.append(AttestationFact(r["id"], r["measure"], r["check_id"], r["result"],
                                     r["actor"], r["note"], date.fromisoformat(r["attested_on"]),
                                     sane_valid_days(r["valid_days"]), ev))
@@ -348,14 +340,12 @@ def evidence_drafts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
     """A finding of its measure for each evidence file of a current attestation that is
     missing or no longer matches its hash, and a clearing draft for each that is whole again.
     Fed to apply_drafts, a new one goes to the MQTT outbox like any alert."""
-    latest: dict[tuple[str, str], sqlite3.Row] = {}
-    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? AND result = 'pass' "
-                          "ORDER BY id DESC", (catalog.framework_id,)):
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in att_q.of_framework(conn, catalog.framework_id, passed_only=True):
         latest.setdefault((r["measure"], r["check_id"]), r)
     out = []
     for (measure, check), r in latest.items():
-        for e in conn.execute("SELECT name, sha256 FROM evidence WHERE attestation_id = ?",
-                              (r["id"],)):
+        for e in att_q.evidence_of(conn, r["id"]):
             ok = verify_file(config, e["sha256"], fresh=True)
             subject = f"attestation {r['id']} {e['sha256'][:16]}"
             out.append(FindingDraft(
@@ -379,9 +369,8 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
     `days`, sent once per attestation; returns the notices made now (for e-mail)."""
 
     made: list[dict[str, Any]] = []
-    latest: dict[tuple[str, str], sqlite3.Row] = {}
-    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? AND result = 'pass' "
-                          "ORDER BY id DESC", (catalog.framework_id,)):
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in att_q.of_framework(conn, catalog.framework_id, passed_only=True):
         latest.setdefault((r["measure"], r["check_id"]), r)
     for (measure, check), r in latest.items():
         valid = sane_valid_days(r["valid_days"])  # a row from an older version may be absurd
@@ -412,10 +401,10 @@ def list_attestations(conn: sqlite3.Connection, config: Config) -> list[dict[str
     from appliance.timeutil import iso
 
     out = []
-    for r in conn.execute("SELECT * FROM attestations ORDER BY id"):
+    for r in att_q.every(conn):
         ev = [{"name": e["name"], "sha256": e["sha256"], "size": e["size"],
-               "hash_ok": verify_file(config, e["sha256"], fresh=True)} for e in conn.execute(
-            "SELECT * FROM evidence WHERE attestation_id = ? ORDER BY id", (r["id"],))]
+               "hash_ok": verify_file(config, e["sha256"], fresh=True)}
+              for e in att_q.evidence_of(conn, r["id"])]
         out.append({"id": r["id"], "framework": r["framework"], "measure": r["measure"],
                     "check": r["check_id"], "result": r["result"], "by": r["actor"],
                     "note": r["note"], "attested_at": iso(r["attested_at"]),

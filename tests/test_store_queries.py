@@ -22,6 +22,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "appliance/store/surveys.py": ("surveys", "survey_samples"),
     "appliance/store/exports.py": ("exports",),
     "appliance/store/observations.py": ("rssi_minutes",),
+    "appliance/store/attestations.py": ("attestations", "evidence"),
 }
 # tables whose writes (not yet every read) are in their module
 WRITES: dict[str, tuple[str, ...]] = {
