@@ -388,9 +388,7 @@ def send_test_alert(config: Config, store: Store, requested_by: str,
                "subject": config.facility.name or config.facility.id,
                "requested_by": requested_by}
     broker = f"{config.mqtt.host}:{config.mqtt.port}"
-    store.write(lambda c: c.execute(
-        "INSERT INTO alert_tests (alert_id, requested_at, requested_by, broker) "
-        "VALUES (?, ?, ?, ?)", (alert_id, now, requested_by, broker)))
+    store.write(lambda c: outbox.add_alert_test(c, alert_id, now, requested_by, broker))
     client = client_for(config, will=False, suffix="-test")
     error = None
     delivered = None
@@ -409,8 +407,6 @@ def send_test_alert(config: Config, store: Store, requested_by: str,
     finally:
         client.loop_stop()
         client.disconnect()
-    store.write(lambda c: c.execute(
-        "UPDATE alert_tests SET delivered_at = ?, error = ? WHERE alert_id = ?",
-        (delivered, error, alert_id)))
+    store.write(lambda c: outbox.alert_test_done(c, alert_id, delivered, error))
     return {"alert_id": alert_id, "topic": f"{config.topic_prefix}/{T_TEST}", "broker": broker,
             "requested_at": iso(now), "delivered_at": iso(delivered), "error": error}

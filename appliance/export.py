@@ -223,9 +223,7 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         daily.setdefault(day, {}).setdefault(sev, 0)
         daily[day][sev] += 1
     attest = [a for a in list_attestations(conn, config)]
-    tests = [dict(r) for r in conn.execute(
-        "SELECT alert_id, requested_at, requested_by, delivered_at, error FROM alert_tests "
-        "WHERE requested_at >= ? AND requested_at < ?", (t0, t1))]
+    tests = findings_q.alert_tests(conn, since=t0, until=t1)
     for t in tests:
         t["requested_at"], t["delivered_at"] = iso(t["requested_at"]), iso(t["delivered_at"])
     doc: dict[str, Any] = {

@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 # table family -> its query module, and the tables whose writes and reads it owns
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "appliance/store/findings.py": ("outbox", "finding_history"),
+    "appliance/store/findings.py": ("outbox", "finding_history", "alert_tests"),
     "appliance/store/auth.py": ("users", "sessions", "login_failures", "audit"),
     "appliance/store/probes.py": ("advisories", "rental_pcs"),
     "appliance/store/surveys.py": ("surveys", "survey_samples"),

@@ -213,9 +213,7 @@ def exports(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def alert_tests(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT alert_id, requested_at, requested_by, delivered_at, error FROM alert_tests "
-        "ORDER BY requested_at DESC LIMIT 10")]
+    return findings_q.alert_tests(conn, limit=10)
 
 
 def users(conn: sqlite3.Connection) -> list[dict[str, Any]]:

@@ -205,3 +205,32 @@ def in_period(conn: sqlite3.Connection, t0: float, t1: float) -> list[dict[str, 
     return _rows(conn.execute(
         "SELECT * FROM findings WHERE first_seen < ? AND (last_seen >= ? OR status IN "
         "('open','acknowledged','reopened')) ORDER BY measure, id", (t1, t0)))
+
+
+# -- test alerts (1-3: the contact chain works) -------------------------------------------------
+
+
+def add_alert_test(conn: sqlite3.Connection, alert_id: str, requested_at: float,
+                   requested_by: str, broker: str) -> None:
+    conn.execute("INSERT INTO alert_tests (alert_id, requested_at, requested_by, broker) "
+                 "VALUES (?, ?, ?, ?)", (alert_id, requested_at, requested_by, broker))
+
+
+def alert_test_done(conn: sqlite3.Connection, alert_id: str, delivered_at: float | None,
+                    error: str | None) -> None:
+    conn.execute("UPDATE alert_tests SET delivered_at = ?, error = ? WHERE alert_id = ?",
+                 (delivered_at, error, alert_id))
+
+
+def alert_tests(conn: sqlite3.Connection, since: float | None = None, until: float | None = None,
+                limit: int = 10) -> list[dict[str, Any]]:
+    """Test alerts: the latest LIMIT, newest first; or those requested in [since, until),
+    oldest first."""
+    cols = "alert_id, requested_at, requested_by, delivered_at, error"
+    if since is not None and until is not None:
+        return _rows(conn.execute(
+            f"SELECT {cols} FROM alert_tests WHERE requested_at >= ? AND "  # noqa: S608
+            "requested_at < ? ORDER BY requested_at, rowid", (since, until)))
+    return _rows(conn.execute(
+        f"SELECT {cols} FROM alert_tests ORDER BY requested_at DESC LIMIT ?",  # noqa: S608
+        (limit,)))
