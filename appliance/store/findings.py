@@ -93,6 +93,19 @@ def with_prefix(conn: sqlite3.Connection, rule: str, prefix: str, statuses: Iter
     return [dict(zip(names, tuple(r), strict=True)) for r in cur]
 
 
+def total(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM findings").fetchone()[0])
+
+
+def active_by_severity(conn: sqlite3.Connection, statuses: Iterable[str]) -> dict[str, int]:
+    """severity -> how many findings are in one of STATUSES."""
+    st = list(statuses)
+    marks = ",".join("?" * len(st))
+    return {str(sev): int(n) for sev, n in conn.execute(
+        f"SELECT severity, COUNT(*) FROM findings WHERE status IN ({marks}) "  # noqa: S608
+        "GROUP BY severity", st)}
+
+
 # -- history ----------------------------------------------------------------------------------
 
 

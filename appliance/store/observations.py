@@ -104,3 +104,9 @@ def os_hint(conn: sqlite3.Connection, mac: str) -> dict[str, Any] | None:
         "SELECT family, source, hostname, evidence FROM passive_hints WHERE mac = ? AND "
         "family != '' ORDER BY last_seen DESC LIMIT 1", (mac,)))
     return rows[0] if rows else None
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many stations and events the store holds."""
+    return {"stations": int(conn.execute("SELECT COUNT(*) FROM stations").fetchone()[0]),
+            "events": int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])}
