@@ -16,6 +16,7 @@ from appliance.store import auth as auth_q
 from appliance.store import exports as exports_q
 from appliance.store import findings as findings_q
 from appliance.store import observations
+from appliance.store import probes as probes_q
 from appliance.store import surveys as surveys_q
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -58,36 +59,13 @@ def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 
 def last_probe(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    r = conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT 1").fetchone()
-    return dict(r) if r else None
-
-
-def _filters(status: str, measure: str, q: str) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if status == "active":
-        where.append("status IN ('open', 'acknowledged', 'reopened')")
-    elif status:
-        where.append("status = ?")
-        params.append(status)
-    if measure:
-        where.append("measure = ?")
-        params.append(measure)
-    if q:
-        where.append("(subject LIKE ? ESCAPE '\\' OR title_ja LIKE ? ESCAPE '\\' OR "
-                     "title_en LIKE ? ESCAPE '\\' OR rule LIKE ? ESCAPE '\\')")
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [like] * 4
-    return " AND ".join(where) or "1", params
+    return probes_q.last_run(conn)
 
 
 def finding_counts(conn: sqlite3.Connection, status: str = "", measure: str = "", q: str = ""
                    ) -> dict[str, int]:
     """Findings per severity under a filter (the dashboard caches this for a moment)."""
-    sql_where, params = _filters(status, measure, q)
-    return {r[0]: r[1] for r in conn.execute(
-        f"SELECT severity, COUNT(*) FROM findings WHERE {sql_where} GROUP BY severity",  # noqa: S608
-        params)}
+    return findings_q.counts_by_severity(conn, status, measure, q)
 
 
 def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", measure: str = "",
@@ -96,7 +74,6 @@ def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", mea
     """One page, most severe first, newest first within a severity: counted per severity, then
     read severity by severity along the (severity, last_seen) index, so a page never sorts the
     whole table."""
-    sql_where, params = _filters(status, measure, q)
     if counts is None:
         counts = finding_counts(conn, status, measure, q)
     sevs = [severity] if severity else list(SEVERITIES)
@@ -109,11 +86,7 @@ def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", mea
             skip -= n
             continue
         want = limit - len(rows)
-        rows += [dict(r) for r in conn.execute(
-            "SELECT id, rule, measure, severity, subject, status, title_ja, title_en, "  # noqa: S608
-            f"first_seen, last_seen, count FROM findings INDEXED BY findings_sev_seen "
-            f"WHERE severity = ? AND {sql_where} ORDER BY last_seen DESC, id DESC "
-            "LIMIT ? OFFSET ?", (sev, *params, want, skip))]
+        rows += findings_q.page_of_severity(conn, sev, status, measure, q, want, skip)
         skip = 0
         if len(rows) >= limit:
             break
@@ -121,10 +94,9 @@ def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", mea
 
 
 def finding(conn: sqlite3.Connection, fid: int) -> dict[str, Any] | None:
-    r = conn.execute("SELECT * FROM findings WHERE id = ?", (fid,)).fetchone()
-    if r is None:
+    doc = findings_q.get(conn, fid)
+    if doc is None:
         return None
-    doc = dict(r)
     try:
         doc["evidence"] = json.loads(doc["evidence"])
     except ValueError:
@@ -164,10 +136,7 @@ def rssi_series(conn: sqlite3.Connection, bssid: str, since: float) -> list[tupl
 
 
 def wifi_findings(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, rule, severity, subject, title_ja, title_en, status FROM findings WHERE "
-        "rule LIKE 'wifi.%' AND status IN ('open', 'acknowledged', 'reopened') "
-        "ORDER BY last_seen DESC LIMIT 100")]
+    return findings_q.active_of_rules(conn, "wifi.", 100)
 
 
 def surveys(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -196,7 +165,7 @@ def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
 
 def probe_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
     out = []
-    for r in conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT ?", (limit,)):
+    for r in probes_q.recent_runs(conn, limit):
         d = dict(r)
         checks = json.loads(r["checks"])
         d["failed"] = sum(1 for c in checks if c["result"] == "fail")
@@ -254,11 +223,7 @@ def top_actions(conn: sqlite3.Connection, doc: dict[str, Any], catalog: Any, lim
 
     out: list[dict[str, Any]] = []
     seen_measures: set[str] = set()
-    for r in conn.execute(
-            "SELECT id, rule, measure, severity, subject, title_ja, title_en FROM findings "
-            "WHERE status IN ('open', 'acknowledged', 'reopened') AND severity IN "
-            "('critical', 'high') ORDER BY severity = 'critical' DESC, last_seen DESC "
-            "LIMIT ?", (limit,)):
+    for r in findings_q.urgent(conn, limit):
         try:
             m = catalog.measure(r["measure"])
             step_ja, step_en = m.remediation_ja, m.remediation_en

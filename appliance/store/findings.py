@@ -247,3 +247,74 @@ def alert_tests(conn: sqlite3.Connection, since: float | None = None, until: flo
     return _rows(conn.execute(
         f"SELECT {cols} FROM alert_tests ORDER BY requested_at DESC LIMIT ?",  # noqa: S608
         (limit,)))
+
+
+# -- the dashboard's reads ----------------------------------------------------------------------
+
+_ACTIVE_SQL = "status IN ('open', 'acknowledged', 'reopened')"
+
+
+def _filters(status: str, measure: str, q: str) -> tuple[str, list[Any]]:
+    """WHERE clause and parameters of the findings page's filter (status 'active': every
+    active status; Q: a LIKE on subject, titles and rule, escaped)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status == "active":
+        where.append(_ACTIVE_SQL)
+    elif status:
+        where.append("status = ?")
+        params.append(status)
+    if measure:
+        where.append("measure = ?")
+        params.append(measure)
+    if q:
+        where.append("(subject LIKE ? ESCAPE '\\' OR title_ja LIKE ? ESCAPE '\\' OR "
+                     "title_en LIKE ? ESCAPE '\\' OR rule LIKE ? ESCAPE '\\')")
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [like] * 4
+    return " AND ".join(where) or "1", params
+
+
+def counts_by_severity(conn: sqlite3.Connection, status: str = "", measure: str = "",
+                       q: str = "") -> dict[str, int]:
+    """Findings per severity under the findings page's filter."""
+    sql_where, params = _filters(status, measure, q)
+    return {str(r[0]): int(r[1]) for r in conn.execute(
+        f"SELECT severity, COUNT(*) FROM findings WHERE {sql_where} GROUP BY severity",  # noqa: S608
+        params)}
+
+
+def page_of_severity(conn: sqlite3.Connection, severity: str, status: str, measure: str,
+                     q: str, limit: int, offset: int) -> list[dict[str, Any]]:
+    """Part of a findings page: one severity, newest first, along the (severity, last_seen)
+    index, so a page never sorts the whole table."""
+    sql_where, params = _filters(status, measure, q)
+    return _rows(conn.execute(
+        "SELECT id, rule, measure, severity, subject, status, title_ja, title_en, "  # noqa: S608
+        f"first_seen, last_seen, count FROM findings INDEXED BY findings_sev_seen "
+        f"WHERE severity = ? AND {sql_where} ORDER BY last_seen DESC, id DESC "
+        "LIMIT ? OFFSET ?", (severity, *params, limit, offset)))
+
+
+def get(conn: sqlite3.Connection, fid: int) -> dict[str, Any] | None:
+    rows = _rows(conn.execute("SELECT * FROM findings WHERE id = ?", (fid,)))
+    return rows[0] if rows else None
+
+
+def active_of_rules(conn: sqlite3.Connection, rule_prefix: str, limit: int = 100
+                    ) -> list[dict[str, Any]]:
+    """Active findings whose rule starts with RULE_PREFIX (e.g. 'wifi.'), newest first."""
+    like = rule_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return _rows(conn.execute(
+        "SELECT id, rule, severity, subject, title_ja, title_en, status FROM findings WHERE "
+        "rule LIKE ? ESCAPE '\\' AND status IN ('open', 'acknowledged', 'reopened') "
+        "ORDER BY last_seen DESC LIMIT ?", (like, limit)))
+
+
+def urgent(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """Active critical and high findings, critical first, newest first."""
+    return _rows(conn.execute(
+        "SELECT id, rule, measure, severity, subject, title_ja, title_en FROM findings "
+        "WHERE status IN ('open', 'acknowledged', 'reopened') AND severity IN "
+        "('critical', 'high') ORDER BY severity = 'critical' DESC, last_seen DESC LIMIT ?",
+        (limit,)))

@@ -180,3 +180,12 @@ def remove_rental_pc(conn: sqlite3.Connection, pc_id: int) -> str | None:
         return None
     conn.execute("DELETE FROM rental_pcs WHERE id = ?", (pc_id,))
     return str(row[0])
+
+
+def last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    rows = _rows(conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT 1"))
+    return rows[0] if rows else None
+
+
+def recent_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
+    return _rows(conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT ?", (limit,)))
