@@ -26,6 +26,7 @@ from agent.wifi_json import ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
 from appliance.store import Store, observation_lock, observations
+from appliance.store import findings as findings_q
 from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,9 @@ def build_report(
             stations.append(agg)
     findings = []
     for rule, subject in sorted(report.finding_keys):
-        rows = store.query("SELECT * FROM findings WHERE rule = ? AND subject = ?", (rule, subject))
-        if rows:
-            findings.append(finding_to_json(rows[0]))
+        row = store.read_with(functools.partial(findings_q.by_key, rule=rule, subject=subject))
+        if row:
+            findings.append(finding_to_json(row))
     facility = pipe.view
     keep = [b for b in sorted(report.ap_keys)
             if (a := pipe.wifi.aps.get(b)) is not None and not a.flood]

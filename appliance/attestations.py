@@ -217,17 +217,9 @@ def gather_facts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
     dashboard uses it; exports list every finding)."""
     today = today or date.today()
     now = time.time() if now is None else now
-    marks = ",".join("?" for _ in ACTIVE)
-    if per_group is None:
-        sql = f"SELECT * FROM findings WHERE status IN ({marks}) ORDER BY id"  # noqa: S608
-        params: tuple[object, ...] = ACTIVE
-    else:
-        sql = ("SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY rule, measure, "  # noqa: S608
-               f"severity ORDER BY last_seen DESC, id DESC) AS rn FROM findings WHERE status "
-               f"IN ({marks})) WHERE rn <= ? ORDER BY id")
-        params = (*ACTIVE, per_group)
     findings = [FindingFact(r["id"], r["rule"], r["measure"], r["severity"], r["subject"],
-                            r["title_ja"], r["title_en"]) for r in conn.execute(sql, params)]
+                            r["title_ja"], r["title_en"])
+                for r in outbox.in_statuses(conn, ACTIVE, per_group)]
     atts = []
     for r in att_q.of_framework(conn, catalog.framework_id):
         ev = tuple({"name": e["name"], "sha256": e["sha256"], "size": e["size"],

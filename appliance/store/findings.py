@@ -318,3 +318,25 @@ def urgent(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
         "WHERE status IN ('open', 'acknowledged', 'reopened') AND severity IN "
         "('critical', 'high') ORDER BY severity = 'critical' DESC, last_seen DESC LIMIT ?",
         (limit,)))
+
+
+def in_statuses(conn: sqlite3.Connection, statuses: Iterable[str],
+                per_group: int | None = None) -> list[dict[str, Any]]:
+    """Findings in one of STATUSES, by id; with PER_GROUP, only the newest PER_GROUP of each
+    (rule, measure, severity) (a thousand look-alike findings weigh like a few)."""
+    st = tuple(statuses)
+    marks = ",".join("?" for _ in st)
+    if per_group is None:
+        return _rows(conn.execute(
+            f"SELECT * FROM findings WHERE status IN ({marks}) ORDER BY id", st))  # noqa: S608
+    return _rows(conn.execute(
+        "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY rule, measure, "  # noqa: S608
+        f"severity ORDER BY last_seen DESC, id DESC) AS rn FROM findings WHERE status "
+        f"IN ({marks})) WHERE rn <= ? ORDER BY id", (*st, per_group)))
+
+
+def by_key(conn: sqlite3.Connection, rule: str, subject: str) -> dict[str, Any] | None:
+    """The whole finding of RULE about SUBJECT."""
+    rows = _rows(conn.execute("SELECT * FROM findings WHERE rule = ? AND subject = ?",
+                              (rule, subject)))
+    return rows[0] if rows else None
