@@ -87,6 +87,7 @@ bench: deb-test $(STAMP)
 	$(BIN)/python bench/bench_wifi.py
 	$(BIN)/python bench/bench_mqtt.py
 	$(BIN)/python bench/bench_export.py
+	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_probe.py
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/python bench/bench_hostile_web.py

@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from agent.parsers import dhcp as hp
+from appliance.store import observations
 
 MAX_PENDING = 4096
 
@@ -30,12 +30,4 @@ def observe(pending: dict[tuple[str, str], tuple[Any, ...]], ts: float, src: byt
                     json.dumps(h.evidence, ensure_ascii=False), first, ts)
 
 
-def write(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    conn.executemany(
-        "INSERT INTO passive_hints (mac, source, ip, family, device_class, hostname, evidence, "
-        "first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (mac, source) DO UPDATE "
-        "SET ip = CASE WHEN excluded.ip != '' THEN excluded.ip ELSE passive_hints.ip END, "
-        "family = excluded.family, device_class = excluded.device_class, "
-        "hostname = excluded.hostname, evidence = excluded.evidence, "
-        "first_seen = MIN(passive_hints.first_seen, excluded.first_seen), "
-        "last_seen = MAX(passive_hints.last_seen, excluded.last_seen)", rows)
+write = observations.write_hints  # the SQL is the store's

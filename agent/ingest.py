@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -25,7 +26,8 @@ from agent.survey import SurveyAcc
 from agent.wifi_json import ap_to_json
 from appliance.config import Config
 from appliance.findings import finding_to_json
-from appliance.store import Store, observation_lock
+from appliance.store import Store, observation_lock, observations
+from appliance.store import findings as findings_q
 from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ def _ingest_files(
         sid = survey_id
 
         def finish(c: sqlite3.Connection) -> list[dict[str, Any]]:
-            c.execute("UPDATE surveys SET stopped_at = ? WHERE id = ?", (time.time(), sid))
+            survey_mod.mark_stopped(c, sid, time.time())
             survey_mod.finish(c, sid, config.wifi.min_frames)
             return [s for s in survey_mod.summary(c) if s["id"] == sid]
 
@@ -152,15 +154,15 @@ def build_report(
 ) -> dict[str, Any]:
     stations = []
     for ip, mac in sorted(report.station_keys):
-        rows = store.query("SELECT * FROM stations WHERE ip = ? AND mac = ?", (ip, mac))
-        agg = report_station(rows[0]) if rows else None
+        row = store.read_with(functools.partial(observations.station, ip=ip, mac=mac))
+        agg = report_station(row) if row else None
         if agg:
             stations.append(agg)
     findings = []
     for rule, subject in sorted(report.finding_keys):
-        rows = store.query("SELECT * FROM findings WHERE rule = ? AND subject = ?", (rule, subject))
-        if rows:
-            findings.append(finding_to_json(rows[0]))
+        row = store.read_with(functools.partial(findings_q.by_key, rule=rule, subject=subject))
+        if row:
+            findings.append(finding_to_json(row))
     facility = pipe.view
     keep = [b for b in sorted(report.ap_keys)
             if (a := pipe.wifi.aps.get(b)) is not None and not a.flood]

@@ -24,27 +24,29 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from appliance import topics
 from appliance.config import Config
 from appliance.display import deep_safe
 from appliance.i18n import both
 from appliance.store import Store, StoreError
+from appliance.store import findings as outbox
 
 log = logging.getLogger(__name__)
 
-# Topic suffixes under the prefix (default officeguard/<facility.id>); docs/mqtt.md lists them.
-T_STATUS = "status"
-T_ALERTS = "alerts/{severity}"
-T_ALERT_LATEST = "alerts/latest"
-T_DIGEST = "digest"
-T_LEVEL = "level"
-T_HEALTH = "health"
-T_MEASURE = "measures/{measure}"
-T_CATEGORY = "categories/{category}"
-T_TEST = "alerts/test"
-T_EXPORTS = "exports"
-T_NOTICE_EXPIRY = "notices/expiry"  # written by appliance.attestations.expiry_notices
-TOPICS = (T_STATUS, T_ALERTS, T_ALERT_LATEST, T_DIGEST, T_LEVEL, T_HEALTH, T_MEASURE,
-          T_CATEGORY, T_TEST, T_EXPORTS, T_NOTICE_EXPIRY)
+# Topic suffixes under the prefix (default officeguard/<facility.id>): named once, in
+# appliance/topics.py, which the outbox writers use too; docs/mqtt.md lists them.
+T_STATUS = topics.STATUS
+T_ALERTS = topics.ALERTS
+T_ALERT_LATEST = topics.ALERT_LATEST
+T_DIGEST = topics.DIGEST
+T_LEVEL = topics.LEVEL
+T_HEALTH = topics.HEALTH
+T_MEASURE = topics.MEASURE
+T_CATEGORY = topics.CATEGORY
+T_TEST = topics.TEST
+T_EXPORTS = topics.EXPORTS
+T_NOTICE_EXPIRY = topics.NOTICE_EXPIRY
+TOPICS = topics.TOPICS
 
 WINDOW = 64  # QoS 1 messages in flight at once
 STATE_EVERY_S = 30.0
@@ -214,10 +216,7 @@ class Publisher:
             cursor = self._cursor
         if room <= 0:
             return True
-        rows = self.store.query(
-            "SELECT id, topic, payload, route FROM outbox WHERE sent_at IS NULL AND id > ? "
-            "AND (route IS NULL OR route IN ('alert', 'later')) ORDER BY id LIMIT ?",
-            (cursor, room))
+        rows = self.store.read_with(lambda c: outbox.to_publish(c, cursor, room))
         now = time.time()
         digest: list[int] = []
         for r in rows:
@@ -251,14 +250,13 @@ class Publisher:
                                     json.dumps(ev, ensure_ascii=False), qos=1)
             self.published += 1
         if digest:
-            self.store.write(lambda c: c.executemany(
-                "UPDATE outbox SET route = 'digest' WHERE id = ?", [(i,) for i in digest]))
+            self.store.write(lambda c: outbox.route_to_digest(c, digest))
         if self.router.quiet_hours and not self.router.in_quiet_hours(now):
-            later = self.store.query("SELECT MIN(id) AS m FROM outbox WHERE sent_at IS NULL "
-                                     "AND id <= ? AND route IS NULL", (self._cursor,))
-            if later and later[0]["m"] is not None:
+            upto = self._cursor
+            later = self.store.read_with(lambda c: outbox.first_unrouted_upto(c, upto))
+            if later is not None:
                 with self._lock:
-                    self._cursor = min(self._cursor, later[0]["m"] - 1)
+                    self._cursor = min(self._cursor, later - 1)
         return bool(rows)
 
     def _commit_acks(self) -> None:
@@ -268,9 +266,7 @@ class Publisher:
             return
         now = time.time()
         try:
-            self.store.write(lambda c: c.executemany(
-                "UPDATE outbox SET sent_at = ?, route = COALESCE(route, 'alert') WHERE id = ?",
-                [(now, i) for i in acked]))
+            self.store.write(lambda c: outbox.mark_sent(c, acked, now))
         except StoreError:
             with self._lock:
                 self._acked[:0] = acked  # try again; a duplicate is better than a loss
@@ -281,8 +277,7 @@ class Publisher:
         due = datetime.fromtimestamp(now).strftime("%H:%M") >= self.config.mqtt.digest_time
         if not force and (not due or day == self._last_digest_day):
             return
-        rows = self.store.query("SELECT id, payload FROM outbox WHERE sent_at IS NULL AND "
-                                "route = 'digest' ORDER BY id LIMIT 500")
+        rows = self.store.read_with(outbox.digest_items)
         self._last_digest_day = day
         if not rows:
             return
@@ -304,8 +299,7 @@ class Publisher:
         except (RuntimeError, ValueError):
             return
         if info.is_published():  # every item is marked when the one message is acknowledged
-            self.store.write(lambda c: c.executemany(
-                "UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, i) for i in ids]))
+            self.store.write(lambda c: outbox.mark_sent(c, ids, now))
 
     def _maybe_state(self, now: float) -> None:
         if self.state is None or now - self._last_state < STATE_EVERY_S:
@@ -319,8 +313,7 @@ class Publisher:
                 self._retained[suffix] = payload
 
     def backlog(self) -> int:
-        rows = self.store.query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
-        return int(rows[0]["n"])
+        return self.store.read_with(outbox.unsent_count)
 
 
 def retained_states(state: dict[str, Any]) -> dict[str, str]:
@@ -397,9 +390,7 @@ def send_test_alert(config: Config, store: Store, requested_by: str,
                "subject": config.facility.name or config.facility.id,
                "requested_by": requested_by}
     broker = f"{config.mqtt.host}:{config.mqtt.port}"
-    store.write(lambda c: c.execute(
-        "INSERT INTO alert_tests (alert_id, requested_at, requested_by, broker) "
-        "VALUES (?, ?, ?, ?)", (alert_id, now, requested_by, broker)))
+    store.write(lambda c: outbox.add_alert_test(c, alert_id, now, requested_by, broker))
     client = client_for(config, will=False, suffix="-test")
     error = None
     delivered = None
@@ -418,8 +409,6 @@ def send_test_alert(config: Config, store: Store, requested_by: str,
     finally:
         client.loop_stop()
         client.disconnect()
-    store.write(lambda c: c.execute(
-        "UPDATE alert_tests SET delivered_at = ?, error = ? WHERE alert_id = ?",
-        (delivered, error, alert_id)))
+    store.write(lambda c: outbox.alert_test_done(c, alert_id, delivered, error))
     return {"alert_id": alert_id, "topic": f"{config.topic_prefix}/{T_TEST}", "broker": broker,
             "requested_at": iso(now), "delivered_at": iso(delivered), "error": error}

@@ -35,7 +35,7 @@ from agent.survey import SurveyAcc
 from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState, ssid_text, wps_json
 from appliance.config import Config
 from appliance.findings import FindingChange, FindingDraft, apply_drafts
-from appliance.store import Store, StoreError
+from appliance.store import Store, StoreError, observations
 from appliance.store import aps as aps_table
 from appliance.timeutil import iso
 
@@ -360,15 +360,7 @@ class _Batch:
         return apply_drafts(conn, self.drafts)
 
 
-def _write_stations(conn: sqlite3.Connection, stations: list[tuple[Any, ...]]) -> None:
-    conn.executemany(
-        "INSERT INTO stations (ip, mac, vendor, randomized, first_seen, last_seen, frames) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip, mac) DO UPDATE SET "
-        "vendor = excluded.vendor, randomized = excluded.randomized, "
-        "first_seen = MIN(first_seen, excluded.first_seen), "
-        "last_seen = MAX(last_seen, excluded.last_seen), frames = frames + excluded.frames",
-        stations,
-    )
+_write_stations = observations.write_stations  # the SQL is the store's
 
 
 def _event_row(e: ev.LanEventSeen | WifiEventSeen) -> tuple[str, str, float, str, str]:
@@ -400,20 +392,8 @@ def _write_events(conn: sqlite3.Connection, events: list[ev.LanEventSeen | WifiE
         merged[key] = row
         rows.append(row)
     for kind, sensor, ts, last_ts, count, subject, detail in rows:
-        prev = conn.execute(
-            "SELECT id FROM events WHERE kind = ? AND subject = ? AND last_ts BETWEEN ? AND ? "
-            "ORDER BY id DESC LIMIT 1",
-            (kind, subject, ts - EVENT_MERGE_S, ts),
-        ).fetchone()
-        if prev is not None:
-            conn.execute(
-                "UPDATE events SET last_ts = MAX(last_ts, ?), count = count + ?, detail = ? "
-                "WHERE id = ?", (last_ts, count, detail, prev[0]))
-        else:
-            conn.execute(
-                "INSERT INTO events (kind, sensor, ts, last_ts, count, subject, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (kind, sensor, ts, last_ts, count, subject, detail))
+        observations.merge_event(conn, kind, sensor, ts, last_ts, count, subject, detail,
+                                 EVENT_MERGE_S)
 
 
 def _ap_delta(row: tuple[Any, ...], now: tuple[int, ...], before: tuple[int, ...]
@@ -460,11 +440,7 @@ def ap_row(ap: ApAgg) -> tuple[Any, ...]:
     )
 
 
-def _write_rssi(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    conn.executemany(
-        "INSERT INTO rssi_minutes (bssid, minute, min, max, sum, n) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (bssid, minute) DO UPDATE SET min = MIN(min, excluded.min), "
-        "max = MAX(max, excluded.max), sum = sum + excluded.sum, n = n + excluded.n", rows)
+_write_rssi = observations.write_rssi
 
 
 def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:

@@ -43,9 +43,11 @@ from agent.sources import (
 )
 from agent.supervisor import Job, Supervisor
 from agent.survey import SurveyAcc
+from agent.survey import active as survey_active
 from agent.survey import finish as survey_finish
 from appliance.config import Config, ConfigError, apply_settings, read_settings, settings_mtime
 from appliance.store import Store, StoreError, set_meta
+from appliance.store import exports as exports_q
 from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -373,7 +375,7 @@ class Agent:
             return
         first = now.replace(day=1)
         last_month = (first - timedelta(days=1)).strftime("%Y-%m")
-        if self.store.query("SELECT 1 FROM exports WHERE period = ? LIMIT 1", (last_month,)):
+        if self.store.read_with(lambda c: exports_q.has_period(c, last_month)):
             return
         log.info("starting the monthly export of %s", last_month)
         self._export_period = last_month
@@ -436,10 +438,9 @@ class Agent:
     def _sync_surveys(self) -> None:
         """Pick up surveys started from the CLI or the dashboard; finish the ones that ended."""
         try:
-            running = {s["id"]: s for s in self.store.query(
-                "SELECT * FROM surveys WHERE source = 'live' AND stopped_at IS NULL "
-                "AND started_at <= ? AND (ends_at IS NULL OR ends_at > ?)",
-                (time.time(), time.time()))}
+            now = time.time()
+            running = {s["id"]: s for s in self.store.read_with(
+                lambda c: survey_active(c, now))}
         except StoreError as exc:
             log.error("cannot read surveys: %s", exc)
             return

@@ -15,6 +15,7 @@ from typing import Any
 
 from agent.rules.wifi import leakage_draft
 from appliance.findings import FindingDraft, apply_drafts
+from appliance.store import surveys as q
 
 
 @dataclass
@@ -45,37 +46,20 @@ class SurveyAcc:
 def start(conn: sqlite3.Connection, label: str, threshold_dbm: float, location: str = "outside",
           seconds: float | None = None, source: str = "live", now: float | None = None) -> int:
     now = time.time() if now is None else now
-    row = conn.execute(
-        "INSERT INTO surveys (label, location, started_at, ends_at, source, threshold_dbm) "
-        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (label, location, now, now + seconds if seconds else None, source, threshold_dbm),
-    ).fetchone()
-    return int(row[0])
+    return q.start(conn, label, location, now, now + seconds if seconds else None, source,
+                   threshold_dbm)
 
 
 def stop(conn: sqlite3.Connection, survey_id: int | None, now: float | None = None) -> int:
     now = time.time() if now is None else now
     if survey_id is None:
-        cur = conn.execute("UPDATE surveys SET stopped_at = ? WHERE stopped_at IS NULL AND "
-                           "(ends_at IS NULL OR ends_at > ?)", (now, now))
-    else:
-        cur = conn.execute("UPDATE surveys SET stopped_at = ? WHERE id = ? AND stopped_at IS "
-                           "NULL", (now, survey_id))
-    return cur.rowcount
+        return q.stop_running(conn, now)
+    return q.stop_one(conn, survey_id, now)
 
 
-def active(conn: sqlite3.Connection, now: float) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT * FROM surveys WHERE source = 'live' AND stopped_at IS NULL AND started_at <= ? "
-        "AND (ends_at IS NULL OR ends_at > ?)", (now, now))]
-
-
-def write_samples(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    conn.executemany(
-        "INSERT INTO survey_samples (survey_id, bssid, ssid, min, max, sum, n) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (survey_id, bssid) DO UPDATE SET "
-        "min = MIN(min, excluded.min), max = MAX(max, excluded.max), "
-        "sum = sum + excluded.sum, n = n + excluded.n", rows)
+active = q.active  # the rows are the store's (appliance/store/surveys.py)
+write_samples = q.write_samples
+mark_stopped = q.mark_stopped
 
 
 def verdict_drafts(survey: dict[str, Any], samples: list[dict[str, Any]], min_samples: int
@@ -100,9 +84,10 @@ def verdict_drafts(survey: dict[str, Any], samples: list[dict[str, Any]], min_sa
 
 def finish(conn: sqlite3.Connection, survey_id: int, min_samples: int) -> list[dict[str, Any]]:
     """Apply a finished survey's verdicts (inside the writer's transaction)."""
-    survey = dict(conn.execute("SELECT * FROM surveys WHERE id = ?", (survey_id,)).fetchone())
-    samples = [dict(r) for r in conn.execute(
-        "SELECT * FROM survey_samples WHERE survey_id = ? ORDER BY bssid", (survey_id,))]
+    survey = q.get(conn, survey_id)
+    if survey is None:
+        raise KeyError(survey_id)
+    samples = q.samples(conn, survey_id)
     apply_drafts(conn, verdict_drafts(survey, samples, min_samples))
     return samples
 
@@ -111,11 +96,9 @@ def summary(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     from appliance.timeutil import iso
 
     out = []
-    for s in conn.execute("SELECT * FROM surveys ORDER BY id"):
-        s = dict(s)
+    for s in q.every(conn):
         samples = []
-        for r in conn.execute("SELECT * FROM survey_samples WHERE survey_id = ? ORDER BY bssid",
-                              (s["id"],)):
+        for r in q.samples(conn, s["id"]):
             mean = r["sum"] / r["n"] if r["n"] else None
             samples.append({"bssid": r["bssid"], "ssid": r["ssid"], "samples": r["n"],
                             "rssi_dbm": {"min": r["min"], "max": r["max"],

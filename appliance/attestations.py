@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from appliance import topics
 from appliance.compliance import (
     AttestationFact,
     Facts,
@@ -26,6 +27,10 @@ from appliance.domain import ACTIVE
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
 from appliance.i18n import both
+from appliance.store import attestations as att_q
+from appliance.store import findings as outbox
+from appliance.store import probes
+from appliance.store import surveys as surveys_q
 
 RESULTS = ("pass", "fail", "not_applicable")
 MAX_EVIDENCE_BYTES = 50 * 1024 * 1024
@@ -166,16 +171,8 @@ def record(conn: sqlite3.Connection, catalog: Catalog, measure: str, check: str,
     if not 1 <= valid_days <= top:
         raise AttestError(f"--valid-days must be between 1 and {top} for {measure} {check}")
     attested_on = datetime.fromtimestamp(now).date().isoformat()
-    aid = int(conn.execute(
-        "INSERT INTO attestations (framework, measure, check_id, result, actor, note, "
-        "attested_at, attested_on, valid_days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (catalog.framework_id, measure, check, result, actor, note, now, attested_on,
-         valid_days)).fetchone()[0])
-    conn.executemany(
-        "INSERT INTO evidence (attestation_id, name, sha256, size, added_at) "
-        "VALUES (?, ?, ?, ?, ?)", [(aid, name, digest, size, now)
-                                   for name, digest, size in evidence])
-    return aid
+    return att_q.add(conn, catalog.framework_id, measure, check, result, actor, note, now,
+                     attested_on, valid_days, evidence)
 
 
 def default_valid_days(catalog: Catalog, measure: str, check: str) -> int:
@@ -221,23 +218,14 @@ def gather_facts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
     dashboard uses it; exports list every finding)."""
     today = today or date.today()
     now = time.time() if now is None else now
-    marks = ",".join("?" for _ in ACTIVE)
-    if per_group is None:
-        sql = f"SELECT * FROM findings WHERE status IN ({marks}) ORDER BY id"  # noqa: S608
-        params: tuple[object, ...] = ACTIVE
-    else:
-        sql = ("SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY rule, measure, "  # noqa: S608
-               f"severity ORDER BY last_seen DESC, id DESC) AS rn FROM findings WHERE status "
-               f"IN ({marks})) WHERE rn <= ? ORDER BY id")
-        params = (*ACTIVE, per_group)
     findings = [FindingFact(r["id"], r["rule"], r["measure"], r["severity"], r["subject"],
-                            r["title_ja"], r["title_en"]) for r in conn.execute(sql, params)]
+                            r["title_ja"], r["title_en"])
+                for r in outbox.in_statuses(conn, ACTIVE, per_group)]
     atts = []
-    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? ORDER BY id DESC",
-                          (catalog.framework_id,)):
+    for r in att_q.of_framework(conn, catalog.framework_id):
         ev = tuple({"name": e["name"], "sha256": e["sha256"], "size": e["size"],
-                    "hash_ok": verify_file(config, e["sha256"])} for e in conn.execute(
-            "SELECT * FROM evidence WHERE attestation_id = ? ORDER BY id", (r["id"],)))
+                    "hash_ok": verify_file(config, e["sha256"])}
+                   for e in att_q.evidence_of(conn, r["id"]))
         atts.append(AttestationFact(r["id"], r["measure"], r["check_id"], r["result"],
                                     r["actor"], r["note"], date.fromisoformat(r["attested_on"]),
                                     sane_valid_days(r["valid_days"]), ev))
@@ -269,11 +257,7 @@ def observations(conn: sqlite3.Connection, config: Config, now: float,
         out += [Observation("wifi.facility_ap", f"AP {r['bssid']} {r['ssid']} "
                             f"({r['security']})", float(r["last_seen"]))
                 for r in conn.execute(q, (*names, *bssids, since))]
-    for r in conn.execute(
-            "SELECT s.id, s.label, COALESCE(s.stopped_at, s.ends_at) AS at FROM surveys s "
-            "WHERE s.location = 'outside' AND COALESCE(s.stopped_at, s.ends_at) < ? AND "
-            "COALESCE(s.stopped_at, s.ends_at) >= ? AND EXISTS (SELECT 1 FROM survey_samples x "
-            "WHERE x.survey_id = s.id) ORDER BY at DESC LIMIT 50", (now, since)):
+    for r in surveys_q.finished_outside(conn, since, now):
         out.append(Observation("wifi.leakage", f"walk-test #{r['id']} {r['label']}",
                                float(r["at"])))
     if config.wifi.boundary_sensor:
@@ -321,8 +305,7 @@ def conditions(conn: sqlite3.Connection, catalog: Catalog, now: float,
     are registered, not discovered: "no rental_pc" holds while none is registered (in the
     config file's [[rental_pcs]] or on the dashboard)."""
     out: dict[str, bool] = {}
-    registered = bool(config is not None and config.rental_pcs) or conn.execute(
-        "SELECT 1 FROM rental_pcs LIMIT 1").fetchone() is not None
+    registered = bool(config is not None and config.rental_pcs) or probes.has_rental_pcs(conn)
     first = conn.execute("SELECT MIN(finished_at) FROM probe_runs").fetchone()[0]
     for m in catalog.measures:
         spec = m.not_applicable or {}
@@ -350,14 +333,12 @@ def evidence_drafts(conn: sqlite3.Connection, config: Config, catalog: Catalog,
     """A finding of its measure for each evidence file of a current attestation that is
     missing or no longer matches its hash, and a clearing draft for each that is whole again.
     Fed to apply_drafts, a new one goes to the MQTT outbox like any alert."""
-    latest: dict[tuple[str, str], sqlite3.Row] = {}
-    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? AND result = 'pass' "
-                          "ORDER BY id DESC", (catalog.framework_id,)):
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in att_q.of_framework(conn, catalog.framework_id, passed_only=True):
         latest.setdefault((r["measure"], r["check_id"]), r)
     out = []
     for (measure, check), r in latest.items():
-        for e in conn.execute("SELECT name, sha256 FROM evidence WHERE attestation_id = ?",
-                              (r["id"],)):
+        for e in att_q.evidence_of(conn, r["id"]):
             ok = verify_file(config, e["sha256"], fresh=True)
             subject = f"attestation {r['id']} {e['sha256'][:16]}"
             title_ja, title_en = both("Evidence file missing or changed: {measure} {check} "
@@ -381,9 +362,8 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
     `days`, sent once per attestation; returns the notices made now (for e-mail)."""
 
     made: list[dict[str, Any]] = []
-    latest: dict[tuple[str, str], sqlite3.Row] = {}
-    for r in conn.execute("SELECT * FROM attestations WHERE framework = ? AND result = 'pass' "
-                          "ORDER BY id DESC", (catalog.framework_id,)):
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in att_q.of_framework(conn, catalog.framework_id, passed_only=True):
         latest.setdefault((r["measure"], r["check_id"]), r)
     for (measure, check), r in latest.items():
         valid = sane_valid_days(r["valid_days"])  # a row from an older version may be absurd
@@ -397,7 +377,7 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
                                   check=check)
         message_ja, message_en = both("It expires on {date}: upload new evidence.",
                                       date=expires.isoformat())
-        if conn.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone():
+        if outbox.queued(conn, alert_id):
             continue
         payload = {"alert_id": alert_id, "change": "expiring", "severity": "info",
                    "measure": measure, "check": check, "subject": f"{measure} {check}",
@@ -405,9 +385,8 @@ def expiry_notices(conn: sqlite3.Connection, catalog: Catalog, today: date, days
                        now).isoformat(timespec="seconds"),
                    "title_ja": title_ja, "title_en": title_en,
                    "message_ja": message_ja, "message_en": message_en}
-        conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) "
-                     "VALUES (?, ?, ?, ?)", (alert_id, now, "notices/expiry",
-                                             json.dumps(payload, ensure_ascii=False)))
+        outbox.enqueue(conn, alert_id, now, topics.NOTICE_EXPIRY,
+                       json.dumps(payload, ensure_ascii=False))
         made.append(payload)
     return made
 
@@ -416,10 +395,10 @@ def list_attestations(conn: sqlite3.Connection, config: Config) -> list[dict[str
     from appliance.timeutil import iso
 
     out = []
-    for r in conn.execute("SELECT * FROM attestations ORDER BY id"):
+    for r in att_q.every(conn):
         ev = [{"name": e["name"], "sha256": e["sha256"], "size": e["size"],
-               "hash_ok": verify_file(config, e["sha256"], fresh=True)} for e in conn.execute(
-            "SELECT * FROM evidence WHERE attestation_id = ? ORDER BY id", (r["id"],))]
+               "hash_ok": verify_file(config, e["sha256"], fresh=True)}
+              for e in att_q.evidence_of(conn, r["id"])]
         out.append({"id": r["id"], "framework": r["framework"], "measure": r["measure"],
                     "check": r["check_id"], "result": r["result"], "by": r["actor"],
                     "note": r["note"], "attested_at": iso(r["attested_at"]),

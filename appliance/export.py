@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance import signing, timeutil
+from appliance import signing, timeutil, topics
 from appliance.attestations import gather_facts, list_attestations
 from appliance.compliance import evaluate
 from appliance.config import Config
@@ -31,6 +31,9 @@ from appliance.display import display_safe
 from appliance.guideline import Catalog
 from appliance.i18n import N_, both, gettext
 from appliance.store import Store
+from appliance.store import exports as exports_q
+from appliance.store import findings as findings_q
+from appliance.store import surveys as surveys_q
 from appliance.timeutil import iso
 
 FORMATS = ("html", "pdf", "csv", "json")
@@ -165,12 +168,8 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
     t0, t1 = period.start_ts, period.end_ts
     compliance = evaluate(catalog, gather_facts(conn, config, catalog, as_of))
     findings = []
-    for r in conn.execute(
-            "SELECT * FROM findings WHERE first_seen < ? AND (last_seen >= ? OR status IN "
-            "('open','acknowledged','reopened')) ORDER BY measure, id", (t1, t0)):
-        hist = [dict(h) for h in conn.execute(
-            "SELECT change, ts, actor FROM finding_history WHERE finding_id = ? ORDER BY ts",
-            (r["id"],))]
+    for r in findings_q.in_period(conn, t0, t1):
+        hist = findings_q.history(conn, r["id"])
         opened = [h["ts"] for h in hist
                   if h["change"] in ("new", "reopened") and t0 <= h["ts"] < t1]
         closed = [h["ts"] for h in hist if h["change"] == "resolved" and t0 <= h["ts"] < t1]
@@ -214,26 +213,19 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "refused": len(json.loads(r["refused"]))}
         for r in conn.execute("SELECT * FROM probe_runs WHERE started_at >= ? AND "
                               "started_at < ? ORDER BY id", (t0, t1))]
-    surveys = [dict(s) for s in conn.execute(
-        "SELECT id, label, location, started_at, threshold_dbm FROM surveys WHERE "
-        "started_at >= ? AND started_at < ? ORDER BY id", (t0, t1))]
+    surveys = surveys_q.started_in(conn, t0, t1)
     for s in surveys:
         s["started_at"] = iso(s["started_at"])
         s["bssids"] = [{"bssid": x["bssid"], "ssid": x["ssid"], "samples": x["n"],
                         "rssi_mean_dbm": round(x["sum"] / x["n"], 1) if x["n"] else None}
-                       for x in conn.execute("SELECT * FROM survey_samples WHERE survey_id = ?",
-                                             (s["id"],))]
+                       for x in surveys_q.samples(conn, s["id"])]
     daily: dict[str, dict[str, int]] = {}
-    for ts, sev in conn.execute(
-            "SELECT h.ts, h.severity FROM finding_history h WHERE h.change IN ('new', "
-            "'reopened') AND h.ts >= ? AND h.ts < ?", (t0, t1)):
+    for ts, sev in findings_q.openings(conn, t0, t1):
         day = timeutil.day(ts)
         daily.setdefault(day, {}).setdefault(sev, 0)
         daily[day][sev] += 1
     attest = [a for a in list_attestations(conn, config)]
-    tests = [dict(r) for r in conn.execute(
-        "SELECT alert_id, requested_at, requested_by, delivered_at, error FROM alert_tests "
-        "WHERE requested_at >= ? AND requested_at < ?", (t0, t1))]
+    tests = findings_q.alert_tests(conn, since=t0, until=t1)
     for t in tests:
         t["requested_at"], t["delivered_at"] = iso(t["requested_at"]), iso(t["delivered_at"])
     doc: dict[str, Any] = {
@@ -460,16 +452,12 @@ def write_export(db_path: Path, config: Config, period: Period, out_dir: Path,
 def record_export(conn: sqlite3.Connection, period: Period, folder: Path, digest: str,
                   keep: int) -> list[str]:
     """Remember the export and remove the oldest beyond `keep`; returns removed folders."""
-    conn.execute("INSERT INTO exports (period, period_start, period_end, path, created_at, "
-                 "manifest_sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                 (period.label, period.start_ts, period.end_ts, str(folder), time.time(),
-                  digest))
-    rows = conn.execute("SELECT id, path FROM exports WHERE removed_at IS NULL "
-                        "ORDER BY created_at DESC, id DESC").fetchall()
+    exports_q.add(conn, period.label, period.start_ts, period.end_ts, str(folder), time.time(),
+                  digest)
     removed = []
-    for r in rows[keep:]:
+    for r in exports_q.kept(conn)[keep:]:
         shutil.rmtree(r["path"], ignore_errors=True)
-        conn.execute("UPDATE exports SET removed_at = ? WHERE id = ?", (time.time(), r["id"]))
+        exports_q.mark_removed(conn, r["id"], time.time())
         removed.append(r["path"])
     return removed
 
@@ -530,8 +518,8 @@ def notice(conn: sqlite3.Connection, config: Config, period: Period, folder: Pat
                "manifest_sha256": digest, "subject": period.label,
                "title_ja": title_ja, "title_en": title_en,
                "message_ja": message_ja, "message_en": message_en}
-    conn.execute("INSERT INTO outbox (alert_id, created_at, topic, payload) VALUES (?, ?, ?, ?)",
-                 (alert_id, now, "exports", json.dumps(payload, ensure_ascii=False)))
+    findings_q.enqueue(conn, alert_id, now, topics.EXPORTS,
+                       json.dumps(payload, ensure_ascii=False))
 
 
 def email(config: Config, folder: Path, period: Period) -> str:

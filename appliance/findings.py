@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance import topics
 from appliance.domain import ACTIVE, SEVERITY_RANK
+from appliance.store import findings as q
 from appliance.timeutil import iso
 
 
@@ -61,42 +62,28 @@ def _alert(conn: sqlite3.Connection, change: str, row: dict[str, Any], d: Findin
         "message_ja": d.message_ja or d.title_ja,
         "message_en": d.message_en or d.title_en,
     }
-    conn.execute(
-        "INSERT INTO outbox (alert_id, created_at, topic, payload) VALUES (?, ?, ?, ?)",
-        (alert_id, d.ts, f"alerts/{row['severity']}", json.dumps(payload, ensure_ascii=False)),
-    )
+    q.enqueue(conn, alert_id, d.ts, topics.alerts(row["severity"]),
+              json.dumps(payload, ensure_ascii=False))
 
 
 def _history(
     conn: sqlite3.Connection, fid: int, ts: float, change: str, status: str, severity: str,
     actor: str = "agent", note: str = "",
 ) -> None:
-    conn.execute(
-        "INSERT INTO finding_history (finding_id, ts, change, status, severity, actor, note, "
-        "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (fid, ts, change, status, severity, actor, note, time.time()),
-    )
+    q.add_history(conn, fid, ts, change, status, severity, actor, note)
 
 
 def apply_drafts(conn: sqlite3.Connection, drafts: list[FindingDraft]) -> list[FindingChange]:
     """Apply drafts inside the caller's transaction (the store's writer)."""
     changes: list[FindingChange] = []
     for d in drafts:
-        cur = conn.execute(
-            "SELECT id, status, severity, count FROM findings WHERE rule = ? AND subject = ?",
-            (d.rule, d.subject),
-        ).fetchone()
+        cur = q.by_rule_subject(conn, d.rule, d.subject)
         ev = json.dumps(d.evidence, ensure_ascii=False, default=str)
         if cur is None:
             if d.clear:
                 continue
-            fid = conn.execute(
-                "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, "
-                "title_en, first_seen, last_seen, count, evidence, updated_at) "
-                "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, 1, ?, ?) RETURNING id",
-                (d.rule, d.measure, d.severity, d.subject, d.title_ja, d.title_en,
-                 d.ts, d.ts, ev, d.ts),
-            ).fetchone()[0]
+            fid = q.insert(conn, d.rule, d.measure, d.severity, d.subject, d.title_ja,
+                           d.title_en, d.ts, ev)
             _history(conn, fid, d.ts, "new", "open", d.severity)
             _alert(conn, "new", {"id": fid, "severity": d.severity}, d)
             changes.append(FindingChange(fid, d.rule, d.subject, "new"))
@@ -104,10 +91,7 @@ def apply_drafts(conn: sqlite3.Connection, drafts: list[FindingDraft]) -> list[F
         fid, status, severity = cur["id"], cur["status"], cur["severity"]
         if d.clear:
             if status in ACTIVE:
-                conn.execute(
-                    "UPDATE findings SET status = 'resolved', updated_at = ? WHERE id = ?",
-                    (d.ts, fid),
-                )
+                q.resolve(conn, fid, d.ts)
                 _history(conn, fid, d.ts, "resolved", "resolved", severity)
                 _alert(conn, "resolved", {"id": fid, "severity": severity}, d)
                 changes.append(FindingChange(fid, d.rule, d.subject, "resolved"))
@@ -122,11 +106,7 @@ def apply_drafts(conn: sqlite3.Connection, drafts: list[FindingDraft]) -> list[F
             new_sev = d.severity
             if change == "updated":
                 change = "escalated"
-        conn.execute(
-            "UPDATE findings SET status = ?, severity = ?, last_seen = MAX(last_seen, ?), "
-            "count = count + 1, evidence = ?, updated_at = ? WHERE id = ?",
-            (new_status, new_sev, d.ts, ev, d.ts, fid),
-        )
+        q.seen_again(conn, fid, new_status, new_sev, d.ts, ev)
         if change != "updated":
             _history(conn, fid, d.ts, change, new_status, new_sev)
             _alert(conn, change, {"id": fid, "severity": new_sev}, d)
@@ -140,13 +120,11 @@ def set_status(
     """A person acknowledges or resolves a finding (dashboard, CLI)."""
     if status not in ("acknowledged", "resolved"):
         raise ValueError(f"cannot set status {status!r} by hand")
-    row = conn.execute("SELECT severity FROM findings WHERE id = ?", (finding_id,)).fetchone()
-    if row is None:
+    severity = q.severity_of(conn, finding_id)
+    if severity is None:
         raise KeyError(finding_id)
-    conn.execute(
-        "UPDATE findings SET status = ?, updated_at = ? WHERE id = ?", (status, ts, finding_id)
-    )
-    _history(conn, finding_id, ts, status, status, row["severity"], actor, note)
+    q.set_status(conn, finding_id, status, ts)
+    _history(conn, finding_id, ts, status, status, severity, actor, note)
 
 
 def finding_to_json(row: dict[str, Any]) -> dict[str, Any]:

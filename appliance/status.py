@@ -7,8 +7,9 @@ import sqlite3
 from typing import Any
 
 from appliance.config import Config
-from appliance.domain import SEVERITIES
-from appliance.store import StoreError, open_readonly
+from appliance.domain import ACTIVE, SEVERITIES
+from appliance.store import StoreError, observations, open_readonly
+from appliance.store import findings as findings_q
 
 
 class StatusError(Exception):
@@ -24,18 +25,12 @@ def status_summary(config: Config, db_path: str | None = None) -> dict[str, Any]
     try:
         agent_raw = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
         counts = {
-            "stations": conn.execute("SELECT COUNT(*) FROM stations").fetchone()[0],
-            "events": conn.execute("SELECT COUNT(*) FROM events").fetchone()[0],
-            "findings": conn.execute("SELECT COUNT(*) FROM findings").fetchone()[0],
-            "outbox_unsent": conn.execute(
-                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0],
+            **observations.counts(conn),
+            "findings": findings_q.total(conn),
+            "outbox_unsent": findings_q.unsent_count(conn),
         }
-        open_by_sev = {s: 0 for s in SEVERITIES}
-        for sev, n in conn.execute(
-            "SELECT severity, COUNT(*) FROM findings "
-            "WHERE status IN ('open','reopened','acknowledged') GROUP BY severity"
-        ):
-            open_by_sev[sev] = n
+        open_by_sev: dict[str, int] = {s.value: 0 for s in SEVERITIES}
+        open_by_sev.update(findings_q.active_by_severity(conn, ACTIVE))
         migrations = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
     except sqlite3.Error as exc:
         raise StatusError(f"{path}: {exc}") from exc

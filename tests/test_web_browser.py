@@ -280,6 +280,45 @@ def test_6b_attest_with_upload_and_the_reminder_list(dashboard: dict[str, Any], 
     shot(page, "12-measure-evidence-invalid")
 
 
+def test_6c_search_box(dashboard: dict[str, Any], browser: Any) -> None:
+    """The header's search box finds the open twin's finding by SSID and by MAC, the probed
+    device by IP, a finding by words of its title; hostile text and SSIDs stay text."""
+    page, url = browser, dashboard["url"]
+    page.goto(url + "/wifi")
+    page.fill("#search-form input[name=q]", "02:00:5E:00:53:02")  # the open twin's BSSID
+    page.press("#search-form input[name=q]", "Enter")
+    page.wait_for_selector("#search-results")
+    assert "/search?q=02" in page.url
+    finding = page.locator("#search-results tr.finding a").first
+    href = finding.get_attribute("href")
+    assert href and href.startswith("/findings/")
+    title = finding.inner_text().split(" ", 1)[1]
+    for q in ("OfficeGuest", title[:5]):
+        page.fill("#search-form input[name=q]", q)
+        page.press("#search-form input[name=q]", "Enter")
+        page.wait_for_selector("#search-results")
+        assert page.locator(f"#search-results a[href='{href}']").count() == 1, q
+    page.goto(url + "/search?q=OfficeGuest")
+    assert page.locator("#search-results tr.access_point").count() >= 2
+    shot(page, "13-search")
+    page.locator(f"#search-results a[href='{href}']").click()
+    page.wait_for_url(url + href)
+    page.fill("#search-form input[name=q]", "127.0.0.1")
+    page.press("#search-form input[name=q]", "Enter")
+    page.wait_for_selector("#search-results")
+    assert page.locator("#search-results tr.device a[href='/devices']").count() >= 1
+    for q in ("script", "onerror", '" AND ( NEAR *', "<script>alert(3)</script>"):
+        page.fill("#search-form input[name=q]", q)
+        page.press("#search-form input[name=q]", "Enter")
+        page.wait_for_selector("#search-page-form")
+        assert page.locator("main script, main img").count() == 0, q
+    page.goto(url + "/search?q=script")
+    assert HOSTILE[0] in page.inner_text("#search-results")
+    page.goto(url + "/search?q=onerror")
+    assert HOSTILE[1] in page.inner_text("#search-results")
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
 def test_7_lockout_after_repeated_failures(dashboard: dict[str, Any], browser: Any) -> None:
     page, url = browser, dashboard["url"]
     page.goto(url + "/")

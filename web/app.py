@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 
 from appliance.config import Config
 from appliance.store import StoreError
-from web import limits, rental, routes_compliance
+from web import limits, rental, routes_compliance, search
 from web import security as sec
 from web.routes import api, auth, devices, exports, findings, measures, overview, probes, wifi
 from web.routes import settings as settings_routes
@@ -50,7 +50,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 ROUTERS: list[APIRouter] = [
     auth.router, overview.router, findings.router, measures.router, routes_compliance.router,
     wifi.router, devices.router, rental.router, probes.router, exports.router,
-    settings_routes.router, api.router,
+    settings_routes.router, search.router, api.router,
 ]
 
 

@@ -13,6 +13,12 @@ from appliance.compliance import evaluate
 from appliance.config import Config
 from appliance.domain import SEVERITIES_WORST_FIRST
 from appliance.guideline import Catalog
+from appliance.store import auth as auth_q
+from appliance.store import exports as exports_q
+from appliance.store import findings as findings_q
+from appliance.store import observations
+from appliance.store import probes as probes_q
+from appliance.store import surveys as surveys_q
 
 SEVERITIES: tuple[str, ...] = SEVERITIES_WORST_FIRST  # the pages list the worst first
 _ORDER = {"fail": 0, "evidence_invalid": 0, "expired": 1, "warn": 2, "unknown": 3, "pass": 4,
@@ -38,13 +44,7 @@ def categories(doc: dict[str, Any], catalog: Catalog) -> list[dict[str, Any]]:
 
 def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
                   ) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        # by when it was recorded: a capture of last week ingested an hour ago is news today
-        "SELECT h.ts, h.recorded_at, h.change, h.severity, h.actor, f.id, f.rule, f.measure, "
-        "f.subject, f.title_ja, f.title_en FROM finding_history h "
-        "JOIN findings f ON f.id = h.finding_id "
-        "WHERE h.recorded_at >= ? AND h.change IN ('new', 'reopened', 'resolved', 'escalated', "
-        "'acknowledged') ORDER BY h.recorded_at DESC LIMIT ?", (since, limit))]
+    return findings_q.changes_since(conn, since, limit)
 
 
 def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -59,36 +59,13 @@ def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 
 def last_probe(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    r = conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT 1").fetchone()
-    return dict(r) if r else None
-
-
-def _filters(status: str, measure: str, q: str) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    if status == "active":
-        where.append("status IN ('open', 'acknowledged', 'reopened')")
-    elif status:
-        where.append("status = ?")
-        params.append(status)
-    if measure:
-        where.append("measure = ?")
-        params.append(measure)
-    if q:
-        where.append("(subject LIKE ? ESCAPE '\\' OR title_ja LIKE ? ESCAPE '\\' OR "
-                     "title_en LIKE ? ESCAPE '\\' OR rule LIKE ? ESCAPE '\\')")
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [like] * 4
-    return " AND ".join(where) or "1", params
+    return probes_q.last_run(conn)
 
 
 def finding_counts(conn: sqlite3.Connection, status: str = "", measure: str = "", q: str = ""
                    ) -> dict[str, int]:
     """Findings per severity under a filter (the dashboard caches this for a moment)."""
-    sql_where, params = _filters(status, measure, q)
-    return {r[0]: r[1] for r in conn.execute(
-        f"SELECT severity, COUNT(*) FROM findings WHERE {sql_where} GROUP BY severity",  # noqa: S608
-        params)}
+    return findings_q.counts_by_severity(conn, status, measure, q)
 
 
 def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", measure: str = "",
@@ -97,7 +74,6 @@ def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", mea
     """One page, most severe first, newest first within a severity: counted per severity, then
     read severity by severity along the (severity, last_seen) index, so a page never sorts the
     whole table."""
-    sql_where, params = _filters(status, measure, q)
     if counts is None:
         counts = finding_counts(conn, status, measure, q)
     sevs = [severity] if severity else list(SEVERITIES)
@@ -110,11 +86,7 @@ def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", mea
             skip -= n
             continue
         want = limit - len(rows)
-        rows += [dict(r) for r in conn.execute(
-            "SELECT id, rule, measure, severity, subject, status, title_ja, title_en, "  # noqa: S608
-            f"first_seen, last_seen, count FROM findings INDEXED BY findings_sev_seen "
-            f"WHERE severity = ? AND {sql_where} ORDER BY last_seen DESC, id DESC "
-            "LIMIT ? OFFSET ?", (sev, *params, want, skip))]
+        rows += findings_q.page_of_severity(conn, sev, status, measure, q, want, skip)
         skip = 0
         if len(rows) >= limit:
             break
@@ -122,17 +94,14 @@ def findings(conn: sqlite3.Connection, status: str = "", severity: str = "", mea
 
 
 def finding(conn: sqlite3.Connection, fid: int) -> dict[str, Any] | None:
-    r = conn.execute("SELECT * FROM findings WHERE id = ?", (fid,)).fetchone()
-    if r is None:
+    doc = findings_q.get(conn, fid)
+    if doc is None:
         return None
-    doc = dict(r)
     try:
         doc["evidence"] = json.loads(doc["evidence"])
     except ValueError:
         doc["evidence"] = {}
-    doc["history"] = [dict(h) for h in conn.execute(
-        "SELECT ts, change, status, severity, actor, note FROM finding_history "
-        "WHERE finding_id = ? ORDER BY ts, id", (fid,))]
+    doc["history"] = findings_q.history(conn, fid)
     return doc
 
 
@@ -159,31 +128,19 @@ def access_points(conn: sqlite3.Connection, config: Config, limit: int = 500
 
 def latest_rssi(conn: sqlite3.Connection, bssids: list[str]) -> float | None:
     """When the newest signal reading of these BSSIDs was taken (capture time)."""
-    if not bssids:
-        return None
-    marks = ",".join("?" * len(bssids))
-    row = conn.execute(f"SELECT MAX(minute) FROM rssi_minutes WHERE bssid IN ({marks})",  # noqa: S608
-                       bssids).fetchone()
-    return float(row[0]) * 60 if row and row[0] is not None else None
+    return observations.latest_minute(conn, bssids)
 
 
 def rssi_series(conn: sqlite3.Connection, bssid: str, since: float) -> list[tuple[float, float]]:
-    return [(r[0], r[1]) for r in conn.execute(
-        "SELECT minute * 60.0, CAST(sum AS REAL) / n FROM rssi_minutes "
-        "WHERE bssid = ? AND minute * 60.0 >= ? AND n > 0 ORDER BY minute", (bssid, since))]
+    return observations.rssi_series(conn, bssid, since)
 
 
 def wifi_findings(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, rule, severity, subject, title_ja, title_en, status FROM findings WHERE "
-        "rule LIKE 'wifi.%' AND status IN ('open', 'acknowledged', 'reopened') "
-        "ORDER BY last_seen DESC LIMIT 100")]
+    return findings_q.active_of_rules(conn, "wifi.", 100)
 
 
 def surveys(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, label, location, started_at, stopped_at, ends_at FROM surveys "
-        "ORDER BY id DESC LIMIT 20")]
+    return surveys_q.recent(conn, 20)
 
 
 def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
@@ -208,7 +165,7 @@ def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
 
 def probe_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
     out = []
-    for r in conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT ?", (limit,)):
+    for r in probes_q.recent_runs(conn, limit):
         d = dict(r)
         checks = json.loads(r["checks"])
         d["failed"] = sum(1 for c in checks if c["result"] == "fail")
@@ -221,20 +178,15 @@ def probe_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]
 
 
 def exports(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, period, path, created_at, manifest_sha256 FROM exports "
-        "WHERE removed_at IS NULL ORDER BY id DESC LIMIT 50")]
+    return exports_q.recent(conn, 50)
 
 
 def alert_tests(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT alert_id, requested_at, requested_by, delivered_at, error FROM alert_tests "
-        "ORDER BY requested_at DESC LIMIT 10")]
+    return findings_q.alert_tests(conn, limit=10)
 
 
 def users(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        "SELECT id, username, role, created_at, disabled FROM users ORDER BY id")]
+    return auth_q.users(conn)
 
 
 def system() -> dict[str, Any]:
@@ -271,11 +223,7 @@ def top_actions(conn: sqlite3.Connection, doc: dict[str, Any], catalog: Any, lim
 
     out: list[dict[str, Any]] = []
     seen_measures: set[str] = set()
-    for r in conn.execute(
-            "SELECT id, rule, measure, severity, subject, title_ja, title_en FROM findings "
-            "WHERE status IN ('open', 'acknowledged', 'reopened') AND severity IN "
-            "('critical', 'high') ORDER BY severity = 'critical' DESC, last_seen DESC "
-            "LIMIT ?", (limit,)):
+    for r in findings_q.urgent(conn, limit):
         try:
             m = catalog.measure(r["measure"])
             step_ja, step_en = m.remediation_ja, m.remediation_en
@@ -342,9 +290,7 @@ def open_trend(conn: sqlite3.Connection, now: float, tz: str, open_now: int, day
                                                       microsecond=0)
     start = (today - timedelta(days=days - 1)).timestamp()
     delta = {"new": 1, "reopened": 1, "resolved": -1}
-    moves = conn.execute(
-        "SELECT recorded_at, change FROM finding_history WHERE recorded_at >= ? AND change "
-        "IN ('new', 'reopened', 'resolved') ORDER BY recorded_at DESC", (start,)).fetchall()
+    moves = findings_q.open_moves_since(conn, start)
     out = []
     n, i = open_now, 0
     for k in range(days):

@@ -17,6 +17,9 @@ from fastapi import APIRouter, Form, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
 from appliance.config import Config, ConfigError, from_mapping
+from appliance.domain import ACTIVE
+from appliance.store import findings as findings_q
+from appliance.store import observations, probes
 from web import security as sec
 from web.routes.deps import AdminDep, SessionDep, Web, WebDep
 
@@ -26,30 +29,23 @@ def rows(conn: sqlite3.Connection, config: Config) -> list[dict[str, Any]]:
         {"label": p.label, "mac": p.mac, "ip": p.ip, "edition": p.edition,
          "esu_until": p.esu_until, "where": "config", "id": None} for p in config.rental_pcs]
     labels = {p["label"] for p in pcs}
-    for r in conn.execute("SELECT * FROM rental_pcs ORDER BY label"):
+    for r in probes.rental_pcs(conn):
         if r["label"] not in labels:
             pcs.append({"label": r["label"], "mac": r["mac"], "ip": r["ip"],
                         "edition": r["edition"], "esu_until": r["esu_until"],
                         "where": "dashboard", "id": r["id"]})
     for pc in pcs:
-        o = conn.execute("SELECT * FROM device_os WHERE rental_label = ? OR (? != '' AND mac = ?) "
-                         "OR (? != '' AND ip = ?) ORDER BY last_seen DESC LIMIT 1",
-                         (pc["label"], pc["mac"], pc["mac"], pc["ip"], pc["ip"])).fetchone()
-        pc["os"] = dict(o) if o else None
+        o = probes.os_of(conn, pc["label"], pc["mac"], pc["ip"])
+        pc["os"] = o
         if o:
             ev = json.loads(o["evidence"])
             pc["edition_assumed"] = bool((ev.get("support") or {}).get("edition_assumed"))
-            pc["findings"] = [dict(f) for f in conn.execute(
-                "SELECT id, severity, title_ja, title_en FROM findings WHERE rule = "
-                "'probe.os_eol' AND subject = ? AND status IN ('open', 'acknowledged', "
-                "'reopened')", (f"{o['ip']} os",))]
+            pc["findings"] = findings_q.of_subject(conn, "probe.os_eol", f"{o['ip']} os",
+                                                   ACTIVE)
         else:
             pc["findings"] = []
-        hint = conn.execute(
-            "SELECT family, source, hostname, evidence FROM passive_hints WHERE mac = ? AND "
-            "family != '' ORDER BY last_seen DESC LIMIT 1", (pc["mac"],)).fetchone() \
-            if pc["mac"] else None
-        pc["hint"] = dict(hint) | {"matched": json.loads(hint["evidence"]).get("matched", "")} \
+        hint = observations.os_hint(conn, pc["mac"]) if pc["mac"] else None
+        pc["hint"] = hint | {"matched": json.loads(hint["evidence"]).get("matched", "")} \
             if hint else None
     return pcs
 
@@ -98,12 +94,8 @@ def rental_add(request: Request, w: WebDep, s: AdminDep,
         return _show(w, request, s, f"{e['label']}: already in the configuration file", 409)
 
     def do(c: sqlite3.Connection) -> bool:
-        if c.execute("SELECT 1 FROM rental_pcs WHERE label = ?", (e["label"],)).fetchone():
+        if not probes.add_rental_pc(c, e, s.username, time.time()):
             return False
-        c.execute("INSERT INTO rental_pcs (label, mac, ip, edition, esu_until, esu_evidence, "
-                  "added_by, added_at) VALUES (?,?,?,?,?,?,?,?)",
-                  (e["label"], e["mac"], e["ip"], e["edition"], e["esu_until"],
-                   e["esu_evidence"], s.username, time.time()))
         sec.audit(c, s.username, "rental PC registered", json.dumps(e, ensure_ascii=False))
         return True
 
@@ -118,11 +110,10 @@ def rental_remove(w: WebDep, s: AdminDep, csrf: str = Form(""),
     w.check_csrf(s, csrf, None)
 
     def do(c: sqlite3.Connection) -> int:
-        row = c.execute("SELECT label FROM rental_pcs WHERE id = ?", (pc_id,)).fetchone()
-        if row is None:
+        label = probes.remove_rental_pc(c, pc_id)
+        if label is None:
             return 0
-        c.execute("DELETE FROM rental_pcs WHERE id = ?", (pc_id,))
-        sec.audit(c, s.username, "rental PC removed", row[0])
+        sec.audit(c, s.username, "rental PC removed", label)
         return 1
 
     if not w.store().write(do):

@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from appliance.config import Config
+from appliance.store import auth as q
 
 log = logging.getLogger("officeguard.web")
 ROLES = ("admin", "viewer", "inspector")
@@ -72,7 +73,7 @@ def password_problem(username: str, password: str) -> str:
 
 
 def has_users(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+    return q.has_users(conn)
 
 
 def create_user(conn: sqlite3.Connection, username: str, password: str, role: str) -> int:
@@ -84,31 +85,26 @@ def create_user(conn: sqlite3.Connection, username: str, password: str, role: st
     if problem:
         raise AuthError(f"password: {problem}")
     try:
-        cur = conn.execute("INSERT INTO users (username, password_hash, role, created_at) "
-                           "VALUES (?, ?, ?, ?)", (username, _hasher.hash(password), role,
-                                                   time.time()))
+        return q.add_user(conn, username, _hasher.hash(password), role, time.time())
     except sqlite3.IntegrityError as exc:
         raise AuthError("that user name is taken") from exc
-    return int(cur.lastrowid or 0)
 
 
 # -- user management (dashboard and CLI; every change audited) ---------------------------------
-def _user(conn: sqlite3.Connection, username: str) -> sqlite3.Row:
-    row = conn.execute("SELECT id, username, role, disabled, password_hash FROM users "
-                       "WHERE username = ?", (username,)).fetchone()
+def _user(conn: sqlite3.Connection, username: str) -> dict[str, typing.Any]:
+    row = q.user(conn, username)
     if row is None:
         raise AuthError(f"no user {username!r}")
-    return typing.cast(sqlite3.Row, row)
+    return row
 
 
 def end_sessions(conn: sqlite3.Connection, actor: str, username: str,
                  keep_sha256: str | None = None) -> int:
     """Log USERNAME out everywhere (but the session KEEP_SHA256, when it is the actor's own)."""
     u = _user(conn, username)
-    n = conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_sha256 != ?",
-                     (u["id"], keep_sha256 or "")).rowcount
+    n = q.end_sessions_of(conn, u["id"], keep_sha256 or "")
     audit(conn, actor, "sessions ended", f"{username}: {n} session(s)")
-    return int(n)
+    return n
 
 
 def set_password(conn: sqlite3.Connection, actor: str, username: str, password: str,
@@ -127,10 +123,8 @@ def set_password(conn: sqlite3.Connection, actor: str, username: str, password: 
     problem = password_problem(username, password)
     if problem:
         raise AuthError(f"password: {problem}")
-    conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                 (_hasher.hash(password), u["id"]))
-    conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_sha256 != ?",
-                 (u["id"], keep_sha256 or ""))
+    q.set_password_hash(conn, u["id"], _hasher.hash(password))
+    q.end_sessions_of(conn, u["id"], keep_sha256 or "")
     audit(conn, actor, "password changed", username)
 
 
@@ -138,24 +132,17 @@ def set_disabled(conn: sqlite3.Connection, actor: str, username: str, disabled: 
     """Disable (and log out everywhere) or re-enable a user; the last enabled administrator
     cannot be disabled — nobody could manage the appliance any more."""
     u = _user(conn, username)
-    if disabled and u["role"] == "admin" and not u["disabled"]:
-        admins = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND "
-                              "disabled = 0").fetchone()[0]
-        if admins <= 1:
-            raise AuthError("this is the last enabled administrator; add another first")
-    conn.execute("UPDATE users SET disabled = ? WHERE id = ?", (int(disabled), u["id"]))
+    if disabled and u["role"] == "admin" and not u["disabled"] and q.enabled_admins(conn) <= 1:
+        raise AuthError("this is the last enabled administrator; add another first")
+    q.set_disabled(conn, u["id"], disabled)
     if disabled:
-        conn.execute("DELETE FROM sessions WHERE user_id = ?", (u["id"],))
+        q.end_sessions_of(conn, u["id"])
     audit(conn, actor, "user disabled" if disabled else "user enabled", username)
 
 
 def _failures(conn: sqlite3.Connection, username: str, ip: str, since: float) -> tuple[int, int]:
     # per user name *from this address*: a neighbour guessing cannot lock the manager out
-    u = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND ip = ? "
-                     "AND ts >= ?", (username[:64], ip, since)).fetchone()[0]
-    i = conn.execute("SELECT COUNT(*) FROM login_failures WHERE ip = ? AND ts >= ?",
-                     (ip, since)).fetchone()[0]
-    return int(u), int(i)
+    return q.failures(conn, username[:64], ip, since)
 
 
 def login(conn: sqlite3.Connection, config: Config, username: str, password: str, ip: str,
@@ -170,29 +157,25 @@ def login(conn: sqlite3.Connection, config: Config, username: str, password: str
     by_user, by_ip = _failures(conn, username, ip, since)
     if by_user >= w.lockout_failures or by_ip >= 4 * w.lockout_failures:
         return "locked"
-    row = conn.execute("SELECT id, username, password_hash, role, disabled FROM users "
-                       "WHERE username = ?", (username,)).fetchone()
+    row = q.user(conn, username)
     ok = False
     try:
         ok = _hasher.verify(row["password_hash"] if row else _dummy_hash(), password) and \
             row is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
-    if not ok or row["disabled"]:
-        conn.execute("INSERT INTO login_failures (username, ip, ts) VALUES (?, ?, ?)",
-                     (username[:64], ip, now))
+    if not ok or row is None or row["disabled"]:
+        q.add_failure(conn, username[:64], ip, now)
         if by_user + 1 >= w.lockout_failures:
             audit(conn, username[:64], "lockout", f"from {ip}")
         return "invalid"
-    conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+    q.clear_failures(conn, username)
     if _hasher.check_needs_rehash(row["password_hash"]):
-        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                     (_hasher.hash(password), row["id"]))
+        q.set_password_hash(conn, row["id"], _hasher.hash(password))
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                 (_sha(token), row["id"], csrf, now, now + w.session_hours * 3600, now))
-    conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+    q.add_session(conn, _sha(token), row["id"], csrf, now, now + w.session_hours * 3600)
+    q.drop_expired_sessions(conn, now)
     audit(conn, row["username"], "login", f"from {ip}")
     return token, Session(row["id"], row["username"], row["role"], csrf, _sha(token))
 
@@ -202,17 +185,14 @@ def session_for(conn: sqlite3.Connection, token: str | None, now: float | None =
     if not token or len(token) > 200:
         return None
     now = time.time() if now is None else now
-    row = conn.execute(
-        "SELECT s.token_sha256, s.csrf, s.expires_at, u.id, u.username, u.role, u.disabled "
-        "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_sha256 = ?",
-        (_sha(token),)).fetchone()
+    row = q.session(conn, _sha(token))
     if row is None or row["expires_at"] < now or row["disabled"]:
         return None
     return Session(row["id"], row["username"], row["role"], row["csrf"], row["token_sha256"])
 
 
 def logout(conn: sqlite3.Connection, s: Session) -> None:
-    conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", (s.token_sha256,))
+    q.end_session(conn, s.token_sha256)
     audit(conn, s.username, "logout", "")
 
 
@@ -221,8 +201,7 @@ def csrf_ok(s: Session, submitted: str | None) -> bool:
 
 
 def audit(conn: sqlite3.Connection, actor: str, action: str, detail: str) -> None:
-    conn.execute("INSERT INTO audit (ts, actor, action, detail) VALUES (?, ?, ?, ?)",
-                 (time.time(), actor, action, detail[:500]))
+    q.audit(conn, actor, action, detail)
 
 
 # -- the first-run setup code ----------------------------------------------------------------
@@ -259,14 +238,12 @@ def setup_locked(conn: sqlite3.Connection, config: Config, ip: str,
                  now: float | None = None) -> bool:
     """Too many wrong setup codes from this address within web.lockout_minutes."""
     now = time.time() if now is None else now
-    n = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = '#setup' AND ip = ? "
-                     "AND ts >= ?", (ip, now - config.web.lockout_minutes * 60)).fetchone()[0]
-    return int(n) >= config.web.lockout_failures
+    n, _ = q.failures(conn, q.SETUP, ip, now - config.web.lockout_minutes * 60)
+    return n >= config.web.lockout_failures
 
 
 def setup_failed(conn: sqlite3.Connection, ip: str) -> None:
-    conn.execute("INSERT INTO login_failures (username, ip, ts) VALUES ('#setup', ?, ?)",
-                 (ip, time.time()))
+    q.add_failure(conn, q.SETUP, ip, time.time())
 
 
 def _current_setup_code(config: Config) -> str:

@@ -25,7 +25,7 @@ from agent.probe.gate import Settings
 from agent.probe.scope import Scope
 from appliance.config import Config
 from appliance.findings import FindingChange
-from appliance.store import Store
+from appliance.store import Store, probes
 
 log = logging.getLogger("officeguard.probe")
 JOBS = ("scan", "isolation", "website")
@@ -39,7 +39,7 @@ def build_plan(config: Config, store: Store, scope: list[str] | None = None,
     since = time.time() - 7 * 86400
     inv, base, adv, known = store.read_with(lambda c: (
         record.inventory(c, since), record.baseline(c), record.load_advisories(c),
-        [r[0] for r in c.execute("SELECT ip FROM devices WHERE last_seen >= ?", (since,))]))
+        probes.device_ips_since(c, since)))
     from agent.oui import default_db
 
     oui = default_db()

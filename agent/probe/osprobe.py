@@ -21,6 +21,7 @@ from agent.probe.gate import Gate
 from agent.probe.results import Discovered
 from appliance import eol, kev
 from appliance.i18n import N_
+from appliance.store import probes
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def plan_for(config: Any, registered: list[dict[str, Any]] | None = None,
 
 
 def registered(conn: Any) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute("SELECT * FROM rental_pcs ORDER BY label")]
+    return probes.rental_pcs(conn)
 
 
 def rental_for(op: OsPlan | None, ip: str, mac: str) -> RentalPc | None:

@@ -7,6 +7,8 @@ import json
 import sqlite3
 from typing import Any
 
+from appliance.store import probes
+
 
 def record_os(conn: sqlite3.Connection, doc: dict[str, Any]) -> None:
     now = doc["finished_at"]
@@ -17,17 +19,9 @@ def record_os(conn: sqlite3.Connection, doc: dict[str, Any]) -> None:
             continue
         sup = h.get("os_support") or {}
         os_ = os_ or {}
-        conn.execute(
-            "INSERT INTO device_os (ip, mac, rental_label, family, name, version, source, eol, "
-            "status, catalog_as_of, evidence, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, "
-            "rental_label = excluded.rental_label, family = excluded.family, "
-            "name = excluded.name, version = excluded.version, source = excluded.source, "
-            "eol = excluded.eol, status = excluded.status, "
-            "catalog_as_of = excluded.catalog_as_of, evidence = excluded.evidence, "
-            "last_seen = excluded.last_seen",
-            (h["ip"], h.get("mac", ""), rental.get("label", ""), os_.get("family", ""),
-             os_.get("name", ""), os_.get("version", ""), os_.get("source", ""),
-             sup.get("eol", ""), sup.get("status", "unknown"), sup.get("catalog_as_of", ""),
-             json.dumps({"os": os_, "support": sup, "smb": h.get("smb"), "rdp": h.get("rdp")},
-                        ensure_ascii=False, default=str), now))
+        probes.upsert_os(
+            conn, h["ip"], h.get("mac", ""), rental.get("label", ""), os_.get("family", ""),
+            os_.get("name", ""), os_.get("version", ""), os_.get("source", ""),
+            sup.get("eol", ""), sup.get("status", "unknown"), sup.get("catalog_as_of", ""),
+            json.dumps({"os": os_, "support": sup, "smb": h.get("smb"), "rdp": h.get("rdp")},
+                       ensure_ascii=False, default=str), now)

@@ -133,17 +133,12 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_findings(args: argparse.Namespace, config: Config) -> int:
     from appliance.findings import finding_to_json
+    from appliance.store import findings as q
     from appliance.store import open_readonly
 
     conn = open_readonly(args.db or config.db_path)
     try:
-        sql = "SELECT * FROM findings"
-        params: tuple[Any, ...] = ()
-        if args.status:
-            sql += " WHERE status = ?"
-            params = (args.status,)
-        sql += " ORDER BY last_seen DESC"
-        rows = [finding_to_json(dict(r)) for r in conn.execute(sql, params)]
+        rows = [finding_to_json(r) for r in q.listing(conn, args.status)]
     finally:
         conn.close()
     if args.json:
@@ -436,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     from appliance.cli.users import add_parser as add_user_parser
 
     add_user_parser(add, js, dbp)
+    from appliance.cli.search import add_parser as add_search_parser
+
+    add_search_parser(add, js, dbp)
     add("guideline", cmd_guideline, "list the guideline's measures", js)
     v = add("validate-config", cmd_validate_config, "check a configuration file", js)
     v.add_argument("file", metavar="FILE")

@@ -33,11 +33,9 @@ def cmd_user(args: argparse.Namespace, config: Config) -> int:
 
     with _open_store(config, args.db) as store:
         if args.action == "list":
-            rows = store.query(
-                "SELECT u.username, u.role, u.disabled, u.created_at, "
-                "(SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > "
-                "(julianday('now') - 2440587.5) * 86400.0) AS sessions "
-                "FROM users u ORDER BY u.id")
+            from appliance.store import auth
+
+            rows = store.read_with(auth.users)
             doc = [{"username": r["username"], "role": r["role"],
                     "disabled": bool(r["disabled"]), "sessions": r["sessions"]} for r in rows]
             if args.json:

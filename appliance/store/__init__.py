@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from appliance.schema import MIGRATIONS
+from appliance.store import search
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,6 +141,11 @@ def _migrate(path: Path) -> list[str]:
                         conn.execute("ROLLBACK")
                     raise
                 log.info("applied migration %s", name)
+            # the full-text search index: built by sqlite-utils, not a SQL migration, and
+            # checked on every open, so databases of every earlier version get it too
+            indexed = search.ensure_index(conn)
+            if indexed:
+                log.info("built the search index of %s", ", ".join(indexed))
             return [n for n, _ in pending]
         finally:
             conn.close()
@@ -223,14 +229,6 @@ class Store:
 
     def write(self, fn: Callable[[sqlite3.Connection], T], timeout: float = 60.0) -> T:
         return self.submit(fn).result(timeout)
-
-    @property
-    def db(self) -> Any:
-        """A sqlite-utils view of the writer's connection (imported on first use: the library
-        costs the agent 13 MB it does not need on the hot path)."""
-        import sqlite_utils
-
-        return sqlite_utils.Database(self._conn)
 
     # -- reading ---------------------------------------------------------------------------
     def reader(self) -> sqlite3.Connection:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from appliance.store import baseline as baseline_sql
+from appliance.store import probes as probes_q
 from web import data
 from web import security as sec
 from web.routes.deps import AdminDep, SessionDep, WebDep
@@ -32,7 +32,7 @@ def approve_baseline(w: WebDep, s: AdminDep, csrf: str = Form(""),
     w.check_csrf(s, csrf, None)
 
     def do(c: Any) -> int:
-        n = baseline_sql.approve(c, ip, s.username, time.time())
+        n = probes_q.approve(c, ip, s.username, time.time())
         sec.audit(c, s.username, "baseline approved", f"{ip}: {n} service(s)")
         return n
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from appliance import public_key
+from appliance.store import exports as exports_q
 from appliance.store.commands import CommandKind
 from web import commands as asks
 from web import data
@@ -50,9 +51,7 @@ def exports_run(w: WebDep, s: AdminDep, csrf: str = Form(""),
 @router.get("/exports/{eid}/download", include_in_schema=False)
 def export_download(eid: int, w: WebDep, s: SessionDep) -> Response:
     w.row_id(eid)
-    row = w.store().read_with(lambda c: c.execute(
-        "SELECT path, period FROM exports WHERE id = ? AND removed_at IS NULL",
-        (eid,)).fetchone())
+    row = w.store().read_with(lambda c: exports_q.downloadable(c, eid))
     if row is None or not Path(row["path"]).is_dir():
         raise HTTPException(404, "no such export (or its folder was removed)")
     folder = Path(row["path"])
