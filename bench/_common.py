@@ -11,13 +11,8 @@ def run_child(cmd: list[str]) -> tuple[float, float]:
     """Wall time and the child's own peak RSS in MB (wait4 gives that child's rusage; its
     children's too). Generate inputs in another child first: a child's peak includes what it
     shared with its parent before exec."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode:
-        raise SystemExit(f"{cmd[0]} failed with exit code {p.returncode}")
-    return time.perf_counter() - t0, ru.ru_maxrss / 1024
+    wall, rss, _cpu = run_child_usage(cmd)
+    return wall, rss
 
 
 def run_child_usage(cmd: list[str]) -> tuple[float, float, float]:

@@ -13,6 +13,12 @@ from typing import Any
 # -- findings ---------------------------------------------------------------------------------
 
 
+def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """The rows of CUR as dicts, whatever the connection's row factory."""
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+
+
 def by_rule_subject(conn: sqlite3.Connection, rule: str, subject: str) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
         "SELECT id, status, severity, count FROM findings WHERE rule = ? AND subject = ?",
@@ -64,8 +70,7 @@ def listing(conn: sqlite3.Connection, status: str | None = None) -> list[dict[st
         sql += " WHERE status = ?"
         params = (status,)
     cur = conn.execute(sql + " ORDER BY last_seen DESC", params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+    return _dicts(cur)
 
 
 def of_subject(conn: sqlite3.Connection, rule: str, subject: str, statuses: Iterable[str]
@@ -76,8 +81,7 @@ def of_subject(conn: sqlite3.Connection, rule: str, subject: str, statuses: Iter
     cur = conn.execute(
         f"SELECT id, severity, title_ja, title_en FROM findings WHERE rule = ? "  # noqa: S608
         f"AND subject = ? AND status IN ({marks})", (rule, subject, *st))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+    return _dicts(cur)
 
 
 def with_prefix(conn: sqlite3.Connection, rule: str, prefix: str, statuses: Iterable[str]
@@ -89,8 +93,7 @@ def with_prefix(conn: sqlite3.Connection, rule: str, prefix: str, statuses: Iter
         f"SELECT id, rule, measure, severity, subject, title_ja, title_en, status FROM findings "  # noqa: S608
         f"WHERE rule = ? AND substr(subject, 1, ?) = ? AND status IN ({marks})",
         (rule, len(prefix), prefix, *st))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+    return _dicts(cur)
 
 
 def total(conn: sqlite3.Connection) -> int:
@@ -176,8 +179,7 @@ def unsent_count(conn: sqlite3.Connection) -> int:
 
 
 def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+    return _dicts(cur)
 
 
 def history(conn: sqlite3.Connection, fid: int) -> list[dict[str, Any]]:
