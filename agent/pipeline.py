@@ -139,8 +139,7 @@ class Pipeline:
         self.last_error: str | None = None
 
     def restore(self) -> None:
-        rows = self.store.query("SELECT ip, mac, vendor, randomized, first_seen, last_seen, "
-                                "frames FROM stations")
+        rows = self.store.read_with(observations.all_stations)
         self.lan.restore(rows)
         restore_aps(self.wifi, self.store.read_with(aps_table.load_all))
 

@@ -27,9 +27,11 @@ from appliance.domain import ACTIVE
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
 from appliance.i18n import both
+from appliance.store import aps as aps_q
 from appliance.store import attestations as att_q
 from appliance.store import findings as outbox
-from appliance.store import probes
+from appliance.store import meta, probes
+from appliance.store import observations as obs_q
 from appliance.store import surveys as surveys_q
 
 RESULTS = ("pass", "fail", "not_applicable")
@@ -249,28 +251,24 @@ def observations(conn: sqlite3.Connection, config: Config, now: float,
     names = [s.name for s in config.facility.ssids]
     bssids = [b for s in config.facility.ssids for b in s.bssids]
     if names or bssids:
-        marks_n = ",".join("?" * len(names)) or "''"
-        marks_b = ",".join("?" * len(bssids)) or "''"
-        q = (f"SELECT bssid, ssid, security, last_seen FROM access_points "  # noqa: S608
-             f"WHERE (ssid IN ({marks_n}) OR bssid IN ({marks_b})) AND last_seen >= ? "
-             "ORDER BY last_seen DESC LIMIT 200")
         out += [Observation("wifi.facility_ap", f"AP {r['bssid']} {r['ssid']} "
                             f"({r['security']})", float(r["last_seen"]))
-                for r in conn.execute(q, (*names, *bssids, since))]
+                for r in aps_q.facility_seen(conn, names, bssids, since)]
     for r in surveys_q.finished_outside(conn, since, now):
         out.append(Observation("wifi.leakage", f"walk-test #{r['id']} {r['label']}",
                                float(r["at"])))
     if config.wifi.boundary_sensor:
         out += [Observation("wifi.leakage", f"boundary sensor: {o.what}", o.at)
                 for o in out if o.key == "wifi.facility_ap"]
-    for tbl, label in (("access_points", "AP"), ("stations", "station")):
-        r = conn.execute(f"SELECT MAX(last_seen) FROM {tbl}").fetchone()  # noqa: S608
-        if r and r[0] and r[0] >= since:
+    for latest_seen, label in ((aps_q.latest_seen, "AP"),
+                               (obs_q.latest_station_seen, "station")):
+        last = latest_seen(conn)
+        if last and last >= since:
             out.append(Observation("wifi.monitoring", f"latest {label} observation",
-                                   float(r[0])))
-    agent_raw = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
-    if agent_raw:
-        beat = json.loads(agent_raw[0]).get("heartbeat_at")
+                                   float(last)))
+    agent_raw = meta.get(conn, meta.AGENT)
+    if agent_raw is not None:
+        beat = json.loads(agent_raw).get("heartbeat_at")
         if beat:
             seen = datetime.fromisoformat(beat).timestamp()
             out.append(Observation("agent.heartbeat", "agent heartbeat", seen))
@@ -282,9 +280,7 @@ def observations(conn: sqlite3.Connection, config: Config, now: float,
     # it examined (agent/probe/checks.py); a record that examined nothing counts for nothing
     # (newest first; only the latest examination of each thing is kept)
     latest: set[tuple[str, str]] = set()
-    for r in conn.execute("SELECT finished_at, checks FROM probe_runs WHERE finished_at >= ? "
-                          "AND checks LIKE '%\"examined\"%' ORDER BY finished_at DESC",
-                          (max(since, now - probe_days * 86400),)):
+    for r in probes.runs_that_examined(conn, max(since, now - probe_days * 86400)):
         for c in json.loads(r["checks"]):
             key = c.get("coverage")
             if not key or c.get("result") == "unknown":
@@ -306,7 +302,7 @@ def conditions(conn: sqlite3.Connection, catalog: Catalog, now: float,
     config file's [[rental_pcs]] or on the dashboard)."""
     out: dict[str, bool] = {}
     registered = bool(config is not None and config.rental_pcs) or probes.has_rental_pcs(conn)
-    first = conn.execute("SELECT MIN(finished_at) FROM probe_runs").fetchone()[0]
+    first = probes.first_finished(conn)
     for m in catalog.measures:
         spec = m.not_applicable or {}
         cond = condition_id(spec)
@@ -318,10 +314,8 @@ def conditions(conn: sqlite3.Connection, catalog: Catalog, now: float,
             continue
         days = int(spec.get("days", 30))
         since = now - days * 86400
-        marks = ",".join("?" * len(classes))
-        seen = conn.execute(f"SELECT 1 FROM devices WHERE class IN ({marks}) "  # noqa: S608
-                            "AND last_seen >= ? LIMIT 1", (*classes, since)).fetchone()
-        out[cond] = first is not None and first <= since and seen is None
+        out[cond] = (first is not None and first <= since
+                     and not probes.class_seen_since(conn, classes, since))
     return out
 
 

@@ -30,9 +30,11 @@ from appliance.config import Config
 from appliance.display import display_safe
 from appliance.guideline import Catalog
 from appliance.i18n import N_, both, gettext
-from appliance.store import Store
+from appliance.store import Store, meta, observations
+from appliance.store import aps as aps_q
 from appliance.store import exports as exports_q
 from appliance.store import findings as findings_q
+from appliance.store import probes as probes_q
 from appliance.store import surveys as surveys_q
 from appliance.timeutil import iso
 
@@ -155,9 +157,7 @@ class Pseudonymiser:
         return v
 
 
-def appliance_id(conn: sqlite3.Connection) -> str:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'appliance_id'").fetchone()
-    return str(row[0]) if row else "unregistered"
+appliance_id = meta.appliance_id  # the old name
 
 
 def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: Period,
@@ -194,25 +194,21 @@ def gather(conn: sqlite3.Connection, config: Config, catalog: Catalog, period: P
         "rssi_mean_dbm": round(r["rssi_sum"] / r["rssi_n"], 1) if r["rssi_n"] else None,
         "beacons": r["beacons"], "first_seen": iso(r["first_seen"]),
         "last_seen": iso(r["last_seen"])}
-        for r in conn.execute("SELECT * FROM access_points WHERE first_seen < ? AND "
-                              "last_seen >= ? ORDER BY ssid, bssid", (t1, t0))]
-    fw_status = {r["ip"]: r["firmware_status"] for r in conn.execute(
-        "SELECT ip, firmware_status FROM devices")}
+        for r in aps_q.in_period(conn, t0, t1)]
+    fw_status = probes_q.firmware_statuses(conn)
     devices = [{
         "ip": r["ip"], "mac": pseudo.mac(r["mac"]), "vendor": r["vendor"],
         "randomized": bool(r["randomized"]), "first_seen": iso(r["first_seen"]),
         "last_seen": iso(r["last_seen"]), "frames": r["frames"],
         "firmware_status": fw_status.get(r["ip"], "unknown (no probe data)")}
-        for r in conn.execute("SELECT * FROM stations WHERE first_seen < ? AND last_seen >= ? "
-                              "ORDER BY ip, mac", (t1, t0))]
+        for r in observations.stations_in_period(conn, t0, t1)]
     probe_runs = [{
         "started_at": iso(r["started_at"]), "finished_at": iso(r["finished_at"]),
         "jobs": json.loads(r["jobs"]), "hosts": r["hosts"], "open_ports": r["open_ports"],
         "checks": len(json.loads(r["checks"])),
         "failed": sum(1 for c in json.loads(r["checks"]) if c["result"] == "fail"),
         "refused": len(json.loads(r["refused"]))}
-        for r in conn.execute("SELECT * FROM probe_runs WHERE started_at >= ? AND "
-                              "started_at < ? ORDER BY id", (t0, t1))]
+        for r in probes_q.runs_started_in(conn, t0, t1)]
     surveys = surveys_q.started_in(conn, t0, t1)
     for s in surveys:
         s["started_at"] = iso(s["started_at"])
@@ -308,10 +304,7 @@ def _data_phase(db_path: str, config: Config, period: Period, tmp: str,
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         conn.row_factory = sqlite3.Row
         gateways = set(config.networks.gateways)
-        keep = {r[0] for r in conn.execute("SELECT bssid FROM access_points")}
-        keep |= {r[0] for r in conn.execute(
-            "SELECT mac FROM stations WHERE ip IN ({})".format(  # noqa: S608 - placeholders
-                ",".join("?" * len(gateways)) or "''"), tuple(gateways))}
+        keep = aps_q.bssids(conn) | observations.macs_of(conn, gateways)
         pseudo = Pseudonymiser(keep, config.exports.pseudonymise)
         doc = gather(conn, config, catalog_for(config), period, pseudo, today)
         conn.close()
@@ -495,13 +488,7 @@ def run_export(store: Store, config: Config, period: Period, out_dir: Path | Non
     return ExportDone(folder, summary, digest, removed, mailed)
 
 
-def ensure_appliance_id(conn: sqlite3.Connection) -> str:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'appliance_id'").fetchone()
-    if row:
-        return str(row[0])
-    aid = str(uuid.uuid4())
-    conn.execute("INSERT INTO meta (key, value) VALUES ('appliance_id', ?)", (aid,))
-    return aid
+ensure_appliance_id = meta.ensure_appliance_id  # the old name
 
 
 def notice(conn: sqlite3.Connection, config: Config, period: Period, folder: Path,

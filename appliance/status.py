@@ -8,7 +8,7 @@ from typing import Any
 
 from appliance.config import Config
 from appliance.domain import ACTIVE, SEVERITIES
-from appliance.store import StoreError, observations, open_readonly
+from appliance.store import StoreError, meta, observations, open_readonly
 from appliance.store import findings as findings_q
 
 
@@ -23,7 +23,7 @@ def status_summary(config: Config, db_path: str | None = None) -> dict[str, Any]
     except StoreError as exc:
         raise StatusError(str(exc)) from exc
     try:
-        agent_raw = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
+        agent_raw = meta.get(conn, meta.AGENT)
         counts = {
             **observations.counts(conn),
             "findings": findings_q.total(conn),
@@ -31,7 +31,7 @@ def status_summary(config: Config, db_path: str | None = None) -> dict[str, Any]
         }
         open_by_sev: dict[str, int] = {s.value: 0 for s in SEVERITIES}
         open_by_sev.update(findings_q.active_by_severity(conn, ACTIVE))
-        migrations = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
+        migrations = meta.migrations(conn)
     except sqlite3.Error as exc:
         raise StatusError(f"{path}: {exc}") from exc
     finally:
@@ -40,7 +40,7 @@ def status_summary(config: Config, db_path: str | None = None) -> dict[str, Any]
         "facility": {"id": config.facility.id, "name": config.facility.name},
         "database": path,
         "schema": migrations,
-        "agent": json.loads(agent_raw[0]) if agent_raw else None,
+        "agent": json.loads(agent_raw) if agent_raw is not None else None,
         "counts": counts,
         "open_findings": open_by_sev,
     }

@@ -144,17 +144,19 @@ def heartbeat_after(db: Path, since: float, timeout: float) -> Callable[[], bool
     import json
     from datetime import datetime
 
+    from appliance.store import meta
+
     def check() -> bool:
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
                 conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                row = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
+                row = meta.get(conn, meta.AGENT)
                 conn.close()
             except sqlite3.Error:
                 row = None
             if row:
-                doc = json.loads(row[0])
+                doc = json.loads(row)
                 beat = datetime.fromisoformat(doc["heartbeat_at"]).timestamp()
                 if beat > since and doc.get("running") and not doc.get("store_error"):
                     return True

@@ -13,10 +13,11 @@ from appliance.compliance import evaluate
 from appliance.config import Config
 from appliance.domain import SEVERITIES_WORST_FIRST
 from appliance.guideline import Catalog
+from appliance.store import aps as aps_q
 from appliance.store import auth as auth_q
 from appliance.store import exports as exports_q
 from appliance.store import findings as findings_q
-from appliance.store import observations
+from appliance.store import meta, observations
 from appliance.store import probes as probes_q
 from appliance.store import surveys as surveys_q
 
@@ -48,11 +49,11 @@ def changes_since(conn: sqlite3.Connection, since: float, limit: int = 20
 
 
 def agent_state(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'agent'").fetchone()
-    if not row:
+    raw = meta.get(conn, meta.AGENT)
+    if raw is None:
         return None
     try:
-        doc: dict[str, Any] = json.loads(row[0])
+        doc: dict[str, Any] = json.loads(raw)
     except ValueError:
         return None
     return doc
@@ -110,10 +111,7 @@ def access_points(conn: sqlite3.Connection, config: Config, limit: int = 500
     names = {s.name for s in config.facility.ssids}
     bssids = {b for s in config.facility.ssids for b in s.bssids}
     out = []
-    for r in conn.execute("SELECT bssid, ssid, ssid_hex, hidden, channel, band, security, pmf, "
-                          "wps, vendor, rssi_last, rssi_min, rssi_max, rssi_sum, rssi_n, "
-                          "last_seen FROM access_points ORDER BY last_seen DESC LIMIT ?",
-                          (limit,)):
+    for r in aps_q.listing(conn, limit):
         d = dict(r)
         # with BSSIDs listed, a facility SSID from another BSSID is a look-alike, not ours
         listed = {b for sc in config.facility.ssids if sc.name == r["ssid"] for b in sc.bssids}
@@ -145,21 +143,8 @@ def surveys(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def devices(conn: sqlite3.Connection, offset: int = 0, limit: int = PAGE
             ) -> tuple[list[dict[str, Any]], int]:
-    total = conn.execute("SELECT COUNT(*) FROM (SELECT ip FROM stations GROUP BY ip UNION "
-                         "SELECT ip FROM devices)").fetchone()[0]
-    rows = [dict(r) for r in conn.execute(
-        "WITH ips AS (SELECT ip FROM stations UNION SELECT ip FROM devices) "
-        "SELECT ips.ip, COALESCE(d.mac, (SELECT mac FROM stations s WHERE s.ip = ips.ip "
-        "ORDER BY last_seen DESC LIMIT 1)) AS mac, "
-        "COALESCE(NULLIF(d.vendor, ''), (SELECT vendor FROM stations s WHERE s.ip = ips.ip "
-        "ORDER BY last_seen DESC LIMIT 1)) AS vendor, d.model, d.firmware, d.class, "
-        "d.firmware_status, (SELECT MAX(last_seen) FROM stations s WHERE s.ip = ips.ip) "
-        "AS seen, (SELECT group_concat(port || '/' || proto || ' ' || service, ', ') FROM "
-        "device_ports p WHERE p.ip = ips.ip) AS ports, (SELECT COUNT(*) FROM probe_baseline b "
-        "WHERE b.ip = ips.ip) AS approved, o.name AS os, o.source AS os_source, "
-        "o.eol AS os_eol, o.catalog_as_of AS os_catalog FROM ips LEFT JOIN devices d "
-        "ON d.ip = ips.ip LEFT JOIN device_os o ON o.ip = ips.ip "
-        "ORDER BY ips.ip LIMIT ? OFFSET ?", (limit, offset))]
+    total = probes_q.device_count(conn)
+    rows = probes_q.device_page(conn, offset, limit)
     return rows, int(total)
 
 

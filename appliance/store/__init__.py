@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from appliance.schema import MIGRATIONS
-from appliance.store import search
+from appliance.store import meta, search
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -255,8 +255,7 @@ class Store:
             raise _explain(exc, self.path) from exc
 
     def get_meta(self, key: str) -> str | None:
-        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0]["value"] if rows else None
+        return self.read_with(lambda c: meta.get(c, key))
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -275,12 +274,7 @@ class Store:
         self.close()
 
 
-def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
+set_meta = meta.put  # the old name (appliance/store/meta.py holds the meta rows' SQL)
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:

@@ -9,7 +9,7 @@ other column takes the newest value.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 COLUMNS = (
@@ -52,3 +52,45 @@ def load_all(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Every saved AP as a dict of its columns (to rebuild the sensor's state at start)."""
     cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM access_points")  # noqa: S608
     return [dict(zip(COLUMNS, r, strict=True)) for r in cur]
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, tuple(r), strict=True)) for r in cur]
+
+
+def in_period(conn: sqlite3.Connection, t0: float, t1: float) -> list[dict[str, Any]]:
+    """Every column of the APs seen between T0 and T1, by SSID then BSSID (the export)."""
+    return _rows(conn.execute("SELECT * FROM access_points WHERE first_seen < ? AND "
+                              "last_seen >= ? ORDER BY ssid, bssid", (t1, t0)))
+
+
+def bssids(conn: sqlite3.Connection) -> set[str]:
+    """The BSSID of every saved AP."""
+    return {r[0] for r in conn.execute("SELECT bssid FROM access_points")}
+
+
+def listing(conn: sqlite3.Connection, limit: int = 500) -> list[dict[str, Any]]:
+    """The dashboard's AP list: the newest sighting first."""
+    return _rows(conn.execute(
+        "SELECT bssid, ssid, ssid_hex, hidden, channel, band, security, pmf, "
+        "wps, vendor, rssi_last, rssi_min, rssi_max, rssi_sum, rssi_n, "
+        "last_seen FROM access_points ORDER BY last_seen DESC LIMIT ?", (limit,)))
+
+
+def facility_seen(conn: sqlite3.Connection, names: Sequence[str], bssids: Sequence[str],
+                  since: float) -> list[dict[str, Any]]:
+    """The newest 200 sightings since SINCE of APs named NAMES or with BSSIDS (bssid, ssid,
+    security, last_seen)."""
+    marks_n = ",".join("?" * len(names)) or "''"
+    marks_b = ",".join("?" * len(bssids)) or "''"
+    q = (f"SELECT bssid, ssid, security, last_seen FROM access_points "  # noqa: S608
+         f"WHERE (ssid IN ({marks_n}) OR bssid IN ({marks_b})) AND last_seen >= ? "
+         "ORDER BY last_seen DESC LIMIT 200")
+    return _rows(conn.execute(q, (*names, *bssids, since)))
+
+
+def latest_seen(conn: sqlite3.Connection) -> float | None:
+    """When any AP was last seen (None: none saved)."""
+    r = conn.execute("SELECT MAX(last_seen) FROM access_points").fetchone()
+    return r[0] if r else None

@@ -7,7 +7,7 @@ state's (appliance/store/aps.py)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -110,3 +110,29 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
     """How many stations and events the store holds."""
     return {"stations": int(conn.execute("SELECT COUNT(*) FROM stations").fetchone()[0]),
             "events": int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])}
+
+
+def all_stations(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every station's totals (to rebuild the LAN state at start)."""
+    return _rows(conn.execute("SELECT ip, mac, vendor, randomized, first_seen, last_seen, "
+                              "frames FROM stations"))
+
+
+def stations_in_period(conn: sqlite3.Connection, t0: float, t1: float) -> list[dict[str, Any]]:
+    """Every column of the stations seen between T0 and T1, by IP then MAC (the export)."""
+    return _rows(conn.execute("SELECT * FROM stations WHERE first_seen < ? AND last_seen >= ? "
+                              "ORDER BY ip, mac", (t1, t0)))
+
+
+def macs_of(conn: sqlite3.Connection, ips: Iterable[str]) -> set[str]:
+    """The MACs seen at these IPs."""
+    ips = tuple(ips)
+    return {r[0] for r in conn.execute(
+        "SELECT mac FROM stations WHERE ip IN ({})".format(  # noqa: S608 - placeholders
+            ",".join("?" * len(ips)) or "''"), ips)}
+
+
+def latest_station_seen(conn: sqlite3.Connection) -> float | None:
+    """When any station was last seen (None: none recorded)."""
+    r = conn.execute("SELECT MAX(last_seen) FROM stations").fetchone()
+    return r[0] if r else None

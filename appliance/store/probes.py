@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -189,3 +189,64 @@ def last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 def recent_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
     return _rows(conn.execute("SELECT * FROM probe_runs ORDER BY id DESC LIMIT ?", (limit,)))
+
+
+# -- reads of the export, the compliance facts and the devices page ------------------------------
+
+
+def runs_started_in(conn: sqlite3.Connection, t0: float, t1: float) -> list[dict[str, Any]]:
+    """Every column of the cycles started between T0 and T1, oldest first (the export)."""
+    return _rows(conn.execute("SELECT * FROM probe_runs WHERE started_at >= ? AND "
+                              "started_at < ? ORDER BY id", (t0, t1)))
+
+
+def runs_that_examined(conn: sqlite3.Connection, since: float) -> list[dict[str, Any]]:
+    """finished_at and checks of the cycles finished since SINCE whose checks name what they
+    examined, newest first."""
+    return _rows(conn.execute("SELECT finished_at, checks FROM probe_runs WHERE finished_at >= ? "
+                              "AND checks LIKE '%\"examined\"%' ORDER BY finished_at DESC",
+                              (since,)))
+
+
+def first_finished(conn: sqlite3.Connection) -> float | None:
+    """When the first recorded cycle finished (None: no cycle yet)."""
+    first: float | None = conn.execute("SELECT MIN(finished_at) FROM probe_runs").fetchone()[0]
+    return first
+
+
+def firmware_statuses(conn: sqlite3.Connection) -> dict[str, str]:
+    """IP -> the firmware status of every probed device."""
+    return {r[0]: r[1] for r in conn.execute("SELECT ip, firmware_status FROM devices")}
+
+
+def class_seen_since(conn: sqlite3.Connection, classes: Sequence[str], since: float) -> bool:
+    """Whether a device of one of CLASSES was seen since SINCE."""
+    marks = ",".join("?" * len(classes))
+    seen = conn.execute(f"SELECT 1 FROM devices WHERE class IN ({marks}) "  # noqa: S608
+                        "AND last_seen >= ? LIMIT 1", (*classes, since)).fetchone()
+    return seen is not None
+
+
+def device_count(conn: sqlite3.Connection) -> int:
+    """How many addresses the devices page lists (seen on the LAN or probed)."""
+    return int(conn.execute("SELECT COUNT(*) FROM (SELECT ip FROM stations GROUP BY ip UNION "
+                            "SELECT ip FROM devices)").fetchone()[0])
+
+
+def device_page(conn: sqlite3.Connection, offset: int = 0, limit: int = 50
+                ) -> list[dict[str, Any]]:
+    """One page of the devices page, by address: what the LAN saw joined with what the probe
+    found (ports, approved services, operating system)."""
+    return _rows(conn.execute(
+        "WITH ips AS (SELECT ip FROM stations UNION SELECT ip FROM devices) "
+        "SELECT ips.ip, COALESCE(d.mac, (SELECT mac FROM stations s WHERE s.ip = ips.ip "
+        "ORDER BY last_seen DESC LIMIT 1)) AS mac, "
+        "COALESCE(NULLIF(d.vendor, ''), (SELECT vendor FROM stations s WHERE s.ip = ips.ip "
+        "ORDER BY last_seen DESC LIMIT 1)) AS vendor, d.model, d.firmware, d.class, "
+        "d.firmware_status, (SELECT MAX(last_seen) FROM stations s WHERE s.ip = ips.ip) "
+        "AS seen, (SELECT group_concat(port || '/' || proto || ' ' || service, ', ') FROM "
+        "device_ports p WHERE p.ip = ips.ip) AS ports, (SELECT COUNT(*) FROM probe_baseline b "
+        "WHERE b.ip = ips.ip) AS approved, o.name AS os, o.source AS os_source, "
+        "o.eol AS os_eol, o.catalog_as_of AS os_catalog FROM ips LEFT JOIN devices d "
+        "ON d.ip = ips.ip LEFT JOIN device_os o ON o.ip = ips.ip "
+        "ORDER BY ips.ip LIMIT ? OFFSET ?", (limit, offset)))
