@@ -284,9 +284,15 @@ def test_a_test_alert_from_the_dashboard_reaches_a_subscriber(machine: Machine) 
         assert msg == "/settings?msg=alert-requested", msg  # the agent sends it (#15)
         doc = json.loads(got[0])
         assert doc["change"] == "test" and doc["requested_by"] == "manager", doc
-        # the appliance recorded the delivery (PUBACK from its broker)
-        rows = m.sql(f"SELECT delivered_at FROM alert_tests WHERE alert_id = '{doc['alert_id']}'")
-        assert rows and rows[0][0], rows
+        # the agent records the delivery (PUBACK from its broker) and the command's outcome just
+        # after the broker passed the alert on: wait for them, as the dashboard does
+        aid = doc["alert_id"]
+        m.wait_for("the delivery recorded", lambda: bool((m.sql(
+            f"SELECT delivered_at FROM alert_tests WHERE alert_id = '{aid}'") or [[None]])[0][0]),
+            30)
+        m.wait_for("the command done", lambda: m.sql(
+            "SELECT state FROM commands WHERE kind = 'test_alert' ORDER BY id DESC LIMIT 1")
+            == [["done"]], 30)
 
 
 # -- the export timer ------------------------------------------------------------------------
