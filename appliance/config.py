@@ -334,7 +334,7 @@ def _cidr_address(v: str) -> str:
         return str(ipaddress.ip_interface(v.strip())) if "/" in v else _bad_address(v)
     except ValueError as exc:
         raise ValueError(f"not an address with a prefix length: {v!r} "
-                         "(e.g. 192.168.50.10/24)") from exc
+                         "(e.g. 198.51.100.10/24)") from exc
 
 
 def _bad_address(v: str) -> str:

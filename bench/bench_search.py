@@ -46,7 +46,7 @@ def fill(conn: sqlite3.Connection, aps: int, stations: int, findings: int) -> No
           now, now) for i in range(aps)])
     conn.executemany(
         "INSERT INTO stations (ip, mac, vendor, first_seen, last_seen) VALUES (?, ?, ?, ?, ?)",
-        [(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", f"02:11:{i >> 8 & 255:02x}:"
+        [(f"198.51.100.{i % 254 + 1}", f"02:11:{i >> 8 & 255:02x}:"
           f"{i & 255:02x}:00:01", "Vendor Inc.", now, now) for i in range(stations)])
     conn.executemany(
         "INSERT INTO findings (rule, measure, severity, subject, status, title_ja, title_en, "
@@ -81,7 +81,7 @@ def flushes(conn: sqlite3.Connection, aps: int, stations: int, rounds: int) -> f
             "INSERT INTO stations (ip, mac, vendor, first_seen, last_seen, frames) "
             "VALUES (?, ?, 'Vendor Inc.', ?, ?, 1) ON CONFLICT (ip, mac) DO UPDATE SET "
             "last_seen = excluded.last_seen, frames = frames + 1",
-            [(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", f"02:11:{i >> 8 & 255:02x}:"
+            [(f"198.51.100.{i % 254 + 1}", f"02:11:{i >> 8 & 255:02x}:"
               f"{i & 255:02x}:00:01", now, now) for i in range(stations)])
         conn.execute("COMMIT")
         del r
@@ -119,7 +119,7 @@ def main() -> None:
               " µs per updated row")
         c = connect(with_idx)
         print("search (median of 20):")
-        for q in ("office-4242", "02:00:00:10:92:01", "10.0.7.200", "暗号化", "WE"):
+        for q in ("office-4242", "02:00:00:10:92:01", "198.51.100.201", "暗号化", "WE"):
             ts = []
             for _ in range(20):
                 t0 = time.perf_counter()

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,18 @@ class Broker:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+def end_process(p: subprocess.Popen[Any], grace_s: float = 30) -> None:
+    """Ask a child to stop, give it GRACE_S to record what it holds, then kill it."""
+    if p.poll() is not None:
+        return
+    p.terminate()
+    try:
+        p.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(10)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from appliance.config import Config, load
 from appliance.store import Store
 from appliance.store import commands as cmds
 from appliance.store.commands import CommandKind
-from tests.conftest import OFFICEGUARD, ROOT, Broker
+from tests.conftest import OFFICEGUARD, ROOT, Broker, end_process
 from tests.webutil import PASSWORD, add_user, client, csrf
 
 WEB = ROOT / "web"
@@ -52,15 +52,6 @@ def start_agent(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as f:
         return subprocess.Popen([OFFICEGUARD, "agent", "--config", str(cfg)],
                                 stdout=subprocess.DEVNULL, stderr=f)
-
-
-def stop(p: subprocess.Popen[bytes]) -> None:
-    p.terminate()
-    try:
-        p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(10)
 
 
 def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -129,7 +120,7 @@ def test_test_alert_from_the_dashboard_is_sent_by_the_agent(tmp_path: Path,
     finally:
         sub.close()
         if agent is not None:
-            stop(agent)
+            end_process(agent)
 
 
 def test_survey_start_and_stop_from_the_dashboard_are_recorded_by_the_agent(
@@ -172,7 +163,7 @@ def test_survey_start_and_stop_from_the_dashboard_are_recorded_by_the_agent(
         actions = [r["action"] for r in rows(db, "SELECT action FROM audit ORDER BY id")]
         assert "survey start" in actions and "survey stop" in actions
     finally:
-        stop(agent)
+        end_process(agent)
 
 
 def test_a_second_click_queues_nothing_and_viewers_cannot_ask(tmp_path: Path) -> None:
@@ -276,7 +267,7 @@ def test_export_now_from_the_dashboard_is_written_by_the_agent(tmp_path: Path) -
             done = poll(lambda: (x := latest(db, CommandKind.RUN_EXPORT)) and x.finished_at
                         and x, 300, "the agent to write the export")
         finally:
-            stop(agent)
+            end_process(agent)
         assert done.state == cmds.CommandState.DONE, done.outcome
         assert done.outcome["period"] == "2026-11"
         assert Path(done.outcome["folder"], "manifest.sig").exists()

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests import netns, probebed
-from tests.conftest import ROOT
+from tests.conftest import ROOT, end_process
 from tests.probebed import CAMERA, NAS, PRINTER, PROBER, PROBER_GUEST, ROUTER, WWW, Bed
 
 pytestmark = pytest.mark.root
@@ -441,11 +441,6 @@ def test_dashboard_probe_now_waits_for_the_scheduled_cycle(
         assert cmds.CommandKind(done[0]["kind"]) is cmds.CommandKind.PROBE_NOW
     finally:
         if agent is not None:
-            agent.terminate()
-            try:
-                agent.wait(60)
-            except subprocess.TimeoutExpired:
-                agent.kill()
-                agent.wait(10)
+            end_process(agent, 60)
         bed.config()  # the bed's own file as the other tests wrote it
         shutil.rmtree(d, ignore_errors=True)
