@@ -10,6 +10,7 @@ import json
 import shlex
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,38 @@ def test_index_follows_inserts_updates_and_deletes(tmp_path: Path) -> None:
                 f"INSERT INTO {t}_fts ({t}_fts) VALUES ('integrity-check')"))
     finally:
         store.close()
+
+
+def test_the_index_is_the_one_sqlite_utils_makes(tmp_path: Path) -> None:
+    """The store builds the index with plain SQL; sqlite-utils, asked to make the same index on
+    the same table (`enable_fts(replace=True)`), finds nothing to change, and its search and
+    `detect_fts` see it. A new database's writer never loads the library (about 8 MB)."""
+    import sqlite_utils
+
+    db = tmp_path / "og.db"
+    code = ("import sys; from appliance.store import Store; s = Store(sys.argv[1]); s.close(); "
+            "print('sqlite_utils' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
+    conn = sqlite3.connect(db)
+    try:
+        before = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE '%_fts'"))
+        assert sorted(before) == sorted(f"{t}_fts" for t in fts.INDEXED)
+        conn.execute("INSERT INTO stations (ip, mac, vendor, first_seen, last_seen) VALUES "
+                     "('198.51.100.9', '02:00:5e:00:53:09', 'Acme', 1, 1)")
+        conn.commit()
+        sdb = sqlite_utils.Database(conn)
+        for table, cols in fts.INDEXED.items():
+            sdb.table(table).enable_fts(list(cols), create_triggers=True,
+                                        tokenize=fts.TOKENIZE, replace=True)
+            assert sdb.table(table).detect_fts() == f"{table}_fts"
+        after = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE '%_fts'"))
+        assert after == before  # nothing recreated: the same statements
+        assert [r["mac"] for r in sdb.table("stations").search('"acme"')] == [
+            "02:00:5e:00:53:09"]
+    finally:
+        conn.close()
 
 
 def _previous_version(path: Path) -> None:

@@ -9,8 +9,9 @@ MAC (`5e:00:53`) or of an IP (`0.2.10`) is found; a term shorter than three char
 with LIKE instead (a scan of the searched columns: the appliance keeps weeks, not years).
 
 `ensure_index` runs after the migrations, every time a Store opens the file (new databases and
-databases of earlier versions alike); it checks the schema with plain SQL and loads sqlite-utils
-only when something is missing, so the agent does not carry the library on its hot path.
+databases of earlier versions alike); it checks the schema and creates what is missing with plain
+SQL (the statements sqlite-utils' `enable_fts` runs), so no writer carries the library; searching
+goes through sqlite-utils' `Table.search`.
 
 The search text is data, never FTS syntax: each term is quoted as an FTS5 string, LIKE patterns
 are escaped, and text that is not UTF-8, holds control characters or is empty is refused with a
@@ -107,24 +108,46 @@ def missing_indexes(conn: sqlite3.Connection) -> list[str]:
     return [t for t in INDEXED if t in present and not _has_index(conn, t)]
 
 
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _index_sql(table: str) -> list[str]:
+    """The statements of one table's index, as sqlite-utils' `enable_fts(columns,
+    create_triggers=True, tokenize="trigram")` writes them (so `sqlite-utils search` and
+    `Table.search` find it), with the update trigger narrowed (`_update_trigger`)."""
+    cols = INDEXED[table]
+    names = ", ".join(_q(c) for c in cols)
+    new = ", ".join("new." + _q(c) for c in cols)
+    old = ", ".join("old." + _q(c) for c in cols)
+    fts, tab = _q(f"{table}_fts"), _q(table)
+    return [  # all names are the fixed ones of INDEXED, quoted
+        f"CREATE VIRTUAL TABLE {fts} USING FTS5 (\n    {names},\n    tokenize='{TOKENIZE}',\n"
+        f"    content={tab}\n)",
+        f"INSERT INTO {fts} (rowid, {names})\n    SELECT rowid, {names} FROM {tab};",  # noqa: S608
+        f"CREATE TRIGGER {_q(table + '_ai')} AFTER INSERT ON {tab} BEGIN\n"  # noqa: S608
+        f"  INSERT INTO {fts} (rowid, {names}) VALUES (new.rowid, {new});\nEND",
+        f"CREATE TRIGGER {_q(table + '_ad')} AFTER DELETE ON {tab} BEGIN\n"  # noqa: S608
+        f"  INSERT INTO {fts} ({fts}, rowid, {names}) VALUES('delete', old.rowid, {old});\nEND",
+        _update_trigger(table),
+    ]
+
+
 def ensure_index(conn: sqlite3.Connection) -> list[str]:
     """Create (or bring up to date) the search index of every searched table, filling it from
-    the rows already there; idempotent. Returns the tables (re)indexed."""
-    todo = missing_indexes(conn)
-    if not todo:
-        return []
-    import sqlite_utils  # only when an index is built: the library is not on the hot path
+    the rows already there; idempotent. Returns the tables (re)indexed.
 
-    # recursive_triggers stays off: this connection is the caller's, and the store's writes
-    # never rely on it (no INSERT OR REPLACE on a searched table)
-    db = sqlite_utils.Database(conn, recursive_triggers=False)
+    Plain SQL, the statements sqlite-utils would run: importing the library costs a process
+    about 8 MB and 0.1 s, and every process that opens a new database builds its index."""
+    todo = missing_indexes(conn)
     for table in todo:
-        db.table(table).enable_fts(list(INDEXED[table]), create_triggers=True,
-                                   tokenize=TOKENIZE, replace=True)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(f"DROP TRIGGER [{table}_au]")
-            conn.execute(_update_trigger(table))
+            for suffix in ("_ai", "_ad", "_au"):
+                conn.execute(f"DROP TRIGGER IF EXISTS {_q(table + suffix)}")
+            conn.execute(f"DROP TABLE IF EXISTS {_q(table + '_fts')}")
+            for stmt in _index_sql(table):
+                conn.execute(stmt)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
