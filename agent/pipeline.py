@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,10 +29,18 @@ from agent.oui import OuiDb, default_db
 from agent.parsers.arp import parse_arp_payload
 from agent.parsers.dot11 import BeaconSeen, WpsInfo, parse_mgmt
 from agent.parsers.link import ETH_ARP, dot11_data_payload, ethernet_payload
-from agent.parsers.radio import parse_radiotap, split_radio
+from agent.parsers.radio import FLAG_FCS, RADIOTAP_LAYOUTS, parse_radiotap, split_radio
 from agent.rules import FacilitySsid, RuleSet, RuleView, default_rules
 from agent.survey import SurveyAcc
-from agent.wifi import ApAgg, WifiEventSeen, WifiSettings, WifiState, ssid_text, wps_json
+from agent.wifi import (
+    ApAgg,
+    WifiEventSeen,
+    WifiSettings,
+    WifiState,
+    count_frame,
+    ssid_text,
+    wps_json,
+)
 from appliance.config import Config
 from appliance.findings import FindingChange, FindingDraft, apply_drafts
 from appliance.store import Store, StoreError, observations
@@ -148,12 +156,87 @@ class Pipeline:
         self.feed_raw(frame.ts, frame.linktype, frame.data)
 
     def feed_raw(self, ts: float, linktype: int, data: bytes) -> None:
-        self.report.frames += 1
+        self.feed_records(((ts, linktype, data),))
+
+    def feed_records(self, records: Iterable[tuple[float, int, bytes]]) -> None:
+        """Feed (time, link type, bytes) records, as `capture.read_records` yields them."""
+        it = iter(records)
+        while True:
+            try:
+                self._feed(it)
+                return
+            except Exception:  # a parser bug must never stop the sensor; count it and go on
+                log.exception("parser failed on a frame")
+                self.report.undecodable += 1
+
+    def _feed(self, it: Iterator[tuple[float, int, bytes]]) -> None:
+        """The hot loop. A radiotap beacon or probe response whose content its AP sent before
+        and that changed nothing then (the common case: an AP repeats itself ten times a second,
+        its TIM aside) is only counted, here, without building the frame's objects: the bytes
+        from the beacon interval on are compared with the AP's quick content (see
+        `WifiState._set_quick`). Anything else, or anything that differs, takes the whole
+        path."""
+        layouts = RADIOTAP_LAYOUTS
+        aps = self.wifi.aps
+        hold = self.wifi.s.flood_hold_s
+        report = self.report
+        keys = report.ap_keys if report.keep_events else None
+        facility = self._facility_names
+        whole = self._dispatch
+        frames = quick = 0
         try:
-            self._dispatch(ts, linktype, data)
-        except Exception:  # a parser bug must never stop the sensor; count it and go on
-            log.exception("parser failed on a frame of %d bytes", len(data))
-            self.report.undecodable += 1
+            for ts, lt, data in it:
+                frames += 1
+                n = len(data)
+                if lt != LINKTYPE_RADIOTAP or n < 8 or data[7] & 0x80:
+                    whole(ts, lt, data)
+                    continue
+                lay = layouts.get(data[2:8])  # known layouts only: the whole path adds them
+                hlen = data[2] | (data[3] << 8)
+                if lay is None or n < hlen + 40:
+                    whole(ts, lt, data)
+                    continue
+                fc0 = data[hlen]
+                if fc0 != 0x80 and fc0 != 0x50:  # beacon, probe response
+                    whole(ts, lt, data)
+                    continue
+                bssid = data[hlen + 16:hlen + 22].hex(":")
+                ap = aps.get(bssid)
+                if ap is None:
+                    whole(ts, lt, data)
+                    continue
+                q = ap.quick_beacon if fc0 == 0x80 else ap.quick_probe
+                if q is None or (ap.flood and ts - ap.first_seen >= hold):
+                    whole(ts, lt, data)
+                    continue
+                flags_o, chan_o, sig_o = lay[1], lay[3], lay[4]
+                end = n - 4 if flags_o >= 0 and data[flags_o] & FLAG_FCS else n
+                freq = (data[chan_o] | (data[chan_o + 1] << 8)) or None if chan_o >= 0 else None
+                start = hlen + (36 if data[hlen + 1] & 0x80 else 32)
+                pre, suf = q[0], q[1]
+                same = False
+                if q[2] == freq and data.startswith(pre, start):
+                    p = start + len(pre)
+                    if suf is None:
+                        same = p == end
+                    elif p + 2 <= end and data[p] == 5:  # the TIM
+                        t = p + 2 + data[p + 1]
+                        same = end - t == len(suf) and data.endswith(suf, t, end)
+                if not same:
+                    whole(ts, lt, data)
+                    continue
+                sig = data[sig_o] if sig_o >= 0 else None
+                if sig is not None and sig > 127:
+                    sig -= 256
+                count_frame(ap, ts, fc0 == 0x80, sig)
+                quick += 1
+                if keys is not None:
+                    keys.add(bssid)
+                if facility and sig is not None:
+                    self._facility_signal(bssid, ts, sig)
+        finally:
+            report.frames += frames
+            report.wifi_frames += quick
 
     def _dispatch(self, ts: float, linktype: int, data: bytes) -> None:
         if linktype == LINKTYPE_RADIOTAP:
@@ -184,12 +267,7 @@ class Pipeline:
                 for e in self.wifi.observe_beacon(m):
                     self._on_event(e)
                 if self._facility_names and radio.signal_dbm is not None:
-                    ap = self.wifi.aps.get(m.bssid)
-                    if ap is not None and (m.bssid in self._facility_bssids
-                                           or ap.ssid in self._facility_names):
-                        self._note_rssi(m.bssid, ts, radio.signal_dbm)
-                        for acc in self.surveys.values():
-                            acc.add(m.bssid, ssid_text(ap.ssid), radio.signal_dbm)
+                    self._facility_signal(m.bssid, ts, radio.signal_dbm)
             else:
                 for e in self.wifi.observe_deauth(m):
                     self._on_event(e)
@@ -197,6 +275,14 @@ class Pipeline:
             np = dot11_data_payload(f)
             if np is not None and np.ethertype == ETH_ARP:
                 self._arp(ts, np.payload, np.src)
+
+    def _facility_signal(self, bssid: str, ts: float, dbm: int) -> None:
+        """A facility AP's signal: per-minute RSSI and any survey running."""
+        ap = self.wifi.aps.get(bssid)
+        if ap is not None and (bssid in self._facility_bssids or ap.ssid in self._facility_names):
+            self._note_rssi(bssid, ts, dbm)
+            for acc in self.surveys.values():
+                acc.add(bssid, ssid_text(ap.ssid), dbm)
 
     def _arp(self, ts: float, payload: bytes, src: bytes) -> None:
         arp = parse_arp_payload(ts, payload, src)

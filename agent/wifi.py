@@ -199,6 +199,11 @@ class ApAgg:
     derived: list[Any] = field(default_factory=lambda: [None, None])
     current: Any = None
     fast: list[Any] = field(default_factory=lambda: [None, None])
+    # keys: per slot (beacon, probe response) the content last seen (BeaconSeen.content and
+    # the frequency); the hot loop of the pipeline counts a frame that repeats the quick one
+    # (the key of a content whose frames only count, not malformed) without this class.
+    quick_beacon: tuple[bytes, bytes | None, int | None] | None = None
+    quick_probe: tuple[bytes, bytes | None, int | None] | None = None
     wps_changed_at: float = 0.0
     flood: bool = False
     dirty: bool = True
@@ -225,6 +230,28 @@ def wps_json(w: Any) -> dict[str, Any] | None:
         "model_number": w.model_number,
         "device_name": w.device_name,
     }
+
+
+def count_frame(ap: ApAgg, ts: float, beacon: bool, sig: int | None) -> None:
+    """One more frame of AP: what every beacon and probe response changes (and all that a
+    repeated one changes: see `WifiState._set_quick`)."""
+    ap.dirty = True
+    if ts < ap.first_seen:
+        ap.first_seen = ts
+    if ts > ap.last_seen:
+        ap.last_seen = ts
+    if beacon:
+        ap.beacons += 1
+    else:
+        ap.probe_responses += 1
+    if sig is not None:
+        ap.rssi_n += 1
+        ap.rssi_sum += sig
+        ap.rssi_last = sig
+        if ap.rssi_min is None or sig < ap.rssi_min:
+            ap.rssi_min = sig
+        if ap.rssi_max is None or sig > ap.rssi_max:
+            ap.rssi_max = sig
 
 
 @dataclass(slots=True)
@@ -273,39 +300,26 @@ class WifiState:
             self.aps[b.bssid] = ap
             self._note_new(b.ts, b.bssid, ap, out)
         ts = b.ts
-        ap.dirty = True
-        if ts < ap.first_seen:
-            ap.first_seen = ts
-        if ts > ap.last_seen:
-            ap.last_seen = ts
         beacon = b.subtype == SUBTYPE_BEACON
-        if beacon:
-            ap.beacons += 1
-        else:
-            ap.probe_responses += 1
-        sig = b.radio.signal_dbm
-        if sig is not None:
-            ap.rssi_n += 1
-            ap.rssi_sum += sig
-            ap.rssi_last = sig
-            if ap.rssi_min is None or sig < ap.rssi_min:
-                ap.rssi_min = sig
-            if ap.rssi_max is None or sig > ap.rssi_max:
-                ap.rssi_max = sig
+        count_frame(ap, ts, beacon, b.radio.signal_dbm)
         # Everything derived from the frame's content is computed once per distinct content
         # (the parser returns the same Elements object for the same elements) and reused.
         slot = 0 if beacon else 1
         k = ap.keys[slot]
-        if (k is not None and k[1] == b.privacy and k[2] == b.interval
-                and k[3] == b.radio.frequency_mhz and k[0] == b.ies):
+        pre, suf = b.content
+        freq = b.radio.frequency_mhz
+        if k is not None and k[2] == freq and k[0] == pre and k[1] == suf:
             d = ap.derived[slot]
         else:
             d = _derive(b)
-            ap.keys[slot] = (b.ies, b.privacy, b.interval, b.radio.frequency_mhz)
+            k = ap.keys[slot] = (pre, suf, freq)
             ap.derived[slot] = d
+            self._set_quick(ap, beacon, None)  # another content: the hot loop's copy is void
         if d.malformed:
             ap.malformed += 1
         if d is ap.fast[slot] and not (ap.flood and ts - ap.first_seen >= self.s.flood_hold_s):
+            if not d.malformed:
+                self._set_quick(ap, beacon, k)
             return _NOTHING  # nothing new: the common case, counters only
         if out is None:
             out = []
@@ -384,6 +398,8 @@ class WifiState:
                 and (d.channel is None or (d.channel == ap.channel and d.channel in ap.channels))
                 and (d.hidden or d.ssid == ap.ssid) and (not beacon or ap.current is d)):
             ap.fast[slot] = d  # until something differs, frames of this content only count
+            if not d.malformed:
+                self._set_quick(ap, beacon, ap.keys[slot])
         if (ap.flood and ts - ap.first_seen >= self.s.flood_hold_s
                 and ap.beacons + ap.probe_responses >= self.s.min_frames):
             ap.flood = False  # it outlived the flood: a real AP that appeared during it
@@ -401,6 +417,16 @@ class WifiState:
             if first_secured:
                 out.extend(self._twins_changed(ap, ts))
         return out
+
+    @staticmethod
+    def _set_quick(ap: ApAgg, beacon: bool, key: tuple[bytes, bytes | None, int | None] | None
+                   ) -> None:
+        """The content whose repeats the pipeline's hot loop may count without this class
+        (`count_frame`, all that `observe_beacon` does for them), or None."""
+        if beacon:
+            ap.quick_beacon = key
+        else:
+            ap.quick_probe = key
 
     def _reindex(self, ap: ApAgg) -> bool:
         """Keep the per-SSID set of confirmed, encrypted BSSIDs (for open-twin checks).

@@ -82,22 +82,32 @@ class Elements:
 class BeaconSeen:
     """A beacon or probe response: what one AP said about itself in one frame.
 
-    `ies` are the tagged parameters without the TIM; they are decoded into `elements` only
-    when someone asks (the Wi-Fi state asks once per distinct content per AP).
+    `content` is the frame from the beacon interval on, in two pieces cut around the TIM
+    (which changes from beacon to beacon and is not used): the interval, the capabilities and
+    the elements before the TIM, then the elements after it (None when there is no TIM). Two
+    beacons of one AP with the same content are the same apart from their timestamp, sequence
+    number and TIM. `ies` (the elements without the TIM) are decoded into `elements` only when
+    someone asks (the Wi-Fi state asks once per distinct content per AP).
     """
 
-    __slots__ = ("ts", "subtype", "bssid", "privacy", "interval", "ies", "radio", "_elements")
+    __slots__ = ("ts", "subtype", "bssid", "privacy", "interval", "content", "radio",
+                 "_elements")
 
     def __init__(self, ts: float, subtype: int, bssid: str, privacy: bool, interval: int,
-                 ies: bytes, radio: RadioInfo) -> None:
+                 content: tuple[bytes, bytes | None], radio: RadioInfo) -> None:
         self.ts = ts
         self.subtype = subtype
         self.bssid = bssid
         self.privacy = privacy
         self.interval = interval
-        self.ies = ies
+        self.content = content
         self.radio = radio
         self._elements: Elements | None = None
+
+    @property
+    def ies(self) -> bytes:
+        pre, suf = self.content
+        return pre[4:] if suf is None else pre[4:] + suf
 
     @property
     def elements(self) -> Elements:
@@ -267,21 +277,30 @@ _IE_CACHE: dict[bytes, Elements] = {}
 _IE_CACHE_MAX = 1024  # small: the Wi-Fi state keeps each AP's last content itself
 
 
-def _without_tim(frame: bytes, start: int = 0) -> bytes:
-    """The elements (from START on) minus the TIM, which changes from beacon to beacon (DTIM
-    count, traffic bitmap) and is not used: without it, one AP's beacons are byte-identical. The
-    TIM comes early (after SSID, rates and DS), so the walk stops at the first element past it.
-    Cut straight from the frame: one copy, not two."""
+def tim_span(frame: bytes, start: int) -> tuple[int, int] | None:
+    """Where the TIM element sits among the elements from START on: (its first byte, the byte
+    after it), or None when there is none to take out. The TIM comes early (after SSID, rates
+    and DS), so the walk stops at the first element past it; a TIM that runs past the end is
+    left in."""
     i, n = start, len(frame)
     while i + 2 <= n:
         eid = frame[i]
         if eid == 5:
             end = i + 2 + frame[i + 1]
-            return frame[start:i] + frame[end:] if end <= n else frame[start:]
+            return (i, end) if end <= n else None
         if eid > 5:
-            return frame[start:]
+            return None
         i += 2 + frame[i + 1]
-    return frame[start:]
+    return None
+
+
+def content_of(frame: bytes, start: int) -> tuple[bytes, bytes | None]:
+    """A beacon's content from START (its beacon interval) on, cut around the TIM: see
+    `BeaconSeen.content`."""
+    span = tim_span(frame, start + 4)
+    if span is None:
+        return frame[start:], None
+    return frame[start:span[0]], frame[span[1]:]
 
 
 def elements_cached(ies: bytes) -> Elements:
@@ -311,8 +330,7 @@ def parse_mgmt(ts: float, frame: bytes, radio: RadioInfo) -> BeaconSeen | Deauth
         cap = frame[hdr + 10] | (frame[hdr + 11] << 8)
         return BeaconSeen(
             ts, subtype, frame[16:22].hex(":"), bool(cap & 0x10),
-            frame[hdr + 8] | (frame[hdr + 9] << 8),
-            _without_tim(frame, hdr + 12), radio,
+            frame[hdr + 8] | (frame[hdr + 9] << 8), content_of(frame, hdr + 8), radio,
         )
     if subtype in (SUBTYPE_DEAUTH, SUBTYPE_DISASSOC):
         reason = (frame[hdr] | (frame[hdr + 1] << 8)) if len(frame) >= hdr + 2 else None

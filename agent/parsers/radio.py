@@ -80,6 +80,8 @@ def _s8(b: int) -> int:
 
 
 _LAYOUTS: dict[bytes, tuple[int, int, int, int, int, int] | None] = {}
+# read by the pipeline's hot loop: (header length, presence bitmap) -> offsets, or None
+RADIOTAP_LAYOUTS = _LAYOUTS
 
 
 def _layout(data: bytes, hlen: int) -> tuple[int, int, int, int, int, int] | None:
@@ -113,15 +115,10 @@ def _layout(data: bytes, hlen: int) -> tuple[int, int, int, int, int, int] | Non
     return tsft, flags, rate, chan, sig, off
 
 
-def parse_radiotap(data: bytes, fcs_kept: bool = True) -> tuple[RadioInfo, bytes] | None:
-    """(radio info, 802.11 frame without FCS) or None when the header is unusable.
-
-    FCS_KEPT is False when the snap length cut the record short: then the flags may say "FCS
-    at end" but the end, FCS and all, was not captured, and nothing is stripped.
-
-    The field offsets depend only on the presence bitmaps and the header length, which repeat
-    for every frame of a capture, so they are computed once per layout.
-    """
+def radiotap_layout(data: bytes) -> tuple[int, int, int, int, int, int] | None:
+    """The offsets of a radiotap header's fields (see `_layout`), or None when the header is
+    unusable. The offsets depend only on the presence bitmaps and the header length, which
+    repeat for every frame of a capture, so they are computed once per layout."""
     n = len(data)
     if n < 8 or data[0] != 0:
         return None
@@ -136,13 +133,25 @@ def parse_radiotap(data: bytes, fcs_kept: bool = True) -> tuple[RadioInfo, bytes
     else:
         key = data[2:8]
     try:
-        lay = _LAYOUTS[key]
+        return _LAYOUTS[key]
     except KeyError:
         lay = _layout(data, hlen)
         if len(_LAYOUTS) < 256:
             _LAYOUTS[key] = lay
+        return lay
+
+
+def parse_radiotap(data: bytes, fcs_kept: bool = True) -> tuple[RadioInfo, bytes] | None:
+    """(radio info, 802.11 frame without FCS) or None when the header is unusable.
+
+    FCS_KEPT is False when the snap length cut the record short: then the flags may say "FCS
+    at end" but the end, FCS and all, was not captured, and nothing is stripped.
+    """
+    lay = radiotap_layout(data)
     if lay is None:
         return None
+    n = len(data)
+    hlen = data[2] | (data[3] << 8)
     tsft_o, flags_o, rate_o, chan_o, sig_o, _end = lay
     flags = data[flags_o] if flags_o >= 0 else None
     freq = (data[chan_o] | (data[chan_o + 1] << 8)) if chan_o >= 0 else None
