@@ -117,7 +117,7 @@ def _run(tmp: Path, name: str, frames: list[tuple[float, int, bytes]], hot: bool
             whole += 1
             dispatch(ts, lt, data)
 
-        pipe._dispatch = counted  # type: ignore[method-assign]
+        pipe._dispatch = counted  # type: ignore[method-assign,assignment]
         for i in range(0, len(frames), 500):  # flushes between batches, as the agent does
             chunk = frames[i:i + 500]
             if hot:
@@ -173,7 +173,7 @@ def test_hot_loop_goes_on_after_a_parser_error(tmp_path: Path) -> None:
                 raise ValueError("a parser bug")
             dispatch(ts, lt, data)
 
-        pipe._dispatch = flaky  # type: ignore[method-assign]
+        pipe._dispatch = flaky  # type: ignore[method-assign,assignment]
         pipe.feed_records(iter(frames))
         assert pipe.report.frames == 300
         assert pipe.report.undecodable == len(seen) // 50 > 0
