@@ -8,6 +8,8 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,7 +21,7 @@ from agent.capture import (
     ReadStats,
     read_records,
 )
-from agent.pipeline import Pipeline, RunReport
+from agent.pipeline import Pipeline, RunReport, event_json
 from agent.retention import add_hold
 from agent.rules.wifi import is_own
 from agent.survey import SurveyAcc
@@ -32,7 +34,7 @@ from appliance.timeutil import iso
 
 log = logging.getLogger(__name__)
 
-BATCH_FRAMES = 10_000  # how often to look at the clock
+BATCH_FRAMES = 2_000  # frames read, then fed at once (a few hundred kB); then a look at the clock
 # how often to hand a batch to the writer (it writes while we parse); each batch rewrites every
 # AP seen since the last one, so fewer batches are less work, and memory does not grow with
 # the interval (one pending row per AP or station, events bounded by MAX_PENDING)
@@ -71,19 +73,16 @@ def _ingest_files(
         stats = ReadStats()
         linktypes: set[int] = set()
         error = None
+        first_ts = ts = None
         try:
-            feed = pipe.feed_raw
-            last_lt = -1
-            first_ts = ts = None
-            for i, (ts, lt, data) in enumerate(read_records(path, stats)):
+            records = read_records(path, stats)
+            while chunk := list(islice(records, BATCH_FRAMES)):
                 if first_ts is None:
-                    first_ts = ts
-                if lt != last_lt:
-                    linktypes.add(lt & LINKTYPE_MASK)
-                    last_lt = lt
-                feed(ts, lt, data)
-                if i % BATCH_FRAMES == BATCH_FRAMES - 1 and (
-                        time.monotonic() - pipe.last_flush >= BATCH_SECONDS
+                    first_ts = chunk[0][0]
+                ts = chunk[-1][0]
+                linktypes.update(map(itemgetter(1), chunk))
+                pipe.feed_records(chunk)
+                if (time.monotonic() - pipe.last_flush >= BATCH_SECONDS
                         or pipe.backlog >= BATCH_EVENTS):
                     pipe.flush(wait=False)
         except CaptureError as exc:
@@ -93,6 +92,7 @@ def _ingest_files(
             if first_ts is not None and ts is not None:
                 lo = min(x for x in (lo, first_ts, ts) if x is not None)
                 hi = max(x for x in (hi, first_ts, ts) if x is not None)
+        linktypes = {lt & LINKTYPE_MASK for lt in linktypes}
         unsupported = sorted(lt for lt in linktypes if lt not in SUPPORTED_LINKTYPES)
         files_out.append({
             "file": str(path),
@@ -164,8 +164,7 @@ def build_report(
         if row:
             findings.append(finding_to_json(row))
     facility = pipe.view
-    keep = [b for b in sorted(report.ap_keys)
-            if (a := pipe.wifi.aps.get(b)) is not None and not a.flood]
+    keep = pipe.aps_heard()
 
     def ap_docs() -> Iterator[dict[str, Any]]:
         for bssid in keep:
@@ -183,7 +182,7 @@ def build_report(
         "seconds": round(elapsed, 3),
         "stations": stations,
         "access_points": aps,
-        "events": report.events,
+        "events": LazyList(len(report.events), lambda: map(event_json, report.events)),
         "findings": findings,
         "store_error": store_error,
     }

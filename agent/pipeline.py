@@ -37,7 +37,6 @@ from agent.wifi import (
     WifiEventSeen,
     WifiSettings,
     WifiState,
-    count_frame,
     ssid_text,
     wps_json,
 )
@@ -62,19 +61,29 @@ class RunReport:
     wifi_frames: int = 0
     undecodable: int = 0
     station_keys: set[tuple[str, str]] = field(default_factory=set)
-    ap_keys: set[str] = field(default_factory=set)
-    events: list[dict[str, Any]] = field(default_factory=list)  # as printed by ingest --json
+    events: list[tuple[Any, ...]] = field(default_factory=list)  # event_row; see event_json
     finding_keys: set[tuple[str, str]] = field(default_factory=set)
     keep_events: bool = True  # False in the agent: a report must not grow for months
 
 
-def event_json(e: ev.LanEventSeen | WifiEventSeen) -> dict[str, Any]:
+def event_row(e: ev.LanEventSeen | WifiEventSeen) -> tuple[Any, ...]:
+    """What the ingest report keeps of an event (a tuple: thousands of them are kept until the
+    report is printed, a third of the memory of the dicts `event_json` makes of them)."""
     if isinstance(e, WifiEventSeen):
-        return {"kind": e.kind, "sensor": "wifi", "time": iso(e.ts), "subject": e.subject,
-                "bssid": e.ap.bssid if e.ap else e.subject,
-                "ssid": e.ap.ssid if e.ap else None, "detail": e.detail}
-    return {"kind": e.kind, "sensor": "lan", "time": iso(e.ts), "subject": e.subject,
-            "ip": e.ip, "mac": e.mac, "old_mac": e.old_mac or None, "detail": e.detail}
+        return ("wifi", e.kind, e.ts, e.subject, e.ap.bssid if e.ap else e.subject,
+                e.ap.ssid if e.ap else None, e.detail)
+    return ("lan", e.kind, e.ts, e.subject, e.ip, e.mac, e.old_mac or None, e.detail)
+
+
+def event_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    """An event as `officeguard ingest --json` prints it."""
+    if row[0] == "wifi":
+        _, kind, ts, subject, bssid, ssid, detail = row
+        return {"kind": kind, "sensor": "wifi", "time": iso(ts), "subject": subject,
+                "bssid": bssid, "ssid": ssid, "detail": detail}
+    _, kind, ts, subject, ip, mac, old_mac, detail = row
+    return {"kind": kind, "sensor": "lan", "time": iso(ts), "subject": subject,
+            "ip": ip, "mac": mac, "old_mac": old_mac, "detail": detail}
 
 
 def settings_from_config(config: Config, extra_gateways: Iterable[str] = ()) -> LanSettings:
@@ -142,6 +151,7 @@ class Pipeline:
         self._pending_events: list[ev.LanEventSeen | WifiEventSeen] = []
         self._pending_drafts: list[FindingDraft] = []
         self._pending_hints: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._restored: dict[str, int] = {}  # BSSID -> frames counted when restored
         self.last_flush = time.monotonic()
         self.write_errors = 0
         self.last_error: str | None = None
@@ -150,6 +160,14 @@ class Pipeline:
         rows = self.store.read_with(observations.all_stations)
         self.lan.restore(rows)
         restore_aps(self.wifi, self.store.read_with(aps_table.load_all))
+        self._restored = {b: _frames_of(a) for b, a in self.wifi.aps.items()}
+
+    def aps_heard(self) -> list[str]:
+        """The BSSIDs of the APs heard since `restore` (an ingest's report lists them), in
+        order; never a beacon flood's fakes."""
+        restored = self._restored
+        return sorted(b for b, a in self.wifi.aps.items()
+                      if not a.flood and _frames_of(a) != restored.get(b))
 
     # -- feeding ----------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
@@ -180,7 +198,6 @@ class Pipeline:
         aps = self.wifi.aps
         hold = self.wifi.s.flood_hold_s
         report = self.report
-        keys = report.ap_keys if report.keep_events else None
         facility = self._facility_names
         whole = self._dispatch
         frames = quick = 0
@@ -197,6 +214,8 @@ class Pipeline:
                     whole(ts, lt, data)
                     continue
                 fc0 = data[hlen]
+                if fc0 & 0x0F == 0x08 and data[hlen + 1] & 0x40:
+                    continue  # a protected data frame: encrypted, nothing to read
                 if fc0 != 0x80 and fc0 != 0x50:  # beacon, probe response
                     whole(ts, lt, data)
                     continue
@@ -205,7 +224,8 @@ class Pipeline:
                 if ap is None:
                     whole(ts, lt, data)
                     continue
-                q = ap.quick_beacon if fc0 == 0x80 else ap.quick_probe
+                beacon = fc0 == 0x80
+                q = ap.quick_beacon if beacon else ap.quick_probe
                 if q is None or (ap.flood and ts - ap.first_seen >= hold):
                     whole(ts, lt, data)
                     continue
@@ -214,25 +234,42 @@ class Pipeline:
                 freq = (data[chan_o] | (data[chan_o + 1] << 8)) or None if chan_o >= 0 else None
                 start = hlen + (36 if data[hlen + 1] & 0x80 else 32)
                 pre, suf = q[0], q[1]
-                same = False
-                if q[2] == freq and data.startswith(pre, start):
-                    p = start + len(pre)
-                    if suf is None:
-                        same = p == end
-                    elif p + 2 <= end and data[p] == 5:  # the TIM
-                        t = p + 2 + data[p + 1]
-                        same = end - t == len(suf) and data.endswith(suf, t, end)
-                if not same:
+                if q[2] != freq or not data.startswith(pre, start):
                     whole(ts, lt, data)
                     continue
-                sig = data[sig_o] if sig_o >= 0 else None
-                if sig is not None and sig > 127:
-                    sig -= 256
-                count_frame(ap, ts, fc0 == 0x80, sig)
+                p = start + len(pre)
+                if suf is None:
+                    if p != end:
+                        whole(ts, lt, data)
+                        continue
+                elif not (p + 2 <= end and data[p] == 5 and end - (t := p + 2 + data[p + 1])
+                          == len(suf) and data.endswith(suf, t, end)):  # the TIM, then the rest
+                    whole(ts, lt, data)
+                    continue
                 quick += 1
-                if keys is not None:
-                    keys.add(bssid)
-                if facility and sig is not None:
+                # what count_frame does, written out: this runs for most frames
+                ap.dirty = True
+                if ts > ap.last_seen:
+                    ap.last_seen = ts
+                elif ts < ap.first_seen:
+                    ap.first_seen = ts
+                if beacon:
+                    ap.beacons += 1
+                else:
+                    ap.probe_responses += 1
+                if sig_o < 0:
+                    continue
+                sig = data[sig_o]
+                if sig > 127:
+                    sig -= 256
+                ap.rssi_n += 1
+                ap.rssi_sum += sig
+                ap.rssi_last = sig
+                if ap.rssi_min is None or sig < ap.rssi_min:
+                    ap.rssi_min = sig
+                if ap.rssi_max is None or sig > ap.rssi_max:
+                    ap.rssi_max = sig
+                if facility:
                     self._facility_signal(bssid, ts, sig)
         finally:
             report.frames += frames
@@ -262,8 +299,6 @@ class Pipeline:
                 return
             self.report.wifi_frames += 1
             if isinstance(m, BeaconSeen):
-                if self.report.keep_events:
-                    self.report.ap_keys.add(m.bssid)
                 for e in self.wifi.observe_beacon(m):
                     self._on_event(e)
                 if self._facility_names and radio.signal_dbm is not None:
@@ -308,7 +343,7 @@ class Pipeline:
 
     def _on_event(self, e: ev.LanEventSeen | WifiEventSeen) -> None:
         if self.report.keep_events:
-            self.report.events.append(event_json(e))
+            self.report.events.append(event_row(e))
         if len(self._pending_events) < MAX_PENDING:
             self._pending_events.append(e)
         for d in self.rules.evaluate(e, self.view):
@@ -526,6 +561,10 @@ def ap_row(ap: ApAgg) -> tuple[Any, ...]:
 
 
 _write_rssi = observations.write_rssi
+
+
+def _frames_of(ap: ApAgg) -> int:
+    return ap.beacons + ap.probe_responses
 
 
 def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:
