@@ -110,36 +110,41 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
     # more than the frame's parsing); a record longer than what is left pulls in the next block.
     buf, pos, have = b"", 0, 0
     lo, hi = TS_MIN, TS_MAX
-    while True:
-        if have - pos < 16:
-            buf = buf[pos:] + read(_BLOCK)
-            pos, have = 0, len(buf)
-            if have == 0:
+    cut = linktype | CUT_SHORT
+    frames = stats.frames  # counted here, written back when the stream ends or is closed
+    try:
+        while True:
+            if have - pos < 16:
+                buf = buf[pos:] + read(_BLOCK)
+                pos, have = 0, len(buf)
+                if have == 0:
+                    return
+                if have < 16:
+                    stats.truncated = f"record header cut short after frame {frames}"
+                    return
+            sec, frac, incl, orig = unpack(buf, pos)
+            if incl > MAX_RECORD:
+                stats.truncated = f"implausible record length {incl} after frame {frames}"
                 return
-            if have < 16:
-                stats.truncated = f"record header cut short after frame {stats.frames}"
-                return
-        sec, frac, incl, orig = unpack(buf, pos)
-        if incl > MAX_RECORD:
-            stats.truncated = f"implausible record length {incl} after frame {stats.frames}"
-            return
-        start = pos + 16
-        end = start + incl
-        if end > have:
-            buf = buf[pos:] + read(max(_BLOCK, end - have))
-            start, end, pos, have = 16, 16 + incl, 0, len(buf)
+            start = pos + 16
+            end = start + incl
             if end > have:
-                stats.truncated = f"record cut short after frame {stats.frames}"
-                return
-        data = buf[start:end]
-        pos = end
-        ts = sec + frac * unit
-        if not lo <= ts < hi:
-            _skip(stats, f"frame {stats.frames + stats.skipped + 1}: timestamp {ts:.0f} is "
-                  "outside 1970..2100")
-            continue
-        stats.frames += 1
-        yield ts, linktype | CUT_SHORT if incl < orig else linktype, data
+                buf = buf[pos:] + read(max(_BLOCK, end - have))
+                start, end, pos, have = 16, 16 + incl, 0, len(buf)
+                if end > have:
+                    stats.truncated = f"record cut short after frame {frames}"
+                    return
+            data = buf[start:end]
+            pos = end
+            ts = sec + frac * unit
+            if not lo <= ts < hi:
+                _skip(stats, f"frame {frames + stats.skipped + 1}: timestamp {ts:.0f} is "
+                      "outside 1970..2100")
+                continue
+            frames += 1
+            yield ts, cut if incl < orig else linktype, data
+    finally:
+        stats.frames = frames
 
 
 def _skip(stats: ReadStats, why: str) -> None:

@@ -201,14 +201,20 @@ class Pipeline:
         facility = self._facility_names
         whole = self._dispatch
         frames = quick = 0
+        lay: tuple[int, int, int, int, int, int] | None
+        llay: tuple[int, int, int, int, int, int] | None = None
+        lkey = b""  # the last radiotap layout seen, and its key: a capture repeats a few
         try:
-            for ts, lt, data in it:
-                frames += 1
+            for frames, (ts, lt, data) in enumerate(it, 1):  # noqa: B007 - read in finally
                 n = len(data)
                 if lt != LINKTYPE_RADIOTAP or n < 8 or data[7] & 0x80:
                     whole(ts, lt, data)
                     continue
-                lay = layouts.get(data[2:8])  # known layouts only: the whole path adds them
+                if llay is not None and data.startswith(lkey, 2):
+                    lay = llay
+                else:  # known layouts only: the whole path adds them
+                    lkey = data[2:8]
+                    lay = llay = layouts.get(lkey)
                 hlen = data[2] | (data[3] << 8)
                 if lay is None or n < hlen + 40:
                     whole(ts, lt, data)
