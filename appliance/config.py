@@ -376,6 +376,8 @@ class Probe:
     # stations on the guest network that must stay unreachable: the appliance's own second
     # station (a self-test for 3-⑤) or a dedicated test device (docs/compliance.md)
     isolation_peers: list[str] = spec(factory=list, check=lambda v: _ips(v))
+    # a peer counts for 3-⑤ only when the sensors (or a cycle) saw it this recently
+    isolation_peer_fresh_s: float = spec(900.0, ge=60, le=7 * 86400)
     guest_wifi: GuestWifi = spec(factory=GuestWifi)
     credentials: list[str] = spec(factory=list, check=_classes)
     snmp_community: str = spec("public", min_len=1, max_len=64)

@@ -7,11 +7,12 @@ it raised before (the engine resolves them), and a check that could not run says
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from agent.probe.results import CheckResult
 from appliance.findings import FindingDraft
-from appliance.i18n import N_, both
+from appliance.i18n import N_, both, gettext
 
 NETWORK_CLASSES = ("router", "ap")
 
@@ -191,8 +192,8 @@ def isolation_checks(out: Outcome, iso: dict[str, Any], ts: float) -> None:
         out.find("probe.client_isolation", "3-5", "high", subject,
                  N_("Guests can reach each other ({n} stations answered)"), ts,
                  {"interface": iso["interface"], "answered": peers[:50]}, n=len(peers))
-    # a pass needs a peer the test should not have reached: with nobody else on the guest
-    # network, silence is also what a network without isolation looks like
+    # a pass needs a peer the test should not have reached, there at the time: with nobody
+    # else on the guest network, silence is also what a network without isolation looks like
     unavailable = iso.get("unavailable", "")
     # a pass needs the test to have run: a missing capability is unknown, with its reason
     result = "fail" if peers else ("pass" if expected and not unavailable else "unknown")
@@ -203,11 +204,39 @@ def isolation_checks(out: Outcome, iso: dict[str, Any], ts: float) -> None:
                 [] if unavailable else
                 [f"{ip} {'appliance station' if ip in own else 'guest station'} stayed silent"
                  for ip in expected[:50]])
-    evidence = {"tested": iso["tested"], "answered": peers[:50], "allowed": iso["allowed"],
-                "expected": expected[:50]}
+    evidence: dict[str, Any] = {"tested": iso["tested"], "answered": peers[:50],
+                                "allowed": iso["allowed"], "expected": expected[:50],
+                                "seen": iso.get("seen", [])[:50],
+                                "not_present": iso.get("not_present", [])[:50]}
     if unavailable:
         evidence["reason"] = unavailable
+    elif result == "unknown":
+        evidence["reason_ja"], evidence["reason"] = _no_peer_reason(iso)
     out.check("client_isolation", "3-5", result, subject, evidence, "probe.isolation", examined)
+
+
+def _when(ts: float | None, lang: str) -> str:
+    if ts is None:
+        return gettext("never seen", lang)
+    at = datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+    return gettext("last seen {at}", lang, at=at)
+
+
+def _no_peer_reason(iso: dict[str, Any]) -> tuple[str, str]:
+    """Why 3-⑤ had nobody to fail against, in Japanese and English: the configured peers that
+    were not seen recently, with when they last were, else that no peer was known at all."""
+    window = int(iso.get("fresh_s", 0))
+    absent = [p for p in iso.get("not_present", []) if p["configured"]]
+    if not absent:
+        return both("no peer to test: no other guest station was seen on the guest network in "
+                    "the last {seconds} s and no isolation peer is configured "
+                    "(probe.isolation_peers)", seconds=window)
+    msgid = N_("no peer to test: the configured isolation peers were not seen on the guest "
+               "network in the last {seconds} s: {peers}")
+    ja, en = (gettext(msgid, lang, seconds=window, peers=", ".join(
+        f"{p['ip']} ({_when(p['last_seen'], lang)})" for p in absent[:10]))
+        for lang in ("ja", "en"))
+    return ja, en
 
 
 def separation_checks(out: Outcome, sep: dict[str, Any], ts: float) -> None:

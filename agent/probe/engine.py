@@ -18,7 +18,7 @@ from agent.probe import checks as ck
 from agent.probe import creds as cr
 from agent.probe import fingerprint as fp
 from agent.probe import firmware as fw
-from agent.probe import osprobe, segments, services, udp, website
+from agent.probe import osprobe, peers, segments, services, udp, website
 from agent.probe.caps import Cap, MissingCapability
 from agent.probe.gate import Gate, Settings
 from agent.probe.results import Discovered
@@ -51,6 +51,9 @@ class Plan:
     baseline: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     inventory: dict[str, str] = field(default_factory=dict)  # ip -> mac from the LAN sensor
     known_hosts: list[str] = field(default_factory=list)  # addresses probed in earlier cycles
+    # when each address was last seen (LAN sensor, earlier cycles): a 3-⑤ peer must be fresh
+    sightings: dict[str, peers.Sighting] = field(default_factory=dict)
+    isolation_peer_fresh_s: float = 900.0
     oui: Any = None  # callable mac -> vendor
     host_budget_s: float = 120.0
     liveness_wait_s: float = 1.0  # how long a routed address may take to answer the liveness pass
@@ -225,13 +228,13 @@ async def _isolation(plan: Plan, ctx: Gate, seen: list[str]
     if iface is None:
         return None, None
     gctx = ctx.on_device(iface.name)  # one scope, one global rate for the whole cycle
-    peers = [ip for ip in plan.scope.hosts()
-             if ipaddress.ip_address(ip) in iface.network and ip != iface.ip]
+    guests = [ip for ip in plan.scope.hosts()
+              if ipaddress.ip_address(ip) in iface.network and ip != iface.ip]
     allowed = set(plan.gateways) | set(plan.isolation_allow)
     iso: dict[str, Any] = {"interface": iface.name, "network": str(iface.network),
-                           "tested": len(peers), "allowed": sorted(allowed)}
+                           "tested": len(guests), "allowed": sorted(allowed)}
     try:
-        arp = await gctx.arp_sweep(iface, peers)
+        arp = await gctx.arp_sweep(iface, guests)
     except MissingCapability as exc:
         # nothing examined is never a pass: the check reports unknown with the reason
         arp = {}
@@ -273,12 +276,17 @@ async def _isolation(plan: Plan, ctx: Gate, seen: list[str]
     answered = [{"ip": ip, "mac": arp[ip], "how": "arp" + ("+icmp" if ok else "")}
                 for ip, ok in zip(others, pinged, strict=True)]
     # the peers the test could have failed against: guest stations seen by the sensors
-    # (ARP, DHCP, Wi-Fi) or earlier cycles, and the appliance's own second station
-    expected = sorted({ip for ip in [*plan.inventory, *plan.known_hosts, *plan.isolation_peers]
-                       if ip in peers and ip not in allowed},
-                      key=lambda a: ipaddress.ip_address(a))
-    iso.update(answered=answered, expected=[] if "unavailable" in iso else expected,
-               own_peers=[ip for ip in plan.isolation_peers if ip in peers])
+    # (ARP, DHCP) or earlier cycles, and the configured ones (the appliance's own second
+    # station, a test device) — each only while there is current evidence it is on the network
+    split = peers.split([ip for ip in [*plan.inventory, *plan.known_hosts, *plan.isolation_peers]
+                         if ip in guests and ip not in allowed],
+                        set(plan.isolation_peers), plan.sightings, time.time(),
+                        plan.isolation_peer_fresh_s)
+    ran = "unavailable" not in iso
+    iso.update(answered=answered, expected=[p["ip"] for p in split.present] if ran else [],
+               seen=split.present[:50] if ran else [], not_present=split.absent[:50],
+               fresh_s=plan.isolation_peer_fresh_s,
+               own_peers=[ip for ip in plan.isolation_peers if ip in guests])
     sep = None
     nets = [ipaddress.ip_network(n) for n in plan.business]
     if nets:

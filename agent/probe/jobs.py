@@ -19,13 +19,13 @@ from typing import Any
 
 from agent.probe import creds as cr
 from agent.probe import firmware as fw
-from agent.probe import osprobe, record
+from agent.probe import osprobe, peers, record
 from agent.probe.engine import Plan, run_cycle
 from agent.probe.gate import Settings
 from agent.probe.scope import Scope
 from appliance.config import Config
 from appliance.findings import FindingChange
-from appliance.store import Store, probes
+from appliance.store import Store, observations, probes
 
 log = logging.getLogger("officeguard.probe")
 JOBS = ("scan", "isolation", "website")
@@ -37,9 +37,10 @@ def build_plan(config: Config, store: Store, scope: list[str] | None = None,
     sc = Scope.parse(scope if scope is not None else pc.scope, pc.allow_public_scope)
     _, catalog = fw.load_catalog(config.data_dir)
     since = time.time() - 7 * 86400
-    inv, base, adv, known = store.read_with(lambda c: (
+    inv, base, adv, known, sensed, found = store.read_with(lambda c: (
         record.inventory(c, since), record.baseline(c), record.load_advisories(c),
-        probes.device_ips_since(c, since)))
+        probes.device_ips_since(c, since), observations.stations_last_seen(c, since),
+        probes.devices_last_seen(c, since)))
     from agent.oui import default_db
 
     oui = default_db()
@@ -55,6 +56,8 @@ def build_plan(config: Config, store: Store, scope: list[str] | None = None,
         credential_classes=list(pc.credentials), snmp_community=pc.snmp_community,
         catalog=catalog, credentials=cr.load() if pc.credentials else [],
         advisories=adv, baseline=base, inventory=inv, known_hosts=known,
+        sightings=peers.latest(("sensor", sensed), ("probe", found)),
+        isolation_peer_fresh_s=pc.isolation_peer_fresh_s,
         oui=lambda m: oui.lookup(m) or "",
         host_budget_s=pc.host_budget_s, cycle_budget_s=pc.cycle_budget_s, jobs=jobs,
         os=osprobe.plan_for(config, store.read_with(osprobe.registered)))

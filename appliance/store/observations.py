@@ -81,6 +81,13 @@ def stations_since(conn: sqlite3.Connection, since: float) -> dict[str, str]:
         "SELECT ip, mac FROM stations WHERE last_seen >= ? ORDER BY last_seen", (since,))}
 
 
+def stations_last_seen(conn: sqlite3.Connection, since: float) -> dict[str, float]:
+    """IP -> when the sensors last saw any station at that address, for those seen since SINCE
+    (the evidence that a guest is on the network now: 3-⑤ needs a peer that is there)."""
+    return {str(ip): float(ts) for ip, ts in conn.execute(
+        "SELECT ip, MAX(last_seen) FROM stations WHERE last_seen >= ? GROUP BY ip", (since,))}
+
+
 def latest_minute(conn: sqlite3.Connection, bssids: Sequence[str]) -> float | None:
     """When the newest signal reading of these BSSIDs was taken (capture time, seconds)."""
     if not bssids:

@@ -99,6 +99,12 @@ def device_ips_since(conn: sqlite3.Connection, since: float) -> list[str]:
                                             (since,))]
 
 
+def devices_last_seen(conn: sqlite3.Connection, since: float) -> dict[str, float]:
+    """IP -> when an earlier probe cycle last found the device there, for those since SINCE."""
+    return {str(ip): float(ts) for ip, ts in conn.execute(
+        "SELECT ip, last_seen FROM devices WHERE last_seen >= ?", (since,))}
+
+
 def os_of(conn: sqlite3.Connection, label: str, mac: str, ip: str) -> dict[str, Any] | None:
     """The latest OS record of a rental PC: by its label, else its MAC, else its address."""
     rows = _rows(conn.execute(

@@ -86,11 +86,12 @@ class Bed:
                                     "nl80211", "-c", str(conf)])
 
     # -- the agent ----------------------------------------------------------------------------
-    def start_agent(self, monitor_n: int | None, config: str) -> Agent:
+    def start_agent(self, monitor_n: int | None, config: str, lan: str = "") -> Agent:
         """The real agent, as the shipped user would run it. Its store lives in the guest's
         memory (SQLite's WAL needs shared memory that 9p cannot give) and is copied to the
         shared folder every second while it runs and once more after it stopped. Without
-        MONITOR_N it has no Wi-Fi sensor (the isolation test needs only its station)."""
+        MONITOR_N it has no Wi-Fi sensor; LAN names the interface its LAN sensor listens on
+        (the isolation test: the wired side of the guest network)."""
         name = f"agent-{next(_RUNS)}"
         data = f"/tmp/og-{name}"  # the guest's own /tmp
         out = self.share / name
@@ -98,7 +99,7 @@ class Bed:
         self.vm.sh(f"mkdir -p {data} && chown {AGENT_UID}:{AGENT_UID} {data}")
         cfg = self.share / f"{name}.toml"
         mon = "" if monitor_n is None else f"wlan{monitor_n}"
-        cfg.write_text(f'[interfaces]\nmonitor = "{mon}"\n'
+        cfg.write_text(f'[interfaces]\nmonitor = "{mon}"\nlan = "{lan}"\n'
                        f'[storage]\ndata_dir = "{data}"\nflush_interval_s = 1\n{config}')
         cfg.chmod(0o644)
         argv = ["/usr/bin/setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}",
