@@ -391,15 +391,6 @@ class WifiState:
         ap.hidden = primary_hidden or not ap.ssid
         sustained = bool(ap.profiles) or (
             ap.beacons == 0 and ap.probe_responses >= self.s.min_frames)
-        # Confirmed, or held back by a flood (its release is checked above): while the content
-        # stays the same, frames only count; nothing below would change.
-        if ((ap.confirmed or ap.flood) and not changes
-                and (d.profile is None or (ap.profiles and d.profile == ap.profiles[-1]))
-                and (d.channel is None or (d.channel == ap.channel and d.channel in ap.channels))
-                and (d.hidden or d.ssid == ap.ssid) and (not beacon or ap.current is d)):
-            ap.fast[slot] = d  # until something differs, frames of this content only count
-            if not d.malformed:
-                self._set_quick(ap, beacon, ap.keys[slot])
         if (ap.flood and ts - ap.first_seen >= self.s.flood_hold_s
                 and ap.beacons + ap.probe_responses >= self.s.min_frames):
             ap.flood = False  # it outlived the flood: a real AP that appeared during it
@@ -416,6 +407,15 @@ class WifiState:
                                      {"changes": changes}))
             if first_secured:
                 out.extend(self._twins_changed(ap, ts))
+        # Confirmed (now or before), or held back by a flood (its release is checked above):
+        # while the content stays the same, frames only count; nothing above would change.
+        if ((ap.confirmed or ap.flood) and not changes
+                and (d.profile is None or (ap.profiles and d.profile == ap.profiles[-1]))
+                and (d.channel is None or (d.channel == ap.channel and d.channel in ap.channels))
+                and (d.hidden or d.ssid == ap.ssid) and (not beacon or ap.current is d)):
+            ap.fast[slot] = d  # until something differs, frames of this content only count
+            if not d.malformed:
+                self._set_quick(ap, beacon, ap.keys[slot])
         return out
 
     @staticmethod
