@@ -546,9 +546,10 @@ class WifiState:
             self.s.beacon_flood_judge_s * _SHORT_LIVED_SHARE)
 
     def _judge(self, now: float, out: list[WifiEventSeen]) -> None:
-        """Judge the new BSSIDs first seen at least `beacon_flood_judge_s` ago, and declare a
-        flood when the window of judged ones is a burst of mostly suspects."""
-        s, p, j = self.s, self._pending, self._judged
+        """Judge the new BSSIDs first seen at least `beacon_flood_judge_s` ago, one by one in
+        the order they appeared (so how often this runs does not matter), and declare a flood
+        when the window of judged ones ending with one of them is a burst of mostly suspects."""
+        s, p, j, sus = self.s, self._pending, self._judged, self._suspects
         cut = now - s.beacon_flood_judge_s
         if not p or p[0][0] > cut:
             return
@@ -559,24 +560,27 @@ class WifiState:
             self._judged_suspects += suspect
             self._judged_odd += odd
             if suspect:
-                self._suspects.append((t, b))
-        while j and j[0][0] < cut - s.beacon_flood_window_s:
-            _t, _b, suspect, odd = j.popleft()
-            self._judged_suspects -= suspect
-            self._judged_odd -= odd
-        sus = self._suspects
+                sus.append((t, b))
+            while j[0][0] < t - s.beacon_flood_window_s:
+                _t, _b, old_suspect, old_odd = j.popleft()
+                self._judged_suspects -= old_suspect
+                self._judged_odd -= old_odd
+            n = len(j)
+            if n > s.beacon_flood_new_bssids and self._judged_suspects * 2 >= n:
+                self._declare(now, out)
+                return
         while sus and sus[0][0] < cut - s.flood_hold_s:
             sus.popleft()
-        n = len(j)
-        if n <= s.beacon_flood_new_bssids or self._judged_suspects * 2 < n:
-            return
+
+    def _declare(self, now: float, out: list[WifiEventSeen]) -> None:
+        j, p, n = self._judged, self._pending, len(self._judged)
         f = self._bflood
         f.active, f.started, f.last_ts, f.last_report = True, j[0][0], now, now
         f.total = n + len(p)
         # Withdraw the young suspects of the last flood_hold_s and every young AP too new to
         # judge; a real one among them is released again once it outlives the flood
         # (flood_hold_s). One with about a second of beacons is no flood tool's fake.
-        for b in itertools.chain((b for _t, b in sus), (b for _t, b, _i, _o in p)):
+        for b in itertools.chain((b for _t, b in self._suspects), (b for _t, b, _i, _o in p)):
             a = self.aps.get(b)
             if a is not None and not a.flood and a.beacons + a.probe_responses < _ESTABLISHED:
                 a.flood = True

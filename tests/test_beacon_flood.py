@@ -155,11 +155,7 @@ def test_fakes_written_before_the_flood_was_recognised_are_withdrawn(tmp_path: P
 
 def healthy_for(seconds: float) -> list[tuple[float, bytes]]:
     """The facility's three APs, beaconing every 102.4 ms for SECONDS."""
-    n = int(seconds / 0.1024)
-    return (beacons(GUEST, "Shibuya-Guest", n=n, security="WPA2", pmf=True)
-            + beacons(GUEST2, "Shibuya-Guest", n=n, security="WPA2", pmf=True, channel=6,
-                      freq=2437)
-            + beacons(STAFF, "Shibuya-Staff", n=n, security="WPA3"))
+    return healthy(n=int(seconds / 0.1024))
 
 
 def dense_site(n: int = 2000, seconds: float = 60.0, seed: int = 5, hop_cycle_s: float = 0.0
