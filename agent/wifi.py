@@ -551,9 +551,11 @@ class WifiState:
         when the window of judged ones ending with one of them is a burst of mostly suspects."""
         s, p, j, sus = self.s, self._pending, self._judged, self._suspects
         cut = now - s.beacon_flood_judge_s
-        if not p or p[0][0] > cut:
+        if not p or (p[0][0] > cut and len(p) <= s.max_aps):
             return
-        while p and p[0][0] <= cut:
+        # bounded: beyond max_aps waiting (more new BSSIDs within the delay than any real site
+        # shows), the oldest are judged on what is known of them so far
+        while p and (p[0][0] <= cut or len(p) > s.max_aps):
             t, b, impossible, odd = p.popleft()
             suspect = self._short_lived(b, impossible)
             j.append((t, b, suspect, odd))

@@ -233,3 +233,13 @@ def test_a_short_burst_that_stops_is_still_found(tmp_path: Path) -> None:
     stored = {a["bssid"] for a in doc["access_points"]}
     assert {GUEST, GUEST2, STAFF} <= stored
     assert stored & macs == set()
+
+
+def test_new_bssids_waiting_to_be_judged_are_bounded() -> None:
+    """More new BSSIDs within the judging delay than max_aps: the oldest are judged at once, on
+    what is known of them, so memory stays bounded and the flood is found all the same."""
+    frames, macs = flood("random", seconds=30, per_s=20, beacons_each=2)
+    st, events = _state_feed(frames, max_aps=200, beacon_flood_judge_s=1000.0)
+    assert [e.kind for e in events].count(w.BEACON_FLOOD) == 1
+    assert len(st._pending) <= 200
+    assert {a.bssid for a in st.take_dirty()} & macs == set()
