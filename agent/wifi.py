@@ -60,6 +60,7 @@ _ESTABLISHED = 10  # beacons: about one second of a real AP's beaconing
 # of that delay.
 FLOOD_JUDGE_MIN_S = 5.0
 _SHORT_LIVED_SHARE = 0.25
+_DEAUTH_SWEEP_S = 10.0  # ended deauthentication floods are forgotten this often
 _NOTHING: list[Any] = []  # returned, never mutated: the pipeline only iterates events
 
 
@@ -308,6 +309,7 @@ class WifiState:
         self._impossible: dict[str, float] = {}  # group-bit BSSIDs seen lately (bounded)
         self._withdrawn: list[str] = []
         self._bflood = _Flood()
+        self._deauth_swept = 0.0
         self.deauth_frames = 0
         self.impossible_frames = 0
 
@@ -611,10 +613,17 @@ class WifiState:
             self._bflood = _Flood()
         if not self._bflood.active:
             self._judge(now, out)
+        # every few seconds at most: ingest ticks every 2,000 frames, and a busy capture has a
+        # deauthentication record for thousands of BSSIDs
+        if not 0 <= now - self._deauth_swept < _DEAUTH_SWEEP_S:
+            self._end_deauth_floods(now)
+        return out
+
+    def _end_deauth_floods(self, now: float) -> None:
+        self._deauth_swept = now
         for bssid, f in list(self._deauth.items()):
             if now - f.last_ts > self.s.flood_quiet_s:
                 del self._deauth[bssid]
-        return out
 
     def observe_deauth(self, d: DeauthSeen) -> list[WifiEventSeen]:
         self.deauth_frames += 1
@@ -622,7 +631,7 @@ class WifiState:
         f = self._deauth.get(target)
         if f is None:
             if len(self._deauth) >= self.s.max_aps:
-                self.tick(d.ts)
+                self._end_deauth_floods(d.ts)
                 if len(self._deauth) >= self.s.max_aps:
                     return []
             f = self._deauth[target] = _Flood()
