@@ -82,6 +82,7 @@ def _ingest_files(
                 ts = chunk[-1][0]
                 linktypes.update(map(itemgetter(1), chunk))
                 pipe.feed_records(chunk)
+                pipe.tick(ts)  # the capture's clock: new BSSIDs judged, floods ended
                 if (time.monotonic() - pipe.last_flush >= BATCH_SECONDS
                         or pipe.backlog >= BATCH_EVENTS):
                     pipe.flush(wait=False)

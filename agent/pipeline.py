@@ -37,6 +37,7 @@ from agent.wifi import (
     WifiEventSeen,
     WifiSettings,
     WifiState,
+    flood_judge_s,
     ssid_text,
     wps_json,
 )
@@ -100,9 +101,12 @@ def settings_from_config(config: Config, extra_gateways: Iterable[str] = ()) -> 
 
 def wifi_settings_from_config(config: Config) -> WifiSettings:
     c = config.wifi
+    hop_cycle_s = 0.0 if c.fixed_channel else c.dwell_s * (
+        len(c.channels_24) + len(c.channels_5))  # at most: unsupported channels are skipped
     return WifiSettings(min_frames=c.min_frames, deauth_flood_per_s=c.deauth_flood_per_s,
                         beacon_flood_new_bssids=c.beacon_flood_new_bssids,
-                        beacon_flood_window_s=c.beacon_flood_window_s)
+                        beacon_flood_window_s=c.beacon_flood_window_s,
+                        beacon_flood_judge_s=flood_judge_s(hop_cycle_s))
 
 
 def view_from_config(config: Config, extra_gateways: Iterable[str] = ()) -> RuleView:
@@ -280,6 +284,12 @@ class Pipeline:
         finally:
             report.frames += frames
             report.wifi_frames += quick
+
+    def tick(self, now: float) -> None:
+        """The Wi-Fi state's clock (frame or wall time): a beacon flood found by judging new
+        BSSIDs once they have waited long enough, even when no frame reaches the state."""
+        for e in self.wifi.tick(now):
+            self._on_event(e)
 
     def _dispatch(self, ts: float, linktype: int, data: bytes) -> None:
         if linktype == LINKTYPE_RADIOTAP:

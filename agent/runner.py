@@ -216,7 +216,7 @@ class Agent:
         add(Job("retention", a.prune_every_s, self._prune, first_after_s=a.prune_every_s))
 
     def _flush(self) -> None:
-        self.pipeline.wifi.tick(time.time())
+        self.pipeline.tick(time.time())
         since = time.monotonic() - self.pipeline.last_flush
         if (self.pipeline.urgent and since >= URGENT_FLUSH_S) or (
             since >= self.config.storage.flush_interval_s

@@ -8,17 +8,22 @@ become confirmed.
 
 Beacon floods: a BSSID with the group (multicast) bit set is impossible for an AP, so it never
 enters the inventory; it only counts as flood evidence. A flood is a burst of new BSSIDs (more
-than `beacon_flood_new_bssids` within `beacon_flood_window_s`) of which at least half are
-suspect: impossible, or short-lived (fewer than `min_frames` beacons, or a locally administered
-BSSID with less than about a second of beacons), which is what a flood tool's fakes are; fully
-random addresses are locally administered only half of the time, so the address alone is not
-the test. When a flood is found, the young APs of the burst are withdrawn from the inventory
+than `beacon_flood_new_bssids` first heard within `beacon_flood_window_s`) of which at least half
+are suspect. A new BSSID is judged `beacon_flood_judge_s` after it was first heard, not at once:
+a channel-hopping sensor hears a real AP only while on its channel, so a dense site starting up
+looks like hundreds of APs with a beacon or two each. Suspect is impossible, or short-lived: not
+heard again over more than a quarter of that delay, which is what a flood tool's fakes are (a few
+beacons within a fraction of a second, then never again) and a real AP is not, whatever its
+address (multi-SSID APs use locally administered ones). The judging runs on every new BSSID and
+on `tick`, so a burst that stopped is found too. When a flood is found, the suspects of the last
+`flood_hold_s` and every AP still too young to judge are withdrawn from the inventory
 (`take_withdrawn`), and every AP first seen during the flood is held back until it has beaconed
 for `flood_hold_s`: real APs outlive a flood's fakes.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +54,13 @@ WIFI_EVENT_KINDS: tuple[WifiEventKind, ...] = tuple(WifiEventKind)
 
 _WEAK = ("OPEN", "WEP")
 _ESTABLISHED = 10  # beacons: about one second of a real AP's beaconing
+# A new BSSID is judged this long after it was first heard, at the least: longer than a flood
+# tool's fakes live (a few beacons within a fraction of a second) and than a hop cycle of a
+# sensor on few channels. It is suspect when it was not heard again over more than this share
+# of that delay.
+FLOOD_JUDGE_MIN_S = 5.0
+_SHORT_LIVED_SHARE = 0.25
+_DEAUTH_SWEEP_S = 10.0  # ended deauthentication floods are forgotten this often
 _NOTHING: list[Any] = []  # returned, never mutated: the pipeline only iterates events
 
 
@@ -114,7 +126,16 @@ class WifiSettings:
     beacon_flood_new_bssids: int = 50
     beacon_flood_window_s: float = 10.0
     flood_hold_s: float = 60.0
+    # how long a new BSSID is watched before it is judged (see flood_judge_s)
+    beacon_flood_judge_s: float = FLOOD_JUDGE_MIN_S
     max_aps: int = 10000
+
+
+def flood_judge_s(hop_cycle_s: float) -> float:
+    """How long to watch a new BSSID before judging it, for a sensor that hops through its
+    channels in HOP_CYCLE_S (0: one fixed channel): a real AP is heard again a cycle later, so
+    two cycles, and never less than FLOOD_JUDGE_MIN_S."""
+    return max(FLOOD_JUDGE_MIN_S, 2.0 * hop_cycle_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,11 +298,18 @@ class WifiState:
         self.by_ssid: dict[bytes, set[str]] = {}
         self.secured: dict[bytes, set[str]] = {}
         self._deauth: dict[str, _Flood] = {}
-        # new BSSIDs of the flood window: (time, bssid, impossible or locally administered)
-        self._new: deque[tuple[float, str, bool]] = deque()
+        # New BSSIDs waiting to be judged: (first seen, bssid, impossible, odd), where odd is
+        # impossible or locally administered; then the judged ones of the flood window:
+        # (first seen, bssid, suspect, odd), with running counts; and the suspects judged
+        # within flood_hold_s, withdrawn when a flood is declared (bounded).
+        self._pending: deque[tuple[float, str, bool, bool]] = deque()
+        self._judged: deque[tuple[float, str, bool, bool]] = deque()
+        self._judged_suspects = self._judged_odd = 0
+        self._suspects: deque[tuple[float, str]] = deque(maxlen=settings.max_aps)
         self._impossible: dict[str, float] = {}  # group-bit BSSIDs seen lately (bounded)
         self._withdrawn: list[str] = []
         self._bflood = _Flood()
+        self._deauth_swept = 0.0
         self.deauth_frames = 0
         self.impossible_frames = 0
 
@@ -491,22 +519,8 @@ class WifiState:
         self._bflood.impossible += 1
         self._note_new(ts, bssid, None, out)
 
-    def _suspect(self, bssid: str, odd: bool) -> bool:
-        """Impossible, or short-lived: fewer than min_frames beacons, or a locally administered
-        BSSID that has not yet beaconed for about a second."""
-        a = self.aps.get(bssid)
-        if a is None:
-            return True  # group bit
-        n = a.beacons + a.probe_responses
-        return n < self.s.min_frames or (odd and n < _ESTABLISHED)
-
     def _note_new(self, ts: float, bssid: str, ap: ApAgg | None,
                   out: list[WifiEventSeen]) -> None:
-        w = self._new
-        odd = ap is None or ap.randomized  # impossible (group bit) or locally administered
-        w.append((ts, bssid, odd))
-        while w and (ts - w[0][0] > self.s.beacon_flood_window_s or ts < w[0][0]):
-            w.popleft()
         f = self._bflood
         if f.active:
             if ap is not None:
@@ -517,35 +531,96 @@ class WifiState:
                 f.last_report = ts
                 out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail=self._bf(f)))
             return
-        if len(w) <= self.s.beacon_flood_new_bssids:
+        p = self._pending
+        if p and ts < p[-1][0] - self.s.beacon_flood_window_s:  # the clock went back: start over
+            self._reset_burst()
+        odd = ap is None or ap.randomized  # impossible (group bit) or locally administered
+        p.append((ts, bssid, ap is None, odd))
+        self._judge(ts, out)
+
+    def _short_lived(self, bssid: str, impossible: bool) -> bool:
+        """Suspect: impossible (group bit), or not heard again after its first short burst
+        within the judging delay (or evicted meanwhile: no longer known)."""
+        if impossible:
+            return True
+        a = self.aps.get(bssid)
+        return a is None or a.last_seen - a.first_seen < (
+            self.s.beacon_flood_judge_s * _SHORT_LIVED_SHARE)
+
+    def _judge(self, now: float, out: list[WifiEventSeen]) -> None:
+        """Judge the new BSSIDs first seen at least `beacon_flood_judge_s` ago, one by one in
+        the order they appeared (so how often this runs does not matter), and declare a flood
+        when the window of judged ones ending with one of them is a burst of mostly suspects."""
+        s, p, j, sus = self.s, self._pending, self._judged, self._suspects
+        cut = now - s.beacon_flood_judge_s
+        if not p or (p[0][0] > cut and len(p) <= s.max_aps):
             return
-        suspects = [(b, o) for _t, b, o in w if self._suspect(b, o)]
-        if len(suspects) * 2 < len(w):
-            return
-        f.active, f.started, f.last_ts, f.last_report = True, w[0][0], ts, ts
-        f.total = len(w)
-        odd_n = sum(o for _t, _b, o in w)
-        # Withdraw every young AP of the burst, not only the suspects: a real one is released
-        # again once it outlives the flood (flood_hold_s).
-        for _t, b, _o in w:
+        # bounded: beyond max_aps waiting (more new BSSIDs within the delay than any real site
+        # shows), the oldest are judged on what is known of them so far
+        while p and (p[0][0] <= cut or len(p) > s.max_aps):
+            t, b, impossible, odd = p.popleft()
+            suspect = self._short_lived(b, impossible)
+            j.append((t, b, suspect, odd))
+            self._judged_suspects += suspect
+            self._judged_odd += odd
+            if suspect:
+                sus.append((t, b))
+            while j[0][0] < t - s.beacon_flood_window_s:
+                _t, _b, old_suspect, old_odd = j.popleft()
+                self._judged_suspects -= old_suspect
+                self._judged_odd -= old_odd
+            n = len(j)
+            if n > s.beacon_flood_new_bssids and self._judged_suspects * 2 >= n:
+                self._declare(now, out)
+                return
+        while sus and sus[0][0] < cut - s.flood_hold_s:
+            sus.popleft()
+
+    def _declare(self, now: float, out: list[WifiEventSeen]) -> None:
+        j, p, n = self._judged, self._pending, len(self._judged)
+        f = self._bflood
+        f.active, f.started, f.last_ts, f.last_report = True, j[0][0], now, now
+        f.total = n + len(p)
+        # Withdraw the young suspects of the last flood_hold_s and every young AP too new to
+        # judge; a real one among them is released again once it outlives the flood
+        # (flood_hold_s). One with about a second of beacons is no flood tool's fake.
+        for b in itertools.chain((b for _t, b in self._suspects), (b for _t, b, _i, _o in p)):
             a = self.aps.get(b)
             if a is not None and not a.flood and a.beacons + a.probe_responses < _ESTABLISHED:
                 a.flood = True
                 self._withdrawn.append(b)
-        if ap is not None:
-            ap.flood = True
-        out.append(WifiEventSeen(BEACON_FLOOD, ts, "beacon-flood", detail={
-            **self._bf(f), "suspect_share": round(len(suspects) / len(w), 2),
-            "odd_share": round(odd_n / len(w), 2)}))
+        out.append(WifiEventSeen(BEACON_FLOOD, now, "beacon-flood", detail={
+            **self._bf(f), "suspect_share": round(self._judged_suspects / n, 2),
+            "odd_share": round(self._judged_odd / n, 2)}))
+        self._reset_burst()
+
+    def _reset_burst(self) -> None:
+        self._pending.clear()
+        self._judged.clear()
+        self._suspects.clear()
+        self._judged_suspects = self._judged_odd = 0
 
     def _bf(self, f: _Flood) -> WifiDetail:
         return {"new_bssids": f.total, "window_s": self.s.beacon_flood_window_s,
                 "impossible_bssids": f.impossible, "started": f.started, "last": f.last_ts}
 
-    def tick(self, now: float) -> None:
-        """End floods after a quiet period (called with frame or wall time)."""
+    def tick(self, now: float) -> list[WifiEventSeen]:
+        """Judge the new BSSIDs that have waited long enough (so a burst that stopped is still
+        found) and end floods after a quiet period (called with frame or wall time); returns
+        the events, a beacon flood's at most."""
+        out: list[WifiEventSeen] = []
         if self._bflood.active and now - self._bflood.last_ts > self.s.flood_quiet_s:
             self._bflood = _Flood()
+        if not self._bflood.active:
+            self._judge(now, out)
+        # every few seconds at most: ingest ticks every 2,000 frames, and a busy capture has a
+        # deauthentication record for thousands of BSSIDs
+        if not 0 <= now - self._deauth_swept < _DEAUTH_SWEEP_S:
+            self._end_deauth_floods(now)
+        return out
+
+    def _end_deauth_floods(self, now: float) -> None:
+        self._deauth_swept = now
         for bssid, f in list(self._deauth.items()):
             if now - f.last_ts > self.s.flood_quiet_s:
                 del self._deauth[bssid]
@@ -556,7 +631,7 @@ class WifiState:
         f = self._deauth.get(target)
         if f is None:
             if len(self._deauth) >= self.s.max_aps:
-                self.tick(d.ts)
+                self._end_deauth_floods(d.ts)
                 if len(self._deauth) >= self.s.max_aps:
                     return []
             f = self._deauth[target] = _Flood()

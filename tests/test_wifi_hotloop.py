@@ -126,7 +126,7 @@ def _run(tmp: Path, name: str, frames: list[tuple[float, int, bytes]], hot: bool
                 for ts, lt, data in chunk:  # the whole path, frame by frame
                     pipe.report.frames += 1
                     counted(ts, lt, data)
-            pipe.wifi.tick(chunk[-1][0])
+            pipe.tick(chunk[-1][0])  # the agent's clock: new BSSIDs judged
             pipe.flush()
         assert pipe.report.undecodable == 0
     finally:
