@@ -85,7 +85,7 @@ def _ingest_files(
                 pipe.tick(ts)  # the capture's clock: new BSSIDs judged, floods ended
                 if (time.monotonic() - pipe.last_flush >= BATCH_SECONDS
                         or pipe.backlog >= BATCH_EVENTS):
-                    pipe.flush(wait=False)
+                    pipe.flush(wait=False, counters=False)  # the last flush writes them
         except CaptureError as exc:
             error = str(exc)
             log.error("%s", exc)

@@ -381,12 +381,13 @@ class Pipeline:
         return len(self._pending_events) + len(self._pending_drafts)
 
     # -- writing ----------------------------------------------------------------------------
-    def flush(self, wait: bool = True) -> list[FindingChange]:
+    def flush(self, wait: bool = True, counters: bool = True) -> list[FindingChange]:
         """Write what is pending in one transaction on the store's writer thread.
 
         With wait=False (ingest) the write runs while parsing goes on; at most one write is
-        in flight. A write that fails puts its batch back in front of what is pending, so
-        nothing is lost (memory stays bounded by MAX_PENDING).
+        in flight. With counters=False an AP whose counters alone moved waits for a later
+        write (see `WifiState.take_dirty`). A write that fails puts its batch back in front of
+        what is pending, so nothing is lost (memory stays bounded by MAX_PENDING).
         """
         changes = self._settle()
         for agg in self.lan.take_dirty():
@@ -403,7 +404,7 @@ class Pipeline:
         for bssid in self.wifi.take_withdrawn():
             self._pending_aps.pop(bssid, None)
             self._withdrawn_aps.add(bssid)
-        for ap in self.wifi.take_dirty():
+        for ap in self.wifi.take_dirty(counters):
             if len(self._pending_aps) < MAX_PENDING or ap.bssid in self._pending_aps:
                 row = ap_row(ap)
                 now = tuple(int(row[i] or 0) for i in aps_table.COUNTER_IDX)
@@ -614,7 +615,7 @@ def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:
         ap.channels = list(json.loads(r["channels_seen"]))
         ap.channel_counts = {c: 10**6 for c in ap.channels}
         ap.confirmed = bool(ap.profiles) or ap.probe_responses > 0
-        ap.dirty = False
+        ap.dirty = ap.changed = False
         ap.written = tuple(int(r[c] or 0) for c in aps_table.COUNTERS)
         state.aps[ap.bssid] = ap
         if ap.ssid:

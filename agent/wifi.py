@@ -228,6 +228,7 @@ class ApAgg:
     wps_changed_at: float = 0.0
     flood: bool = False
     dirty: bool = True
+    changed: bool = True  # more than its counters changed since it was last written (or never)
     written: tuple[int, ...] = ()  # the counters the store already holds (Pipeline.flush)
 
     @property
@@ -349,6 +350,7 @@ class WifiState:
             if not d.malformed:
                 self._set_quick(ap, beacon, k)
             return _NOTHING  # nothing new: the common case, counters only
+        ap.changed = True
         if out is None:
             out = []
         changes: list[str] = []
@@ -683,11 +685,15 @@ class WifiState:
         out, self._withdrawn = self._withdrawn, []
         return out
 
-    def take_dirty(self) -> list[ApAgg]:
-        """APs to write: every real AP (confirmed or not), never a beacon flood's fakes."""
-        out = [a for a in self.aps.values() if a.dirty and not a.flood]
+    def take_dirty(self, counters: bool = True) -> list[ApAgg]:
+        """APs to write: every real AP (confirmed or not), never a beacon flood's fakes. With
+        COUNTERS False only those new or changed beyond their counters (an ingest's writes while
+        it reads: its last write has every AP's counters, so each AP is not rewritten at every
+        batch only because it beaconed)."""
+        out = [a for a in self.aps.values()
+               if a.dirty and not a.flood and (counters or a.changed)]
         for a in out:
-            a.dirty = False
+            a.dirty = a.changed = False
         return out
 
 

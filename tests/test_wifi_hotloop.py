@@ -127,7 +127,10 @@ def _run(tmp: Path, name: str, frames: list[tuple[float, int, bytes]], hot: bool
                     pipe.report.frames += 1
                     counted(ts, lt, data)
             pipe.tick(chunk[-1][0])  # the agent's clock: new BSSIDs judged
-            pipe.flush()
+            # the hot side writes as an ingest does (APs whose counters alone moved wait for
+            # the last write), the reference as the agent does (every AP it heard, each time)
+            pipe.flush(wait=not hot, counters=not hot)
+        pipe.flush()
         assert pipe.report.undecodable == 0
     finally:
         store.close()
