@@ -37,6 +37,7 @@ from agent.wifi import (
     WifiEventSeen,
     WifiSettings,
     WifiState,
+    count_frame,
     flood_judge_s,
     ssid_text,
     wps_json,
@@ -257,29 +258,11 @@ class Pipeline:
                     whole(ts, lt, data)
                     continue
                 quick += 1
-                # what count_frame does, written out: this runs for most frames
-                ap.dirty = True
-                if ts > ap.last_seen:
-                    ap.last_seen = ts
-                elif ts < ap.first_seen:
-                    ap.first_seen = ts
-                if beacon:
-                    ap.beacons += 1
-                else:
-                    ap.probe_responses += 1
-                if sig_o < 0:
-                    continue
-                sig = data[sig_o]
-                if sig > 127:
+                sig = data[sig_o] if sig_o >= 0 else None
+                if sig is not None and sig > 127:
                     sig -= 256
-                ap.rssi_n += 1
-                ap.rssi_sum += sig
-                ap.rssi_last = sig
-                if ap.rssi_min is None or sig < ap.rssi_min:
-                    ap.rssi_min = sig
-                if ap.rssi_max is None or sig > ap.rssi_max:
-                    ap.rssi_max = sig
-                if facility:
+                count_frame(ap, ts, beacon, sig)  # all that the whole path would do for it
+                if facility and sig is not None:
                     self._facility_signal(bssid, ts, sig)
         finally:
             report.frames += frames

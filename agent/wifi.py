@@ -220,9 +220,9 @@ class ApAgg:
     derived: list[Any] = field(default_factory=lambda: [None, None])
     current: Any = None
     fast: list[Any] = field(default_factory=lambda: [None, None])
-    # keys: per slot (beacon, probe response) the content last seen (BeaconSeen.content and
-    # the frequency); the hot loop of the pipeline counts a frame that repeats the quick one
-    # (the key of a content whose frames only count, not malformed) without this class.
+    # keys holds per slot (beacon, probe response) the content last seen (BeaconSeen.content
+    # and the frequency); quick_* is that key while its frames only count (not malformed), and
+    # the pipeline's hot loop counts a frame repeating it with count_frame, without this class.
     quick_beacon: tuple[bytes, bytes | None, int | None] | None = None
     quick_probe: tuple[bytes, bytes | None, int | None] | None = None
     wps_changed_at: float = 0.0
