@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +36,7 @@ _PCAP_MAGICS = {
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 MAX_RECORD = 256 * 1024
 _BLOCK = 1 << 18  # bytes read at a time from a pcap file
+BATCH = 2_000  # records per list from read_batches (a few hundred kB)
 
 
 # Timestamps outside 1970-01-01 .. 2100-01-01 are not from a real capture: a frame that
@@ -65,6 +67,7 @@ class ReadStats:
     truncated: str | None = None  # why reading stopped early, if it did
     skipped: int = 0  # frames left out (a timestamp outside 1970..2100)
     skip_reason: str | None = None  # the first such reason
+    linktypes: set[int] = field(default_factory=set)  # of the frames read (no CUT_SHORT)
 
 
 def read_frames(path: str | Path, stats: ReadStats | None = None) -> Iterator[Frame]:
@@ -80,6 +83,16 @@ def read_records(path: str | Path, stats: ReadStats | None = None
     A record cut short at the end of the file (common in real captures) stops the stream and is
     reported through `stats.truncated`; a file that is not a capture raises CaptureError.
     """
+    for batch in read_batches(path, stats):
+        yield from batch
+
+
+def read_batches(path: str | Path, stats: ReadStats | None = None, size: int = BATCH
+                 ) -> Iterator[list[tuple[float, int, bytes]]]:
+    """The records of `read_records`, SIZE at a time (the last list may be shorter): a pcap's
+    records are cut in a loop that yields once per list, not once per frame (the generator's
+    resumption cost as much as the cutting). `stats.linktypes` gathers the link types of the
+    frames read (without CUT_SHORT)."""
     stats = stats if stats is not None else ReadStats()
     p = Path(path)
     try:
@@ -89,15 +102,18 @@ def read_records(path: str | Path, stats: ReadStats | None = None
     with f:
         head = f.read(4)
         if head in _PCAP_MAGICS:
-            yield from _read_pcap(f, head, p, stats)
+            yield from _read_pcap(f, head, p, stats, size)
         elif head == _PCAPNG_SHB:
-            yield from _read_pcapng(f, p, stats)
+            records = _read_pcapng(f, p, stats)
+            while batch := list(islice(records, size)):
+                stats.linktypes.update(lt & LINKTYPE_MASK for _ts, lt, _d in batch)
+                yield batch
         else:
             raise CaptureError(f"{p}: not a pcap or pcapng capture (magic {head.hex() or 'empty'})")
 
 
-def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
-               ) -> Iterator[tuple[float, int, bytes]]:
+def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats, size: int
+               ) -> Iterator[list[tuple[float, int, bytes]]]:
     endian, unit = _PCAP_MAGICS[magic]
     rest = f.read(20)
     if len(rest) < 20:
@@ -111,21 +127,28 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
     buf, pos, have = b"", 0, 0
     lo, hi = TS_MIN, TS_MAX
     cut = linktype | CUT_SHORT
-    frames = stats.frames  # counted here, written back when the stream ends or is closed
-    try:
-        while True:
+    frames = stats.frames  # counted here, written back after each list
+    done = False
+    while not done:
+        batch: list[tuple[float, int, bytes]] = []
+        add = batch.append
+        left = size
+        while left:
             if have - pos < 16:
                 buf = buf[pos:] + read(_BLOCK)
                 pos, have = 0, len(buf)
                 if have == 0:
-                    return
+                    done = True
+                    break
                 if have < 16:
                     stats.truncated = f"record header cut short after frame {frames}"
-                    return
+                    done = True
+                    break
             sec, frac, incl, orig = unpack(buf, pos)
             if incl > MAX_RECORD:
                 stats.truncated = f"implausible record length {incl} after frame {frames}"
-                return
+                done = True
+                break
             start = pos + 16
             end = start + incl
             if end > have:
@@ -133,8 +156,8 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
                 start, end, pos, have = 16, 16 + incl, 0, len(buf)
                 if end > have:
                     stats.truncated = f"record cut short after frame {frames}"
-                    return
-            data = buf[start:end]
+                    done = True
+                    break
             pos = end
             ts = sec + frac * unit
             if not lo <= ts < hi:
@@ -142,9 +165,12 @@ def _read_pcap(f: BinaryIO, magic: bytes, p: Path, stats: ReadStats
                       "outside 1970..2100")
                 continue
             frames += 1
-            yield ts, cut if incl < orig else linktype, data
-    finally:
+            left -= 1
+            add((ts, cut if incl < orig else linktype, buf[start:end]))
         stats.frames = frames
+        if batch:
+            stats.linktypes.add(linktype)
+            yield batch
 
 
 def _skip(stats: ReadStats, why: str) -> None:

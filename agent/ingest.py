@@ -8,19 +8,11 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from itertools import islice
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
 from agent import survey as survey_mod
-from agent.capture import (
-    LINKTYPE_MASK,
-    SUPPORTED_LINKTYPES,
-    CaptureError,
-    ReadStats,
-    read_records,
-)
+from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_batches
 from agent.pipeline import Pipeline, RunReport, event_json
 from agent.retention import add_hold
 from agent.rules.wifi import is_own
@@ -71,16 +63,13 @@ def _ingest_files(
     lo = hi = None
     for path in files:
         stats = ReadStats()
-        linktypes: set[int] = set()
         error = None
         first_ts = ts = None
         try:
-            records = read_records(path, stats)
-            while chunk := list(islice(records, BATCH_FRAMES)):
+            for chunk in read_batches(path, stats, BATCH_FRAMES):
                 if first_ts is None:
                     first_ts = chunk[0][0]
                 ts = chunk[-1][0]
-                linktypes.update(map(itemgetter(1), chunk))
                 pipe.feed_records(chunk)
                 pipe.tick(ts)  # the capture's clock: new BSSIDs judged, floods ended
                 if (time.monotonic() - pipe.last_flush >= BATCH_SECONDS
@@ -93,7 +82,7 @@ def _ingest_files(
             if first_ts is not None and ts is not None:
                 lo = min(x for x in (lo, first_ts, ts) if x is not None)
                 hi = max(x for x in (hi, first_ts, ts) if x is not None)
-        linktypes = {lt & LINKTYPE_MASK for lt in linktypes}
+        linktypes = stats.linktypes
         unsupported = sorted(lt for lt in linktypes if lt not in SUPPORTED_LINKTYPES)
         files_out.append({
             "file": str(path),

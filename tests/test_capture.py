@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.capture import CaptureError, ReadStats, read_frames, write_pcap
+from agent.capture import CaptureError, ReadStats, read_batches, read_frames, write_pcap
 from tests.conftest import PCAPS, pcap, tshark_fields
 
 CAPTURES = sorted(p.name for p in PCAPS.glob("*") if p.suffix != ".md") if PCAPS.exists() else []
@@ -65,3 +65,32 @@ def test_absurd_record_length_stops_cleanly(tmp_path: Path) -> None:
     stats = ReadStats()
     assert list(read_frames(p, stats)) == []
     assert stats.truncated and "implausible" in stats.truncated
+
+
+@pytest.mark.parametrize("size", [1, 7, 2189, 5000])
+def test_batches_of_any_size_give_the_same_records(size: int) -> None:
+    """read_batches cuts a pcap in lists; whatever the list size, the records, the count and
+    the reason reading stopped are those of a frame-by-frame read (the truncated capture has
+    2,189 frames: one list ends exactly there for size 2189, the last list is short for 7)."""
+    path = pcap("wifite2_handshake_has_1234.cap")
+    one = ReadStats()
+    ref = [b for batch in read_batches(path, one, 1) for b in batch]
+    stats = ReadStats()
+    batches = list(read_batches(path, stats, size))
+    assert [r for b in batches for r in b] == ref
+    assert all(len(b) == size for b in batches[:-1]) and 0 < len(batches[-1]) <= size
+    assert len(ref) == stats.frames == one.frames == 2189
+    assert stats.truncated == one.truncated and stats.truncated
+    assert stats.linktypes == {105}
+
+
+def test_batches_skip_impossible_times_and_name_link_types(tmp_path: Path) -> None:
+    p = tmp_path / "t.pcap"
+    write_pcap(p, 105, [(1.0, b"a" * 30), (4_200_000_000.0, b"b" * 30), (2.0, b"c" * 30)])
+    stats = ReadStats()
+    assert [[(ts, d[:1]) for ts, _lt, d in b] for b in read_batches(p, stats, 2)] == [
+        [(1.0, b"a"), (2.0, b"c")]]
+    assert (stats.frames, stats.skipped, stats.linktypes) == (2, 1, {105})
+    ng = ReadStats()  # a pcapng file: the same lists, its interface's link type
+    assert sum(map(len, read_batches(pcap("ppa_3e80211_wepauth.pcapng"), ng, 3))) == ng.frames
+    assert ng.frames == 8 and ng.linktypes == {127}
