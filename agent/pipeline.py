@@ -29,7 +29,8 @@ from agent.oui import OuiDb, default_db
 from agent.parsers.arp import parse_arp_payload
 from agent.parsers.dot11 import BeaconSeen, WpsInfo, parse_mgmt
 from agent.parsers.link import ETH_ARP, dot11_data_payload, ethernet_payload
-from agent.parsers.radio import FLAG_FCS, RADIOTAP_LAYOUTS, parse_radiotap, split_radio
+from agent.parsers.radio import _HOT as _HOT_LAYOUTS
+from agent.parsers.radio import FLAG_FCS, hot_layout, parse_radiotap, split_radio
 from agent.rules import FacilitySsid, RuleSet, RuleView, default_rules
 from agent.survey import SurveyAcc
 from agent.wifi import (
@@ -198,54 +199,54 @@ class Pipeline:
         its TIM aside) is only counted, here, without building the frame's objects: the bytes
         from the beacon interval on are compared with the AP's quick content (see
         `WifiState._set_quick`). Anything else, or anything that differs, takes the whole
-        path."""
-        layouts = RADIOTAP_LAYOUTS
-        aps = self.wifi.aps
+        path. Every line here runs for most frames: keep it short."""
+        layouts = _HOT_LAYOUTS
+        radiotap = LINKTYPE_RADIOTAP
+        by_raw = self.wifi.by_raw
         hold = self.wifi.s.flood_hold_s
         report = self.report
         facility = self._facility_names
         whole = self._dispatch
         frames = quick = 0
-        lay: tuple[int, int, int, int, int, int] | None
-        llay: tuple[int, int, int, int, int, int] | None = None
-        lkey = b""  # the last radiotap layout seen, and its key: a capture repeats a few
+        lay: tuple[int, int, int, int] | None = None
+        lkey = b"-"  # the first 8 bytes of the last radiotap frame: a capture repeats a few
         try:
             for frames, (ts, lt, data) in enumerate(it, 1):  # noqa: B007 - read in finally
+                if lt != radiotap:
+                    whole(ts, lt, data)
+                    continue
+                if not data.startswith(lkey):
+                    lkey = data[:8]
+                    lay = layouts.get(lkey) or hot_layout(data)
+                if lay is None:
+                    lkey = b"-"  # looked up again next time (this frame may be cut short)
+                    whole(ts, lt, data)
+                    continue
+                hlen, flags_o, chan_o, sig_o = lay
                 n = len(data)
-                if lt != LINKTYPE_RADIOTAP or n < 8 or data[7] & 0x80:
+                fc0 = data[hlen] if n >= hlen + 40 else -1
+                if fc0 == 0x80:
+                    beacon = True
+                elif fc0 == 0x50:
+                    beacon = False
+                else:
+                    if fc0 & 0x0F == 0x08 and data[hlen + 1] & 0x40:
+                        continue  # a protected data frame: encrypted, nothing to read
                     whole(ts, lt, data)
                     continue
-                if llay is not None and data.startswith(lkey, 2):
-                    lay = llay
-                else:  # known layouts only: the whole path adds them
-                    lkey = data[2:8]
-                    lay = llay = layouts.get(lkey)
-                hlen = data[2] | (data[3] << 8)
-                if lay is None or n < hlen + 40:
-                    whole(ts, lt, data)
-                    continue
-                fc0 = data[hlen]
-                if fc0 & 0x0F == 0x08 and data[hlen + 1] & 0x40:
-                    continue  # a protected data frame: encrypted, nothing to read
-                if fc0 != 0x80 and fc0 != 0x50:  # beacon, probe response
-                    whole(ts, lt, data)
-                    continue
-                bssid = data[hlen + 16:hlen + 22].hex(":")
-                ap = aps.get(bssid)
+                ap = by_raw.get(data[hlen + 16:hlen + 22])
                 if ap is None:
                     whole(ts, lt, data)
                     continue
-                beacon = fc0 == 0x80
                 q = ap.quick_beacon if beacon else ap.quick_probe
                 if q is None or (ap.flood and ts - ap.first_seen >= hold):
                     whole(ts, lt, data)
                     continue
-                flags_o, chan_o, sig_o = lay[1], lay[3], lay[4]
                 end = n - 4 if flags_o >= 0 and data[flags_o] & FLAG_FCS else n
-                freq = (data[chan_o] | (data[chan_o + 1] << 8)) or None if chan_o >= 0 else None
                 start = hlen + (36 if data[hlen + 1] & 0x80 else 32)
-                pre, suf = q[0], q[1]
-                if q[2] != freq or not data.startswith(pre, start):
+                pre, suf, freq = q
+                if (freq != ((data[chan_o] | (data[chan_o + 1] << 8)) or None if chan_o >= 0
+                             else None) or not data.startswith(pre, start)):
                     whole(ts, lt, data)
                     continue
                 p = start + len(pre)
@@ -263,7 +264,7 @@ class Pipeline:
                     sig -= 256
                 count_frame(ap, ts, beacon, sig)  # all that the whole path would do for it
                 if facility and sig is not None:
-                    self._facility_signal(bssid, ts, sig)
+                    self._facility_signal(ap.bssid, ts, sig)
         finally:
             report.frames += frames
             report.wifi_frames += quick
@@ -600,6 +601,6 @@ def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:
         ap.confirmed = bool(ap.profiles) or ap.probe_responses > 0
         ap.dirty = ap.changed = False
         ap.written = tuple(int(r[c] or 0) for c in aps_table.COUNTERS)
-        state.aps[ap.bssid] = ap
+        state.put(ap)
         if ap.ssid:
             state.by_ssid.setdefault(ap.ssid, set()).add(ap.bssid)

@@ -296,6 +296,7 @@ class WifiState:
         self.s = settings
         self.vendor_of = vendor_of
         self.aps: dict[str, ApAgg] = {}
+        self.by_raw: dict[bytes, ApAgg] = {}  # the same APs by their six address bytes (put)
         self.by_ssid: dict[bytes, set[str]] = {}
         self.secured: dict[bytes, set[str]] = {}
         self._deauth: dict[str, _Flood] = {}
@@ -314,6 +315,11 @@ class WifiState:
         self.deauth_frames = 0
         self.impossible_frames = 0
 
+    def put(self, ap: ApAgg) -> None:
+        """A new AP in the table (and in `by_raw`, the hot loop's index by address bytes)."""
+        self.aps[ap.bssid] = ap
+        self.by_raw[bssid_bytes(ap.bssid)] = ap
+
     # -- beacons and probe responses --------------------------------------------------------
     def observe_beacon(self, b: BeaconSeen) -> list[WifiEventSeen]:
         ap = self.aps.get(b.bssid)
@@ -326,7 +332,7 @@ class WifiState:
             if len(self.aps) >= self.s.max_aps:
                 self._evict()
             ap = ApAgg(b.bssid, b.ts, b.ts, self.vendor_of(b.bssid), is_randomized(b.bssid))
-            self.aps[b.bssid] = ap
+            self.put(ap)
             self._note_new(b.ts, b.bssid, ap, out)
         ts = b.ts
         beacon = b.subtype == SUBTYPE_BEACON
@@ -672,6 +678,7 @@ class WifiState:
             if a.dirty and a.confirmed:
                 continue
             del self.aps[a.bssid]
+            self.by_raw.pop(bssid_bytes(a.bssid), None)
             members = self.by_ssid.get(a.ssid)
             if members is not None:
                 members.discard(a.bssid)
@@ -695,6 +702,11 @@ class WifiState:
         for a in out:
             a.dirty = a.changed = False
         return out
+
+
+def bssid_bytes(bssid: str) -> bytes:
+    """The six bytes of a BSSID written aa:bb:cc:dd:ee:ff (as a frame carries them)."""
+    return bytes.fromhex(bssid.replace(":", ""))
 
 
 def ssid_text(raw: bytes) -> str:

@@ -80,8 +80,6 @@ def _s8(b: int) -> int:
 
 
 _LAYOUTS: dict[bytes, tuple[int, int, int, int, int, int] | None] = {}
-# read by the pipeline's hot loop: (header length, presence bitmap) -> offsets, or None
-RADIOTAP_LAYOUTS = _LAYOUTS
 
 
 def _layout(data: bytes, hlen: int) -> tuple[int, int, int, int, int, int] | None:
@@ -139,6 +137,32 @@ def radiotap_layout(data: bytes) -> tuple[int, int, int, int, int, int] | None:
         if len(_LAYOUTS) < 256:
             _LAYOUTS[key] = lay
         return lay
+
+
+_HOT: dict[bytes, tuple[int, int, int, int] | None] = {}
+
+
+def hot_layout(data: bytes) -> tuple[int, int, int, int] | None:
+    """For the pipeline's hot loop: (header length, flags, channel and signal offsets, -1
+    where absent) of a radiotap header whose first eight bytes (version 0, pad, length, one
+    presence bitmap) decide them all, looked up by those bytes; None for anything else (another
+    version, extended bitmaps, a header that cannot hold its fields or is cut short), which
+    then takes the whole path (`parse_radiotap`)."""
+    key = data[:8]
+    try:
+        return _HOT[key]
+    except KeyError:
+        pass
+    if len(key) < 8 or (data[2] | (data[3] << 8)) > len(data):
+        return None  # this frame is short, not the layout: not remembered
+    lay = None
+    if key[0] == 0 and not key[7] & 0x80:
+        full = radiotap_layout(data)
+        if full is not None:
+            lay = (data[2] | (data[3] << 8), full[1], full[3], full[4])
+    if len(_HOT) < 256:
+        _HOT[key] = lay
+    return lay
 
 
 def parse_radiotap(data: bytes, fcs_kept: bool = True) -> tuple[RadioInfo, bytes] | None:
