@@ -8,6 +8,7 @@ on malformed input: a truncated element ends the walk and the frame keeps what w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from agent.parsers.radio import RadioInfo, band_of, channel_of, freq_of
@@ -156,8 +157,10 @@ def _suite_list(body: bytes, i: int, oui: bytes, out: list[int]) -> int:
     return i
 
 
+@functools.lru_cache(maxsize=256)
 def _suites(body: bytes, oui: bytes) -> CipherSuites | None:
-    """RSN element body (after version) or WPA1 body (after OUI/type/version)."""
+    """RSN element body (after version) or WPA1 body (after OUI/type/version). Memoised: a
+    site's APs carry a handful of distinct RSN elements (the result is immutable)."""
     n = len(body)
     group = None
     pairwise: list[int] = []
@@ -178,7 +181,8 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", errors="replace").replace("\x00", "")
 
 
-def _wps(body: bytes) -> WpsInfo:
+@functools.lru_cache(maxsize=256)
+def _wps(body: bytes) -> WpsInfo:  # memoised like _suites (APs of one model repeat theirs)
     vals: dict[int, bytes] = {}
     i, n = 0, len(body)
     while i + 4 <= n:
