@@ -64,9 +64,11 @@ _DEAUTH_SWEEP_S = 10.0  # ended deauthentication floods are forgotten this often
 _NOTHING: list[Any] = []  # returned, never mutated: the pipeline only iterates events
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Derived:
-    """What one distinct beacon content says, computed once."""
+    """What one distinct beacon content says, computed once; read-only once made (not frozen:
+    a frozen dataclass's __init__ costs about 90 ns a field, and one is made for every new
+    content of every AP; unhashable, so it cannot become a key by mistake)."""
 
     malformed: bool
     hidden: bool

@@ -60,8 +60,12 @@ class WpsInfo:
     password_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Elements:
+    """The decoded elements of one element block; read-only once made and shared between the
+    frames that carry the same block (not frozen for the cost of its __init__: see
+    `agent.wifi.Derived`)."""
+
     ssid: bytes | None = None
     ds_channel: int | None = None
     ht_primary: int | None = None
