@@ -15,7 +15,7 @@ from agent import survey as survey_mod
 from agent.capture import SUPPORTED_LINKTYPES, CaptureError, ReadStats, read_batches
 from agent.pipeline import Pipeline, RunReport, event_json
 from agent.retention import add_hold
-from agent.rules.wifi import is_own
+from agent.rules.wifi import is_own_ap
 from agent.survey import SurveyAcc
 from agent.wifi_json import ap_to_json
 from appliance.config import Config
@@ -164,7 +164,7 @@ def build_report(
         for bssid in keep:
             ap = pipe.wifi.aps[bssid]
             doc = ap_to_json(ap)
-            doc["facility"] = is_own(facility, pipe.wifi.snapshot(ap))
+            doc["facility"] = is_own_ap(facility, ap.bssid, doc["ssid"], ap.hidden)
             yield doc
 
     aps = LazyList(len(keep), ap_docs)

@@ -260,10 +260,10 @@ def count_frame(ap: ApAgg, ts: float, beacon: bool, sig: int | None) -> None:
     """One more frame of AP: what every beacon and probe response changes (and all that a
     repeated one changes: see `WifiState._set_quick`)."""
     ap.dirty = True
-    if ts < ap.first_seen:
-        ap.first_seen = ts
-    if ts > ap.last_seen:
+    if ts > ap.last_seen:  # first_seen <= last_seen: a later frame is not an earlier one
         ap.last_seen = ts
+    elif ts < ap.first_seen:
+        ap.first_seen = ts
     if beacon:
         ap.beacons += 1
     else:
@@ -272,9 +272,10 @@ def count_frame(ap: ApAgg, ts: float, beacon: bool, sig: int | None) -> None:
         ap.rssi_n += 1
         ap.rssi_sum += sig
         ap.rssi_last = sig
-        if ap.rssi_min is None or sig < ap.rssi_min:
+        lo, hi = ap.rssi_min, ap.rssi_max
+        if lo is None or sig < lo:
             ap.rssi_min = sig
-        if ap.rssi_max is None or sig > ap.rssi_max:
+        if hi is None or sig > hi:
             ap.rssi_max = sig
 
 

@@ -129,8 +129,8 @@ class BeaconSeen:
         return f"BeaconSeen(ts={self.ts}, subtype={self.subtype}, bssid={self.bssid!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class DeauthSeen:
+@dataclass(slots=True)
+class DeauthSeen:  # read-only once made; one per deauthentication (see Elements: not frozen)
     ts: float
     subtype: int
     source: str

@@ -24,15 +24,25 @@ _WEAK = ("OPEN", "WEP")
 
 
 def facility_ssid(view: RuleView, ap: ApSnapshot) -> FacilitySsid | None:
+    return _facility_ssid(view, ap.bssid, ap.ssid, ap.hidden)
+
+
+def _facility_ssid(view: RuleView, bssid: str, ssid: str, hidden: bool) -> FacilitySsid | None:
     for fs in view.ssids:
-        if ap.ssid == fs.name or (ap.hidden and ap.bssid in fs.bssids):
+        if ssid == fs.name or (hidden and bssid in fs.bssids):
             return fs
     return None
 
 
 def is_own(view: RuleView, ap: ApSnapshot) -> bool:
-    fs = facility_ssid(view, ap)
-    return fs is not None and (not fs.bssids or ap.bssid in fs.bssids)
+    return is_own_ap(view, ap.bssid, ap.ssid, ap.hidden)
+
+
+def is_own_ap(view: RuleView, bssid: str, ssid: str, hidden: bool) -> bool:
+    """An AP of the facility: a configured SSID (or, hidden, a configured BSSID), from an
+    allowed BSSID when the SSID has an allow-list. SSID is the text of `ssid_text`."""
+    fs = _facility_ssid(view, bssid, ssid, hidden)
+    return fs is not None and (not fs.bssids or bssid in fs.bssids)
 
 
 def _ap_evidence(ap: ApSnapshot) -> dict[str, Any]:
