@@ -20,6 +20,7 @@ import pytest
 from agent.capture import write_pcap
 from appliance.schema import MIGRATIONS
 from appliance.store import Store, migrate
+from appliance.store import aps as aps_table
 from appliance.store import search as fts
 from tests import arpgen
 from tests import wifigen as g
@@ -388,3 +389,49 @@ def test_documented_sqlite_utils_commands_run_on_a_copy(filled: dict[str, Any],
     joined = "\n".join(outputs)
     assert "findings_fts" in joined and "OfficeGuest" in joined and TWIN in joined
     assert any(o.startswith("id,") or o.startswith("rule,") for o in outputs)  # --csv
+
+
+def _ap(bssid: str, ssid: str, vendor: str | None, beacons: int) -> tuple[Any, ...]:
+    row: dict[str, Any] = dict.fromkeys(aps_table.COLUMNS)
+    row.update(bssid=bssid, ssid=ssid, ssid_hex=ssid.encode().hex(), hidden=0,
+               security="WPA2", pmf="none", privacy=1, vendor=vendor, randomized=0,
+               akm="[2]", pairwise="[4]", phy="[]", profiles="[]", channels_seen="[]",
+               rssi_sum=0, rssi_n=0, beacons=beacons, probe_responses=0, malformed_frames=0,
+               first_seen=1.0, last_seen=2.0)
+    return tuple(row[c] for c in aps_table.COLUMNS)
+
+
+def test_ap_writes_in_one_statement_keep_the_index(tmp_path: Path) -> None:
+    """`aps.upsert` writes a batch with one INSERT ... SELECT (the index's triggers inside one
+    statement): new APs are found, a renamed AP by its new name only, counters add up, rows
+    keep the batch's order, and FTS5's own check finds the index consistent."""
+    store = Store(tmp_path / "og.db")
+    try:
+        first = [_ap(f"02:00:5e:00:54:{i:02x}", f"Cafe-{i:03d}", "Acme", 10)
+                 for i in range(300)]
+        store.write(lambda c: aps_table.upsert(c, first))
+        again = [_ap("02:00:5e:00:54:07", "Lobby-7", "Acme", 5),  # renamed
+                 _ap("02:00:5e:00:54:08", "Cafe-008", "Other Co", 5),  # another vendor
+                 _ap("02:00:5e:00:54:09", "Cafe-009", "Acme", 5),  # counters only
+                 _ap("02:00:5e:00:55:01", "New-1", None, 1)]
+        store.write(lambda c: aps_table.upsert(c, again))
+
+        def find(q: str) -> list[str]:
+            return [h.id for h in store.read_with(lambda c: fts.search(c, q))
+                    if h.kind == fts.HitKind.ACCESS_POINT]
+
+        assert find("Lobby-7") == ["02:00:5e:00:54:07"] and find("Cafe-007") == []
+        assert "02:00:5e:00:54:08" in find("Other Co")
+        assert find("New-1") == ["02:00:5e:00:55:01"]
+        assert find("00:54:2a") == ["02:00:5e:00:54:2a"]  # part of a MAC
+        rows = store.read_with(lambda c: c.execute(
+            "SELECT bssid, beacons FROM access_points ORDER BY rowid").fetchall())
+        assert [b for b, _n in rows] == [r[0] for r in first] + ["02:00:5e:00:55:01"]
+        counts = dict(rows)
+        assert counts["02:00:5e:00:54:09"] == 15 and counts["02:00:5e:00:54:0a"] == 10
+        store.write(lambda c: c.execute(
+            "INSERT INTO access_points_fts (access_points_fts) VALUES ('integrity-check')"))
+        assert store.write(lambda c: c.execute(  # the staging table is left empty
+            "SELECT count(*) FROM temp._ap_rows").fetchone()[0]) == 0
+    finally:
+        store.close()
