@@ -402,33 +402,39 @@ def _ap(bssid: str, ssid: str, vendor: str | None, beacons: int) -> tuple[Any, .
 
 
 def test_ap_writes_in_one_statement_keep_the_index(tmp_path: Path) -> None:
-    """`aps.upsert` writes a batch with one INSERT ... SELECT (the index's triggers inside one
-    statement): new APs are found, a renamed AP by its new name only, counters add up, rows
-    keep the batch's order, and FTS5's own check finds the index consistent."""
+    """`aps.upsert` writes a batch with INSERT ... SELECT (the index's triggers inside one
+    statement per STAGE_ROWS rows): new APs are found, a renamed AP by its new name only,
+    counters add up, rows keep the batch's order, and FTS5's own check finds the index
+    consistent."""
+    n = aps_table.STAGE_ROWS * 2 + 100  # three statements
+
+    def mac(i: int) -> str:
+        return f"02:00:5e:00:{i >> 8:02x}:{i & 0xFF:02x}"
+
     store = Store(tmp_path / "og.db")
     try:
-        first = [_ap(f"02:00:5e:00:54:{i:02x}", f"Cafe-{i:03d}", "Acme", 10)
-                 for i in range(300)]
+        first = [_ap(mac(i), f"Cafe-{i:04d}", "Acme", 10) for i in range(n)]
         store.write(lambda c: aps_table.upsert(c, first))
-        again = [_ap("02:00:5e:00:54:07", "Lobby-7", "Acme", 5),  # renamed
-                 _ap("02:00:5e:00:54:08", "Cafe-008", "Other Co", 5),  # another vendor
-                 _ap("02:00:5e:00:54:09", "Cafe-009", "Acme", 5),  # counters only
+        again = [_ap(mac(7), "Lobby-7", "Acme", 5),  # renamed
+                 _ap(mac(8), "Cafe-0008", "Other Co", 5),  # another vendor
+                 _ap(mac(9), "Cafe-0009", "Acme", 5),  # counters only
                  _ap("02:00:5e:00:55:01", "New-1", None, 1)]
         store.write(lambda c: aps_table.upsert(c, again))
 
         def find(q: str) -> list[str]:
-            return [h.id for h in store.read_with(lambda c: fts.search(c, q))
+            return [h.id for h in store.read_with(lambda c: fts.search(c, q, limit=500))
                     if h.kind == fts.HitKind.ACCESS_POINT]
 
-        assert find("Lobby-7") == ["02:00:5e:00:54:07"] and find("Cafe-007") == []
-        assert "02:00:5e:00:54:08" in find("Other Co")
+        assert find("Lobby-7") == [mac(7)] and find("Cafe-0007") == []
+        assert mac(8) in find("Other Co")
         assert find("New-1") == ["02:00:5e:00:55:01"]
-        assert find("00:54:2a") == ["02:00:5e:00:54:2a"]  # part of a MAC
+        assert find(f"Cafe-{n - 1:04d}") == [mac(n - 1)]  # from the last statement
+        assert find("00:02:2a") == [mac(0x22A)]  # part of a MAC
         rows = store.read_with(lambda c: c.execute(
             "SELECT bssid, beacons FROM access_points ORDER BY rowid").fetchall())
         assert [b for b, _n in rows] == [r[0] for r in first] + ["02:00:5e:00:55:01"]
         counts = dict(rows)
-        assert counts["02:00:5e:00:54:09"] == 15 and counts["02:00:5e:00:54:0a"] == 10
+        assert counts[mac(9)] == 15 and counts[mac(10)] == 10
         store.write(lambda c: c.execute(
             "INSERT INTO access_points_fts (access_points_fts) VALUES ('integrity-check')"))
         assert store.write(lambda c: c.execute(  # the staging table is left empty

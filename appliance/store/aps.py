@@ -31,6 +31,7 @@ _MERGE = {c: f"{c} = {c} + excluded.{c}" for c in COUNTERS} | {
                 "COALESCE(excluded.rssi_max, rssi_max))",
     "first_seen": "first_seen = MIN(first_seen, excluded.first_seen)",
     "last_seen": "last_seen = MAX(last_seen, excluded.last_seen)"}
+STAGE_ROWS = 500  # rows per statement: the staging table (in memory) stays small
 _STAGE = f"CREATE TEMP TABLE IF NOT EXISTS _ap_rows ({', '.join(COLUMNS)})"
 _STAGE_ROW = f"INSERT INTO temp._ap_rows VALUES ({', '.join('?' for _ in COLUMNS)})"  # noqa: S608
 _UPSERT = (
@@ -49,7 +50,8 @@ def upsert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     cost 0.2 s, and as one INSERT ... SELECT 0.03 s (bench_wifi's ingest: its last write)."""
     if rows:
         conn.execute(_STAGE)
-        conn.executemany(_STAGE_ROW, rows)
+    for i in range(0, len(rows), STAGE_ROWS):
+        conn.executemany(_STAGE_ROW, rows[i:i + STAGE_ROWS])
         conn.execute(_UPSERT)
         conn.execute("DELETE FROM temp._ap_rows")
 
