@@ -512,9 +512,7 @@ def _write_events(conn: sqlite3.Connection, events: list[ev.LanEventSeen | WifiE
         row = [kind, sensor, ts, ts, 1, subject, detail]
         merged[key] = row
         rows.append(row)
-    for kind, sensor, ts, last_ts, count, subject, detail in rows:
-        observations.merge_event(conn, kind, sensor, ts, last_ts, count, subject, detail,
-                                 EVENT_MERGE_S)
+    observations.merge_events(conn, rows, EVENT_MERGE_S)
 
 
 def _ap_delta(row: tuple[Any, ...], now: tuple[int, ...], before: tuple[int, ...]
