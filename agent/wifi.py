@@ -23,6 +23,7 @@ for `flood_hold_s`: real APs outlive a flood's fakes.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import deque
 from collections.abc import Callable
@@ -319,9 +320,12 @@ class WifiState:
         self.impossible_frames = 0
 
     def put(self, ap: ApAgg) -> None:
-        """A new AP in the table (and in `by_raw`, the hot loop's index by address bytes)."""
+        """A new AP in the table (and in `by_raw`, the hot loop's index by address bytes; an
+        address that is not six hex bytes, from a damaged store, is left out of it: its frames
+        take the whole path)."""
         self.aps[ap.bssid] = ap
-        self.by_raw[bssid_bytes(ap.bssid)] = ap
+        with contextlib.suppress(ValueError):
+            self.by_raw[bssid_bytes(ap.bssid)] = ap
 
     # -- beacons and probe responses --------------------------------------------------------
     def observe_beacon(self, b: BeaconSeen) -> list[WifiEventSeen]:
@@ -681,7 +685,8 @@ class WifiState:
             if a.dirty and a.confirmed:
                 continue
             del self.aps[a.bssid]
-            self.by_raw.pop(bssid_bytes(a.bssid), None)
+            with contextlib.suppress(ValueError):
+                self.by_raw.pop(bssid_bytes(a.bssid), None)
             members = self.by_ssid.get(a.ssid)
             if members is not None:
                 members.discard(a.bssid)

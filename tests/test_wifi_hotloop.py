@@ -215,3 +215,25 @@ def test_hot_loop_after_eviction(tmp_path: Path) -> None:
     assert hot["events"] == ref["events"]
     # APs were evicted and heard again (more APs written than the table holds)
     assert len(ref["aps"]) > 10, len(ref["aps"])
+
+
+def test_a_damaged_address_in_the_store_takes_the_whole_path(tmp_path: Path) -> None:
+    """An AP row whose address is not six hex bytes (a damaged or foreign database) is restored
+    without the hot loop's index: the agent starts, and frames are still counted."""
+    cfg = Config.model_validate({"storage": {"data_dir": str(tmp_path / "d")}})
+    store = Store(tmp_path / "og.db")
+    try:
+        pipe = Pipeline(cfg, store)
+        frames = stream()[:400]
+        pipe.feed_records(frames)
+        pipe.flush()
+        store.write(lambda c: c.execute(
+            "UPDATE access_points SET bssid = 'not-a-mac' WHERE bssid = ?",
+            ("02:00:5e:00:53:01",)))
+        again = Pipeline(cfg, store)
+        again.restore()  # must not raise
+        assert "not-a-mac" in again.wifi.aps
+        again.feed_records(frames)
+        assert again.report.frames == 400 and again.report.undecodable == 0
+    finally:
+        store.close()
