@@ -91,8 +91,11 @@ def read_batches(path: str | Path, stats: ReadStats | None = None, size: int = B
                  ) -> Iterator[list[tuple[float, int, bytes]]]:
     """The records of `read_records`, SIZE at a time (the last list may be shorter): a pcap's
     records are cut in a loop that yields once per list, not once per frame (the generator's
-    resumption cost as much as the cutting). `stats.linktypes` gathers the link types of the
-    frames read (without CUT_SHORT)."""
+    resumption cost as much as the cutting). `stats.frames` counts the records of the lists
+    handed out; `stats.linktypes` gathers the link types of the frames read (without
+    CUT_SHORT)."""
+    if size < 1:
+        raise ValueError(f"read_batches: size must be at least 1, not {size}")
     stats = stats if stats is not None else ReadStats()
     p = Path(path)
     try:

@@ -569,8 +569,9 @@ def _frames_of(ap: ApAgg) -> int:
 def restore_aps(state: WifiState, rows: list[dict[str, Any]]) -> None:
     """Rebuild the in-memory AP table from the store (restarts, repeated ingests)."""
     for r in rows:
-        ap = ApAgg(r["bssid"], r["first_seen"], r["last_seen"], r["vendor"],
-                   bool(r["randomized"]))
+        # first_seen <= last_seen, as count_frame relies on (a damaged row may say otherwise)
+        ap = ApAgg(r["bssid"], min(r["first_seen"], r["last_seen"]), r["last_seen"],
+                   r["vendor"], bool(r["randomized"]))
         ap.ssid = bytes.fromhex(r["ssid_hex"])
         ap.hidden = bool(r["hidden"])
         ap.beacon_hidden = ap.hidden and bool(ap.ssid)

@@ -94,3 +94,8 @@ def test_batches_skip_impossible_times_and_name_link_types(tmp_path: Path) -> No
     ng = ReadStats()  # a pcapng file: the same lists, its interface's link type
     assert sum(map(len, read_batches(pcap("ppa_3e80211_wepauth.pcapng"), ng, 3))) == ng.frames
     assert ng.frames == 8 and ng.linktypes == {127}
+
+
+def test_batches_of_no_size_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        next(read_batches(pcap("wifite2_handshake_has_1234.cap"), size=0))

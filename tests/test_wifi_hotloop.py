@@ -219,7 +219,8 @@ def test_hot_loop_after_eviction(tmp_path: Path) -> None:
 
 def test_a_damaged_address_in_the_store_takes_the_whole_path(tmp_path: Path) -> None:
     """An AP row whose address is not six hex bytes (a damaged or foreign database) is restored
-    without the hot loop's index: the agent starts, and frames are still counted."""
+    without the hot loop's index: the agent starts, and frames are still counted; a row whose
+    first sighting is after its last is restored with both in order."""
     cfg = Config.model_validate({"storage": {"data_dir": str(tmp_path / "d")}})
     store = Store(tmp_path / "og.db")
     try:
@@ -230,10 +231,15 @@ def test_a_damaged_address_in_the_store_takes_the_whole_path(tmp_path: Path) -> 
         store.write(lambda c: c.execute(
             "UPDATE access_points SET bssid = 'not-a-mac' WHERE bssid = ?",
             ("02:00:5e:00:53:01",)))
+        store.write(lambda c: c.execute(  # and one whose first sighting is after its last
+            "UPDATE access_points SET first_seen = last_seen + 1000 WHERE bssid = ?",
+            ("02:00:5e:00:53:02",)))
         again = Pipeline(cfg, store)
         again.restore()  # must not raise
         assert "not-a-mac" in again.wifi.aps
-        again.feed_records(frames)
+        again.feed_records(stream()[400:800])  # later frames
         assert again.report.frames == 400 and again.report.undecodable == 0
+        fixed = again.wifi.aps["02:00:5e:00:53:02"]
+        assert fixed.first_seen <= fixed.last_seen
     finally:
         store.close()
