@@ -94,15 +94,10 @@ class OuiDb:
 
     @classmethod
     def load_manuf(cls, path: Path) -> OuiDb:
-        """Wireshark's manuf: one line per block, `prefix[/bits] <tab> short <tab> long name`.
-        Read in one pass with the blocks appended straight to the tables (every process that
-        watches frames loads its 50,000 lines at start)."""
+        """Wireshark's manuf: one line per block, `prefix[/bits] <tab> short <tab> long name`;
+        a line it cannot read is skipped."""
         db = cls()
-        tables: dict[int, tuple[array[int], array[int]]] = {
-            b: (array("Q"), array("I")) for b in (24, 28, 36)}
-        names, index = db._names, db._index
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for line in text.splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if not line or line[0] == "#":
                 continue
             parts = line.split("\t")
@@ -112,21 +107,14 @@ class OuiDb:
             hexstr = addr.replace(":", "").replace("-", "").replace(".", "")
             width = len(hexstr) * 4
             bits = int(mask) if mask.isdigit() else width
-            table = tables.get(bits)
-            if table is None or width < bits:
+            if bits not in (24, 28, 36) or width < bits:
                 continue
             try:
                 value = int(hexstr, 16) >> (width - bits)
             except ValueError:
                 continue
-            name = (parts[2] if len(parts) > 2 and parts[2].strip() else parts[1]).strip()
-            i = index.get(name)
-            if i is None:
-                i = index[name] = len(names)
-                names.append(name)
-            table[0].append(value)
-            table[1].append(i)
-        db._pending = {b: t for b, t in tables.items() if len(t[0])}
+            name = parts[2] if len(parts) > 2 and parts[2].strip() else parts[1]
+            db.add(value, bits, name.strip())
         db.source = str(path)
         return db.finish()
 

@@ -29,8 +29,13 @@ from agent.oui import OuiDb, default_db
 from agent.parsers.arp import parse_arp_payload
 from agent.parsers.dot11 import BeaconSeen, WpsInfo, parse_mgmt
 from agent.parsers.link import ETH_ARP, dot11_data_payload, ethernet_payload
-from agent.parsers.radio import _HOT as _HOT_LAYOUTS
-from agent.parsers.radio import FLAG_FCS, hot_layout, parse_radiotap, split_radio
+from agent.parsers.radio import (
+    FLAG_FCS,
+    HOT_LAYOUTS,
+    hot_layout,
+    parse_radiotap,
+    split_radio,
+)
 from agent.rules import FacilitySsid, RuleSet, RuleView, default_rules
 from agent.survey import SurveyAcc
 from agent.wifi import (
@@ -200,7 +205,7 @@ class Pipeline:
         from the beacon interval on are compared with the AP's quick content (see
         `WifiState._set_quick`). Anything else, or anything that differs, takes the whole
         path. Every line here runs for most frames: keep it short."""
-        layouts = _HOT_LAYOUTS
+        layouts = HOT_LAYOUTS
         radiotap = LINKTYPE_RADIOTAP
         by_raw = self.wifi.by_raw
         hold = self.wifi.s.flood_hold_s

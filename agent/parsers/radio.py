@@ -139,7 +139,8 @@ def radiotap_layout(data: bytes) -> tuple[int, int, int, int, int, int] | None:
         return lay
 
 
-_HOT: dict[bytes, tuple[int, int, int, int] | None] = {}
+# the hot loop's layouts by a radiotap header's first eight bytes (filled by hot_layout)
+HOT_LAYOUTS: dict[bytes, tuple[int, int, int, int] | None] = {}
 
 
 def hot_layout(data: bytes) -> tuple[int, int, int, int] | None:
@@ -150,7 +151,7 @@ def hot_layout(data: bytes) -> tuple[int, int, int, int] | None:
     then takes the whole path (`parse_radiotap`)."""
     key = data[:8]
     try:
-        return _HOT[key]
+        return HOT_LAYOUTS[key]
     except KeyError:
         pass
     if len(key) < 8 or (data[2] | (data[3] << 8)) > len(data):
@@ -160,8 +161,8 @@ def hot_layout(data: bytes) -> tuple[int, int, int, int] | None:
         full = radiotap_layout(data)
         if full is not None:
             lay = (data[2] | (data[3] << 8), full[1], full[3], full[4])
-    if len(_HOT) < 256:
-        _HOT[key] = lay
+    if len(HOT_LAYOUTS) < 256:
+        HOT_LAYOUTS[key] = lay
     return lay
 
 
