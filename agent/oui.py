@@ -7,7 +7,12 @@ the IEEE registry as packaged by Debian's `ieee-data` is the fallback. Nothing i
 from __future__ import annotations
 
 import csv
+import json
 import logging
+import os
+import sys
+import tempfile
+import zlib
 from array import array
 from bisect import bisect_left
 from pathlib import Path
@@ -92,6 +97,53 @@ class OuiDb:
         self._index = {}
         return self
 
+    # -- the compiled table, as the cache keeps it ----------------------------------------------
+    def to_bytes(self, key: object) -> bytes | None:
+        """The sealed tables as bytes for `from_bytes`, marked with KEY (what they were read
+        from); None when a name could not be kept (one holding a NUL)."""
+        self._seal()
+        if any("\0" in n for n in self._names):
+            return None
+        tables = sorted(self._tables.items())
+        payload = b"".join(p.tobytes() + n.tobytes() for _b, (p, n) in tables)
+        payload += "\0".join(self._names).encode("utf-8", "surrogatepass")
+        header = {"format": _CACHE_FORMAT, "key": key, "source": self.source,
+                  "tables": [[b, len(p)] for b, (p, _n) in tables], "names": len(self._names),
+                  "crc32": zlib.crc32(payload)}
+        return _CACHE_MAGIC + json.dumps(header).encode() + b"\n" + payload
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, key: object) -> OuiDb | None:
+        """The tables `to_bytes` wrote for KEY; None for anything else (another key, format or
+        machine, a damaged or cut file): the caller then reads the source again."""
+        if not blob.startswith(_CACHE_MAGIC):
+            return None
+        end = blob.find(b"\n", len(_CACHE_MAGIC))
+        try:
+            header = json.loads(blob[len(_CACHE_MAGIC):end])
+            if header["format"] != _CACHE_FORMAT or header["key"] != key:
+                return None
+            payload = memoryview(blob)[end + 1:]
+            if zlib.crc32(payload) != header["crc32"]:  # damage; the folder is the user's own
+                return None
+            db = cls()
+            at = 0
+            for bits, n in header["tables"]:
+                p, i = array("Q"), array("I")
+                p.frombytes(payload[at:at + n * p.itemsize])
+                at += n * p.itemsize
+                i.frombytes(payload[at:at + n * i.itemsize])
+                at += n * i.itemsize
+                db._tables[int(bits)] = (p, i)
+            db._names = bytes(payload[at:]).decode("utf-8", "surrogatepass").split("\0")
+            if len(db._names) != header["names"] or any(
+                    len(i) and max(i) >= len(db._names) for _p, i in db._tables.values()):
+                return None
+            db.source = str(header["source"])
+            return db
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None
+
     @classmethod
     def load_manuf(cls, path: Path) -> OuiDb:
         """Wireshark's manuf: one line per block, `prefix[/bits] <tab> short <tab> long name`;
@@ -138,19 +190,79 @@ class OuiDb:
         return db.finish()
 
 
+# The compiled table is cached: reading the registry takes 0.1-0.2 s here (several times that
+# on a Pi) at every start of the agent and every `officeguard ingest`; the cache about 5 ms.
+# The format names the machine's byte order and array item sizes: a cache is never shared.
+_CACHE_MAGIC = b"officeguard-oui\n"
+_CACHE_FORMAT = f"1 {sys.byteorder} Q{array('Q').itemsize} I{array('I').itemsize}"
+CACHE_FILE = "oui.bin"
+
+
+def cache_dir() -> Path | None:
+    """Where the compiled vendor table is kept: systemd's CacheDirectory for the services
+    ($CACHE_DIRECTORY), else $XDG_CACHE_HOME/officeguard or ~/.cache/officeguard."""
+    if d := os.environ.get("CACHE_DIRECTORY"):
+        return Path(d.split(":")[0])
+    if d := os.environ.get("XDG_CACHE_HOME"):
+        return Path(d) / "officeguard"
+    if d := os.environ.get("HOME"):
+        return Path(d) / ".cache" / "officeguard"
+    return None
+
+
+def _sources() -> tuple[list[Path], bool]:
+    """The files the table is read from (Wireshark's manuf, else the IEEE registry) and
+    whether they are the manuf."""
+    for p in MANUF_PATHS:
+        if p.exists():
+            return [p], True
+    return [p for p in IEEE_PATHS if p.exists()], False
+
+
+def load(cache: Path | None) -> OuiDb:
+    """The OS's OUI database: from CACHE (a folder) when a table compiled from the same files
+    (path, size, modification time) is there, else read from the files and cached. A cache
+    that cannot be read or written only costs the time to read the files."""
+    paths, manuf = _sources()
+    try:
+        key = [[str(p), st.st_size, st.st_mtime_ns] for p in paths for st in (p.stat(),)]
+    except OSError:
+        key = None
+    target = cache / CACHE_FILE if cache is not None and key else None
+    if target is not None:
+        try:
+            db = OuiDb.from_bytes(target.read_bytes(), key)
+        except OSError:
+            db = None
+        if db is not None:
+            return db
+    db = OuiDb.load_manuf(paths[0]) if manuf else OuiDb.load_ieee(tuple(paths))
+    blob = db.to_bytes(key) if target is not None else None
+    if target is not None and blob is not None:
+        try:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".oui-", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(blob)
+                os.replace(tmp, target)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            log.debug("could not cache the vendor table in %s: %s", target.parent, exc)
+    return db
+
+
 _default: OuiDb | None = None
 
 
 def default_db() -> OuiDb:
-    """The OS's OUI database, loaded once; empty (every lookup None) when none is installed."""
+    """The OS's OUI database, loaded once (see `load`); empty (every lookup None) when none is
+    installed."""
     global _default
     if _default is None:
-        for p in MANUF_PATHS:
-            if p.exists():
-                _default = OuiDb.load_manuf(p)
-                break
-        else:
-            _default = OuiDb.load_ieee(IEEE_PATHS)
+        _default = load(cache_dir())
         if not len(_default):
             log.warning(
                 "no OUI database found (install Debian's libwireshark-data or ieee-data): "

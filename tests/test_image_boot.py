@@ -159,6 +159,11 @@ def test_agent_reached_ready_via_sd_notify(machine: Machine) -> None:
         eff, bnd, uid = _caps(m, p["MainPID"])
         assert eff == CAP_NET_RAW | CAP_NET_ADMIN and bnd == eff, (hex(eff), hex(bnd))
         assert uid == m.sh("id", "-u", "officeguard").stdout.strip()
+        # the vendor table, compiled from the image's IEEE registry at the agent's first start
+        # and kept for the next one in its CacheDirectory, private to the agent's user
+        got = m.sh("stat", "-c", "%U %a", "/var/cache/officeguard",
+                   "/var/cache/officeguard/oui.bin").stdout.split()
+        assert got == ["officeguard", "700", "officeguard", "600"], got
 
 
 # -- the dashboard ---------------------------------------------------------------------------

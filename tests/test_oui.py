@@ -3,15 +3,18 @@ block of the file, /24, /28 and /36, answers with its own name, the longest bloc
 
 from __future__ import annotations
 
+import os
 import random
+import stat
 from pathlib import Path
 
 import pytest
 
+from agent import oui
 from agent.oui import MANUF_PATHS, OuiDb
 
 MANUF = next((p for p in MANUF_PATHS if p.exists()), None)
-pytestmark = pytest.mark.skipif(MANUF is None, reason="Wireshark's manuf is not installed")
+needs_manuf = pytest.mark.skipif(MANUF is None, reason="Wireshark's manuf is not installed")
 
 
 def _blocks(path: Path) -> list[tuple[str, int, str]]:
@@ -35,6 +38,7 @@ def _mac(digits: str, bits: int, rnd: random.Random) -> str:
     return ":".join(f"{(value >> s) & 0xFF:02x}" for s in range(40, -8, -8))
 
 
+@needs_manuf
 def test_every_kind_of_block_gives_its_name() -> None:
     assert MANUF is not None
     db = OuiDb.load_manuf(MANUF)
@@ -58,3 +62,131 @@ def test_every_kind_of_block_gives_its_name() -> None:
     assert checked > 600
     assert len(db) == len(blocks)
     assert db.lookup("not a mac") is None
+
+
+# -- the compiled table's cache ---------------------------------------------------------------
+
+def _sample_macs(db: OuiDb, n: int = 2000) -> list[str]:
+    rnd = random.Random(9)
+    return [":".join(f"{rnd.getrandbits(8):02x}" for _ in range(6)) for _ in range(n)] + [
+        _mac(f"{p:x}".zfill(bits // 4), bits, rnd)
+        for bits, (prefixes, _names) in db._tables.items() for p in prefixes[::50]]
+
+
+@needs_manuf
+def test_the_cached_table_answers_like_the_registry(tmp_path: Path) -> None:
+    """The OS's manuf, read once and cached: the table read back gives every lookup the same
+    answer, and the cache is private to its user."""
+    read = oui.load(tmp_path / "cache")
+    cached = oui.load(tmp_path / "cache")
+    macs = _sample_macs(read)
+    assert len(cached) == len(read) > 40_000 and cached.source == read.source
+    assert [cached.lookup(m) for m in macs] == [read.lookup(m) for m in macs]
+    assert sum(read.lookup(m) is not None for m in macs) > 1000
+    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "cache" / oui.CACHE_FILE).stat().st_mode) == 0o600
+
+
+def _manuf(path: Path, names: tuple[str, str, str]) -> None:
+    path.write_text("# a manuf of three blocks\n"
+                    f"00:00:5E\tIana\t{names[0]}\n"
+                    f"00:1B:C5:00:00:00/36\tConv\t{names[1]}\n"
+                    f"70:B3:D5:F0:00:00/28\tBlk\t{names[2]}\n", encoding="utf-8")
+
+
+def _answers(db: OuiDb) -> list[str | None]:
+    return [db.lookup(m) for m in ("00:00:5e:00:53:01", "00:1b:c5:00:00:99",
+                                   "70:b3:d5:f0:12:34", "02:00:00:00:00:01")]
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    manuf = tmp_path / "manuf"
+    _manuf(manuf, ("Alpha Ltd", "Beta Ltd", "Gamma Ltd"))
+    monkeypatch.setattr(oui, "MANUF_PATHS", (manuf,))
+    monkeypatch.setattr(oui, "IEEE_PATHS", ())
+    return manuf
+
+
+def test_the_cache_is_used_until_the_registry_changes(tmp_path: Path, registry: Path) -> None:
+    cache = tmp_path / "cache"
+    assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
+    # the same size and modification time: the cache is taken, the file not read again
+    st = registry.stat()
+    _manuf(registry, ("Alpha Ltc", "Beta Ltc", "Gamma Ltc"))
+    os.utime(registry, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
+    # an updated registry (a package upgrade) is read again, and cached
+    os.utime(registry, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert _answers(oui.load(cache)) == ["Alpha Ltc", "Beta Ltc", "Gamma Ltc", None]
+    registry.unlink()  # from the cache alone? no: the key names a file that is gone
+    assert _answers(oui.load(cache)) == [None, None, None, None]
+
+
+@pytest.mark.parametrize("damage", ["name", "table", "cut", "empty", "header",
+                                    "other-machine"])
+def test_a_damaged_cache_is_read_past_and_rewritten(tmp_path: Path, registry: Path,
+                                                     damage: str) -> None:
+    cache = tmp_path / "cache"
+    oui.load(cache)
+    f = cache / oui.CACHE_FILE
+    blob = bytearray(f.read_bytes())
+    if damage == "name":
+        blob[-2] ^= 0x01  # one bit of the last name: "Gamma Lud"
+    elif damage == "table":
+        blob[blob.index(b"\n", len(b"officeguard-oui\n")) + 2] ^= 0x40  # a prefix's bit
+    elif damage == "cut":
+        del blob[len(blob) // 2:]
+    elif damage == "empty":
+        blob = bytearray()
+    elif damage == "header":
+        blob[len(b"officeguard-oui\n") + 2] = ord("{")
+    else:
+        blob = blob.replace(b'"format": "1 ', b'"format": "0 ', 1)
+    f.write_bytes(bytes(blob))
+    st = registry.stat()
+    _manuf(registry, ("Alpha Ltc", "Beta Ltc", "Gamma Ltc"))  # proves the file was read
+    os.utime(registry, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _answers(oui.load(cache)) == ["Alpha Ltc", "Beta Ltc", "Gamma Ltc", None]
+    assert oui.OuiDb.from_bytes(f.read_bytes(), [[str(registry), st.st_size,
+                                                  st.st_mtime_ns]]) is not None
+
+
+def test_without_a_usable_cache_folder_the_registry_is_read(tmp_path: Path,
+                                                            registry: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    for cache in (blocker, blocker / "below", None):
+        assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
+    assert blocker.read_text() == "x" and sorted(tmp_path.iterdir()) == sorted(
+        [blocker, registry])  # no temporary file left behind
+
+
+def test_the_ieee_registry_is_cached_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    csv_ = tmp_path / "oui.csv"
+    csv_.write_text("Registry,Assignment,Organization Name,Organization Address\n"
+                    'MA-L,00005E,"Iana, Inc.",somewhere\nMA-L,001BC5,Beta,x\n', encoding="utf-8")
+    mam = tmp_path / "mam.csv"
+    mam.write_text("Registry,Assignment,Organization Name,Organization Address\n"
+                   "MA-M,70B3D5F,Gamma,x\n", encoding="utf-8")
+    monkeypatch.setattr(oui, "MANUF_PATHS", (tmp_path / "no-manuf",))
+    monkeypatch.setattr(oui, "IEEE_PATHS", (csv_, mam, tmp_path / "no-oui36.csv"))
+    first = oui.load(tmp_path / "cache")
+    assert _answers(first) == ["Iana, Inc.", "Beta", "Gamma", None]
+    assert (tmp_path / "cache" / oui.CACHE_FILE).exists()
+    mam.write_text(mam.read_text().replace("Gamma", "Delta"))  # a changed size: read again
+    assert _answers(oui.load(tmp_path / "cache")) == ["Iana, Inc.", "Beta", "Delta", None]
+
+
+def test_where_the_cache_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CACHE_DIRECTORY", "/var/cache/officeguard")  # systemd's, for a unit
+    assert oui.cache_dir() == Path("/var/cache/officeguard")
+    monkeypatch.delenv("CACHE_DIRECTORY")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/home/u/.cachex")
+    assert oui.cache_dir() == Path("/home/u/.cachex/officeguard")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "/home/u")
+    assert oui.cache_dir() == Path("/home/u/.cache/officeguard")
+    monkeypatch.delenv("HOME")
+    assert oui.cache_dir() is None

@@ -7,12 +7,14 @@ lazily inside the commands; the rest of `appliance` imports neither.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from appliance import __version__
@@ -104,6 +106,22 @@ def _capture_problem(name: str) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _batch_gc() -> Iterator[None]:
+    """The cycle collector set for a batch run whose objects (APs, events) live until it ends:
+    its passes over them find next to nothing (about 900 objects in a 500,000-frame ingest) and
+    cost 5 % of the run (bench_wifi). The objects made before it (modules, settings) are set
+    aside, and it runs after 50,000 new objects instead of 700; as before afterwards."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     from agent.ingest import ingest_files, write_json
 
@@ -113,7 +131,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     if args.survey is not None and not config.facility.ssids:
         raise CliError("--survey measures the facility's own Wi-Fi: list its SSIDs in "
                        "[[facility.ssids]] first")
-    with _open_store(config, args.db) as store:
+    with _batch_gc(), _open_store(config, args.db) as store:
         doc = ingest_files(config, store, args.files, survey=args.survey,
                            survey_location=args.survey_location)
     if args.json:
