@@ -145,3 +145,24 @@ def test_findings_and_status_without_a_database(tmp_path: Path) -> None:
                              capture_output=True, text=True)
         assert res.returncode == 1
         assert "no database yet" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_an_ingest_in_process_leaves_the_cycle_collector_as_it_found_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ingest` sets the collector for a batch run (docs/performance.md); a caller that runs it
+    in its own process (a test, a script) gets its settings back, and nothing held frozen."""
+    import gc
+
+    from appliance import cli
+
+    path = _generated(tmp_path)
+    before = gc.get_threshold()
+    gc.set_threshold(900, 11, 12)
+    try:
+        rc = cli.main(["ingest", str(path), "--db", str(tmp_path / "og.db"), "--json"])
+        assert rc == 0
+        assert gc.get_threshold() == (900, 11, 12) and gc.get_freeze_count() == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["stations"] and doc["frames"] > 0
+    finally:
+        gc.set_threshold(*before)
