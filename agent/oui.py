@@ -6,12 +6,15 @@ the IEEE registry as packaged by Debian's `ieee-data` is the fallback. Nothing i
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import os
+import stat
 import sys
 import tempfile
+import time
 import zlib
 from array import array
 from bisect import bisect_left
@@ -100,49 +103,68 @@ class OuiDb:
     # -- the compiled table, as the cache keeps it ----------------------------------------------
     def to_bytes(self, key: object) -> bytes | None:
         """The sealed tables as bytes for `from_bytes`, marked with KEY (what they were read
-        from); None when a name could not be kept (one holding a NUL)."""
+        from), a CRC-32 of everything at the end; None when there is nothing to keep (no
+        names, or a name holding a NUL)."""
         self._seal()
-        if any("\0" in n for n in self._names):
+        if not self._names or any("\0" in n for n in self._names):
             return None
         tables = sorted(self._tables.items())
         payload = b"".join(p.tobytes() + n.tobytes() for _b, (p, n) in tables)
         payload += "\0".join(self._names).encode("utf-8", "surrogatepass")
         header = {"format": _CACHE_FORMAT, "key": key, "source": self.source,
-                  "tables": [[b, len(p)] for b, (p, _n) in tables], "names": len(self._names),
-                  "crc32": zlib.crc32(payload)}
-        return _CACHE_MAGIC + json.dumps(header).encode() + b"\n" + payload
+                  "tables": [[b, len(p)] for b, (p, _n) in tables], "names": len(self._names)}
+        body = _CACHE_MAGIC + json.dumps(header).encode() + b"\n" + payload
+        return body + zlib.crc32(body).to_bytes(4, "big")
 
     @classmethod
     def from_bytes(cls, blob: bytes, key: object) -> OuiDb | None:
         """The tables `to_bytes` wrote for KEY; None for anything else (another key, format or
-        machine, a damaged or cut file): the caller then reads the source again."""
-        if not blob.startswith(_CACHE_MAGIC):
-            return None
-        end = blob.find(b"\n", len(_CACHE_MAGIC))
+        machine, a damaged, cut or edited file): the caller then reads the registry again."""
         try:
-            header = json.loads(blob[len(_CACHE_MAGIC):end])
-            if header["format"] != _CACHE_FORMAT or header["key"] != key:
-                return None
-            payload = memoryview(blob)[end + 1:]
-            if zlib.crc32(payload) != header["crc32"]:  # damage; the folder is the user's own
-                return None
-            db = cls()
-            at = 0
-            for bits, n in header["tables"]:
-                p, i = array("Q"), array("I")
-                p.frombytes(payload[at:at + n * p.itemsize])
-                at += n * p.itemsize
-                i.frombytes(payload[at:at + n * i.itemsize])
-                at += n * i.itemsize
-                db._tables[int(bits)] = (p, i)
-            db._names = bytes(payload[at:]).decode("utf-8", "surrogatepass").split("\0")
-            if len(db._names) != header["names"] or any(
-                    len(i) and max(i) >= len(db._names) for _p, i in db._tables.values()):
-                return None
-            db.source = str(header["source"])
-            return db
-        except (ValueError, KeyError, TypeError, IndexError):
+            return cls._from_bytes(blob, key)
+        except Exception:  # noqa: BLE001 - whatever the damage: read the registry again
             return None
+
+    @classmethod
+    def _from_bytes(cls, blob: bytes, key: object) -> OuiDb | None:
+        if len(blob) < len(_CACHE_MAGIC) + 4 or not blob.startswith(_CACHE_MAGIC):
+            return None
+        body = memoryview(blob)[:-4]
+        if zlib.crc32(body) != int.from_bytes(blob[-4:], "big"):  # header and tables alike
+            return None
+        end = blob.find(b"\n", len(_CACHE_MAGIC), len(body))
+        if end < 0:
+            return None
+        header = json.loads(blob[len(_CACHE_MAGIC):end])
+        if not isinstance(header, dict) or header.get("format") != _CACHE_FORMAT or (
+                header.get("key") != key):
+            return None
+        tables, count, source = header.get("tables"), header.get("names"), header.get("source")
+        if not isinstance(tables, list) or type(count) is not int or count < 1 or (
+                not isinstance(source, str)):
+            return None
+        payload = body[end + 1:]
+        db = cls()
+        at = 0
+        for entry in tables:
+            if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int
+                    and entry[0] in (24, 28, 36) and entry[0] not in db._tables
+                    and type(entry[1]) is int and entry[1] >= 0):
+                return None
+            bits, n = entry
+            p, i = array("Q"), array("I")
+            if at + n * (p.itemsize + i.itemsize) > len(payload):
+                return None
+            p.frombytes(payload[at:at + n * p.itemsize])
+            at += n * p.itemsize
+            i.frombytes(payload[at:at + n * i.itemsize])
+            at += n * i.itemsize
+            db._tables[bits] = (p, i)
+        names = bytes(payload[at:]).decode("utf-8", "surrogatepass").split("\0")
+        if len(names) != count or any(len(i) and max(i) >= count for _p, i in db._tables.values()):
+            return None
+        db._names, db.source = names, source
+        return db
 
     @classmethod
     def load_manuf(cls, path: Path) -> OuiDb:
@@ -201,12 +223,11 @@ CACHE_FILE = "oui.bin"
 def cache_dir() -> Path | None:
     """Where the compiled vendor table is kept: systemd's CacheDirectory for the services
     ($CACHE_DIRECTORY), else $XDG_CACHE_HOME/officeguard or ~/.cache/officeguard."""
-    if d := os.environ.get("CACHE_DIRECTORY"):
-        return Path(d.split(":")[0])
-    if d := os.environ.get("XDG_CACHE_HOME"):
-        return Path(d) / "officeguard"
-    if d := os.environ.get("HOME"):
-        return Path(d) / ".cache" / "officeguard"
+    for var, below in (("CACHE_DIRECTORY", ()), ("XDG_CACHE_HOME", ("officeguard",)),
+                       ("HOME", (".cache", "officeguard"))):
+        d = Path(os.environ.get(var, "").split(":")[0])
+        if d.is_absolute():  # a relative one is ignored, as the XDG specification says
+            return d.joinpath(*below)
     return None
 
 
@@ -221,19 +242,19 @@ def _sources() -> tuple[list[Path], bool]:
 
 def load(cache: Path | None) -> OuiDb:
     """The OS's OUI database: from CACHE (a folder) when a table compiled from the same files
-    (path, size, modification time) is there, else read from the files and cached. A cache
-    that cannot be read or written only costs the time to read the files."""
+    (path, size, modification and change times, inode) is there, else read from the files and
+    cached. A cache that cannot be read or written only costs the time to read the files."""
     paths, manuf = _sources()
     try:
-        key = [[str(p), st.st_size, st.st_mtime_ns] for p in paths for st in (p.stat(),)]
+        # the inode and change time too: a file copied over with its size and time kept
+        key = [[str(p), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+               for p in paths for st in (p.stat(),)]
     except OSError:
         key = None
     target = cache / CACHE_FILE if cache is not None and key else None
     if target is not None:
-        try:
-            db = OuiDb.from_bytes(target.read_bytes(), key)
-        except OSError:
-            db = None
+        blob = _read_cache(target)
+        db = OuiDb.from_bytes(blob, key) if blob is not None else None
         if db is not None:
             return db
     db = OuiDb.load_manuf(paths[0]) if manuf else OuiDb.load_ieee(tuple(paths))
@@ -249,9 +270,33 @@ def load(cache: Path | None) -> OuiDb:
             except BaseException:
                 os.unlink(tmp)
                 raise
+            for old in target.parent.glob(".oui-*"):  # left by a process killed while writing
+                with contextlib.suppress(OSError):
+                    if time.time() - old.lstat().st_mtime > 600:
+                        old.unlink()
         except OSError as exc:
             log.debug("could not cache the vendor table in %s: %s", target.parent, exc)
     return db
+
+
+CACHE_MAX_BYTES = 16 << 20  # the table of today's registry is 1.4 MB
+
+
+def _read_cache(target: Path) -> bytes | None:
+    """The cache file's bytes, if it is a regular file of a sane size (not a FIFO, which would
+    block, nor a link to a device)."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > CACHE_MAX_BYTES:
+                return None
+            return f.read(CACHE_MAX_BYTES + 1)
+        except OSError:
+            return None
 
 
 _default: OuiDb | None = None

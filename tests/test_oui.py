@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
@@ -108,48 +109,103 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return manuf
 
 
-def test_the_cache_is_used_until_the_registry_changes(tmp_path: Path, registry: Path) -> None:
+def test_the_cache_is_used_until_the_registry_changes(tmp_path: Path, registry: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
-    # the same size and modification time: the cache is taken, the file not read again
+
+    def no_reading(*_a: object) -> OuiDb:
+        raise AssertionError("the registry was read again")
+
+    with monkeypatch.context() as m:  # the cache alone answers
+        m.setattr(OuiDb, "load_manuf", no_reading)
+        assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
+    # an updated registry is read again and cached, even copied in with the same size and
+    # modification time (cp -p, rsync -t): its change time tells
     st = registry.stat()
     _manuf(registry, ("Alpha Ltc", "Beta Ltc", "Gamma Ltc"))
     os.utime(registry, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
-    # an updated registry (a package upgrade) is read again, and cached
-    os.utime(registry, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert registry.stat().st_size == st.st_size
     assert _answers(oui.load(cache)) == ["Alpha Ltc", "Beta Ltc", "Gamma Ltc", None]
-    registry.unlink()  # from the cache alone? no: the key names a file that is gone
+    with monkeypatch.context() as m:
+        m.setattr(OuiDb, "load_manuf", no_reading)
+        assert _answers(oui.load(cache)) == ["Alpha Ltc", "Beta Ltc", "Gamma Ltc", None]
+    registry.unlink()  # the key names a file that is gone: nothing from the cache
     assert _answers(oui.load(cache)) == [None, None, None, None]
 
 
-@pytest.mark.parametrize("damage", ["name", "table", "cut", "empty", "header",
-                                    "other-machine"])
+def _recrc(blob: bytes) -> bytes:
+    """BLOB with its checksum made right again: damage the checksum cannot see."""
+    return blob[:-4] + zlib.crc32(blob[:-4]).to_bytes(4, "big")
+
+
+def _header_edit(blob: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in blob[:400], blob[:400]
+    return _recrc(blob[:-4].replace(old, new, 1) + blob[-4:])
+
+
+@pytest.mark.parametrize("damage", ["name", "table", "cut", "empty", "header", "other-machine",
+                                    "bits", "count", "deep", "fifo", "device", "huge"])
 def test_a_damaged_cache_is_read_past_and_rewritten(tmp_path: Path, registry: Path,
                                                      damage: str) -> None:
     cache = tmp_path / "cache"
     oui.load(cache)
     f = cache / oui.CACHE_FILE
-    blob = bytearray(f.read_bytes())
+    blob = f.read_bytes()
+    magic = b"officeguard-oui\n"
     if damage == "name":
-        blob[-2] ^= 0x01  # one bit of the last name: "Gamma Lud"
+        blob = blob[:-6] + bytes([blob[-6] ^ 0x01]) + blob[-5:]  # a bit of the last name
     elif damage == "table":
-        blob[blob.index(b"\n", len(b"officeguard-oui\n")) + 2] ^= 0x40  # a prefix's bit
+        at = blob.index(b"\n", len(magic)) + 2
+        blob = blob[:at] + bytes([blob[at] ^ 0x40]) + blob[at + 1:]  # a bit of a prefix
     elif damage == "cut":
-        del blob[len(blob) // 2:]
+        blob = blob[: len(blob) // 2]
     elif damage == "empty":
-        blob = bytearray()
-    elif damage == "header":
-        blob[len(b"officeguard-oui\n") + 2] = ord("{")
+        blob = b""
+    elif damage == "header":  # one bit of the header: the checksum covers it too
+        blob = blob[:len(magic) + 12] + bytes([blob[len(magic) + 12] ^ 0x02]) + blob[
+            len(magic) + 13:]
+    elif damage == "other-machine":
+        blob = _header_edit(blob, b'"format": "1 ', b'"format": "0 ')
+    elif damage == "bits":  # well-formed, checksum right, a table of impossible blocks
+        blob = _header_edit(blob, b'"tables": [[24,', b'"tables": [[26,')
+    elif damage == "count":
+        blob = _header_edit(blob, b'"tables": [[24, 1]', b'"tables": [[24, 100000000000]')
+    elif damage == "deep":
+        blob = _recrc(magic + b"[" * 100_000 + b"\n" + b"\0" * 4)
+    elif damage == "huge":
+        blob = blob + b"\0" * (oui.CACHE_MAX_BYTES + 1)
+    if damage == "fifo":
+        f.unlink()
+        os.mkfifo(f)  # would block a plain read
+    elif damage == "device":
+        f.unlink()
+        f.symlink_to("/dev/zero")
     else:
-        blob = blob.replace(b'"format": "1 ', b'"format": "0 ', 1)
-    f.write_bytes(bytes(blob))
-    st = registry.stat()
-    _manuf(registry, ("Alpha Ltc", "Beta Ltc", "Gamma Ltc"))  # proves the file was read
-    os.utime(registry, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert _answers(oui.load(cache)) == ["Alpha Ltc", "Beta Ltc", "Gamma Ltc", None]
-    assert oui.OuiDb.from_bytes(f.read_bytes(), [[str(registry), st.st_size,
-                                                  st.st_mtime_ns]]) is not None
+        f.write_bytes(blob)
+    # the registry is unchanged (the cache's key still matches): the damage alone must send
+    # the reading back to the registry; a damaged table used would answer otherwise
+    assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
+    assert f.is_file() and not f.is_symlink()  # rewritten, and good again
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(OuiDb, "load_manuf", lambda *_a: pytest.fail("not from the cache"))
+        assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
+
+
+def test_an_empty_registry_is_not_cached_and_old_temporary_files_go(tmp_path: Path,
+                                                                    registry: Path) -> None:
+    cache = tmp_path / "cache"
+    registry.write_text("# only comments\n")
+    assert _answers(oui.load(cache)) == [None, None, None, None]
+    assert not (cache / oui.CACHE_FILE).exists()
+    cache.mkdir(exist_ok=True)
+    stale, fresh = cache / ".oui-killed", cache / ".oui-writing"  # another writer's, just now
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(stale, (1_000_000, 1_000_000))
+    _manuf(registry, ("Alpha Ltd", "Beta Ltd", "Gamma Ltd"))
+    assert _answers(oui.load(cache)) == ["Alpha Ltd", "Beta Ltd", "Gamma Ltd", None]
+    assert sorted(x.name for x in cache.iterdir()) == [".oui-writing", oui.CACHE_FILE]
 
 
 def test_without_a_usable_cache_folder_the_registry_is_read(tmp_path: Path,
@@ -187,6 +243,8 @@ def test_where_the_cache_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     assert oui.cache_dir() == Path("/home/u/.cachex/officeguard")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", "/home/u")
+    assert oui.cache_dir() == Path("/home/u/.cache/officeguard")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as XDG says
     assert oui.cache_dir() == Path("/home/u/.cache/officeguard")
     monkeypatch.delenv("HOME")
     assert oui.cache_dir() is None
