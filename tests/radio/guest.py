@@ -93,7 +93,9 @@ def main() -> None:
             if req.get("op") == "quit":
                 for name in list(procs):
                     handle({"op": "stop", "name": name, "timeout": 5})
-                (SHARE / f"resp-{n}.json").write_text("{}")
+                tmp = SHARE / f".resp-{n}.tmp"  # like every answer: complete when it appears
+                tmp.write_text("{}")
+                tmp.rename(SHARE / f"resp-{n}.json")
                 return
             try:
                 resp = handle(req)

@@ -104,8 +104,8 @@ class RadioVM:
         try:
             if self.proc.poll() is None:
                 self.call({"op": "quit"}, timeout=max(30.0, 20 * self.unit))
-        except GuestError:
-            pass
+        except (GuestError, OSError, ValueError):
+            pass  # the VM is stopped below either way (an answer read half-written, once)
         try:
             self.proc.wait(timeout=max(60.0, 30 * self.unit))
         except subprocess.TimeoutExpired:
