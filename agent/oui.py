@@ -11,7 +11,6 @@ import csv
 import json
 import logging
 import os
-import stat
 import sys
 import tempfile
 import time
@@ -19,6 +18,8 @@ import zlib
 from array import array
 from bisect import bisect_left
 from pathlib import Path
+
+from appliance.files import open_regular
 
 log = logging.getLogger(__name__)
 
@@ -286,17 +287,10 @@ def _read_cache(target: Path) -> bytes | None:
     """The cache file's bytes, if it is a regular file of a sane size (not a FIFO, which would
     block, nor a link to a device)."""
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(open_regular(target, CACHE_MAX_BYTES), "rb") as f:
+            return f.read(CACHE_MAX_BYTES + 1)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as f:
-        try:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_size > CACHE_MAX_BYTES:
-                return None
-            return f.read(CACHE_MAX_BYTES + 1)
-        except OSError:
-            return None
 
 
 _default: OuiDb | None = None

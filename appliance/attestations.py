@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import stat
 import tempfile
 import time
 from datetime import date, datetime, timedelta
@@ -24,6 +23,7 @@ from appliance.compliance import (
 )
 from appliance.config import Config
 from appliance.domain import ACTIVE
+from appliance.files import FileTooLarge, NotRegularFile, open_regular
 from appliance.findings import FindingDraft
 from appliance.guideline import Catalog
 from appliance.i18n import both
@@ -79,19 +79,14 @@ def _open_evidence(src: Path) -> int:
         raise AttestError(f"{src}: the path goes through a symbolic link (to {real}); give "
                           "the real file's path")
     try:
-        fd = os.open(absolute, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        return open_regular(absolute, MAX_EVIDENCE_BYTES)
+    except NotRegularFile as exc:
+        raise AttestError(f"{src}: not a regular file (a directory, FIFO or device cannot be "
+                          "evidence)") from exc
+    except FileTooLarge as exc:
+        raise AttestError(f"{src}: larger than {MAX_EVIDENCE_BYTES // 2**20} MB") from exc
     except OSError as exc:
         raise AttestError(f"cannot read evidence file {src}: {exc.strerror}") from exc
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise AttestError(f"{src}: not a regular file (a directory, FIFO or device cannot be "
-                          "evidence)")
-    if st.st_size > MAX_EVIDENCE_BYTES:
-        os.close(fd)
-        raise AttestError(f"{src}: larger than {MAX_EVIDENCE_BYTES // 2**20} MB")
-    os.set_blocking(fd, True)
-    return fd
 
 
 def store_evidence(config: Config, src: Path) -> tuple[str, int]:
